@@ -1,0 +1,154 @@
+//! The embedded event log and views: one redb file.
+//!
+//! Why redb: a pure-Rust, single-file ACID store (copy-on-write B-trees, checksummed pages), so an
+//! append and its inline view updates commit in one transaction that is fsynced before the client
+//! hears 201 (`Durability::Immediate`), and a crash at any point leaves the last committed state.
+//! Readers run on MVCC snapshots without blocking the single writer, which suits a registry's
+//! read-mostly load; no C toolchain or server is needed.
+//!
+//! Tables (keys join their parts with NUL, which no repository name, tag or digest contains, so a
+//! prefix scan lists one repository's rows in lexical order):
+//! ```text
+//! events          sequence (u64)            → RecordedEvent JSON
+//! streams         stream id                 → version (u64)
+//! tags            repo␀tag                  → digest
+//! manifests       repo␀digest               → ManifestRecord JSON
+//! manifest_tags   repo␀digest␀tag           → ()
+//! referrers       repo␀subject␀digest       → ReferrerRecord JSON
+//! blob_links      repo␀digest               → size (u64)
+//! repositories    repo                      → ()
+//! ```
+
+mod log;
+mod views;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, TableDefinition, WriteTransaction};
+
+use crate::domain::projection::{ViewKey, ViewOp, ViewValue};
+
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
+const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
+const MANIFESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("manifests");
+const MANIFEST_TAGS: TableDefinition<&str, ()> = TableDefinition::new("manifest_tags");
+const REFERRERS: TableDefinition<&str, &[u8]> = TableDefinition::new("referrers");
+const BLOB_LINKS: TableDefinition<&str, u64> = TableDefinition::new("blob_links");
+const REPOSITORIES: TableDefinition<&str, ()> = TableDefinition::new("repositories");
+
+/// Separates key parts.
+const SEP: char = '\u{0}';
+/// The character after `SEP`: the exclusive end of a prefix scan.
+const SEP_END: char = '\u{1}';
+
+/// The redb-backed event log and views (`EventLog` + `Views`).
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("embedded store: {0}")]
+pub struct StoreError(String);
+
+fn fail(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl RedbStore {
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        let db = Database::create(path).map_err(|e| StoreError(e.to_string()))?;
+        let txn = db.begin_write().map_err(|e| StoreError(e.to_string()))?;
+        create_tables(&txn).map_err(StoreError)?;
+        txn.commit().map_err(|e| StoreError(e.to_string()))?;
+        Ok(RedbStore { db: Arc::new(db) })
+    }
+}
+
+fn create_tables(txn: &WriteTransaction) -> Result<(), String> {
+    txn.open_table(EVENTS).map_err(fail)?;
+    txn.open_table(STREAMS).map_err(fail)?;
+    txn.open_table(TAGS).map_err(fail)?;
+    txn.open_table(MANIFESTS).map_err(fail)?;
+    txn.open_table(MANIFEST_TAGS).map_err(fail)?;
+    txn.open_table(REFERRERS).map_err(fail)?;
+    txn.open_table(BLOB_LINKS).map_err(fail)?;
+    txn.open_table(REPOSITORIES).map_err(fail)?;
+    Ok(())
+}
+
+fn key(parts: &[&str]) -> String {
+    parts.join(&SEP.to_string())
+}
+
+/// The half-open key range of every row under `prefix` parts.
+fn prefix_range(parts: &[&str]) -> (String, String) {
+    let base = key(parts);
+    (format!("{base}{SEP}"), format!("{base}{SEP_END}"))
+}
+
+/// Applies projection ops inside a write transaction.
+fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
+    let mut tags = txn.open_table(TAGS).map_err(fail)?;
+    let mut manifests = txn.open_table(MANIFESTS).map_err(fail)?;
+    let mut manifest_tags = txn.open_table(MANIFEST_TAGS).map_err(fail)?;
+    let mut referrers = txn.open_table(REFERRERS).map_err(fail)?;
+    let mut blob_links = txn.open_table(BLOB_LINKS).map_err(fail)?;
+    let mut repositories = txn.open_table(REPOSITORIES).map_err(fail)?;
+    for op in ops {
+        let (view_key, value) = match op {
+            ViewOp::Put(k, v) => (k, Some(v)),
+            ViewOp::Delete(k) => (k, None),
+        };
+        match (view_key, value) {
+            (ViewKey::Tag { repo, tag }, v) => {
+                let k = key(&[repo.as_str(), tag.as_str()]);
+                match v {
+                    Some(ViewValue::Digest(d)) => tags.insert(k.as_str(), d.to_string().as_str()).map(drop),
+                    _ => tags.remove(k.as_str()).map(drop),
+                }
+            }
+            (ViewKey::Manifest { repo, digest }, v) => {
+                let k = key(&[repo.as_str(), &digest.to_string()]);
+                match v {
+                    Some(ViewValue::Manifest(m)) => {
+                        let json = serde_json::to_vec(m).map_err(fail)?;
+                        manifests.insert(k.as_str(), json.as_slice()).map(drop)
+                    }
+                    _ => manifests.remove(k.as_str()).map(drop),
+                }
+            }
+            (ViewKey::ManifestTag { repo, digest, tag }, v) => {
+                let k = key(&[repo.as_str(), &digest.to_string(), tag.as_str()]);
+                match v {
+                    Some(_) => manifest_tags.insert(k.as_str(), ()).map(drop),
+                    None => manifest_tags.remove(k.as_str()).map(drop),
+                }
+            }
+            (ViewKey::Referrer { repo, subject, digest }, v) => {
+                let k = key(&[repo.as_str(), &subject.to_string(), &digest.to_string()]);
+                match v {
+                    Some(ViewValue::Referrer(r)) => {
+                        let json = serde_json::to_vec(r).map_err(fail)?;
+                        referrers.insert(k.as_str(), json.as_slice()).map(drop)
+                    }
+                    _ => referrers.remove(k.as_str()).map(drop),
+                }
+            }
+            (ViewKey::BlobLink { repo, digest }, v) => {
+                let k = key(&[repo.as_str(), &digest.to_string()]);
+                match v {
+                    Some(ViewValue::Size(size)) => blob_links.insert(k.as_str(), *size).map(drop),
+                    _ => blob_links.remove(k.as_str()).map(drop),
+                }
+            }
+            (ViewKey::Repository { repo }, v) => match v {
+                Some(_) => repositories.insert(repo.as_str(), ()).map(drop),
+                None => repositories.remove(repo.as_str()).map(drop),
+            },
+        }
+        .map_err(fail)?;
+    }
+    Ok(())
+}

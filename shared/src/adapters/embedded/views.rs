@@ -1,0 +1,181 @@
+//! `Views` on redb: point reads and prefix scans on MVCC snapshots.
+
+use std::ops::Bound;
+
+use async_trait::async_trait;
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+
+use crate::domain::projection::{ManifestRecord, ReferrerRecord, ViewOp};
+use crate::domain::{Digest, RepoName, Tag};
+use crate::ports::{ViewError, Views};
+
+use super::{
+    apply_ops, create_tables, fail, key, prefix_range, RedbStore, BLOB_LINKS, MANIFESTS, MANIFEST_TAGS, REFERRERS,
+    REPOSITORIES, SEP, TAGS,
+};
+
+type ViewResult<T> = Result<T, ViewError>;
+
+impl RedbStore {
+    fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, String>) -> ViewResult<T> {
+        let txn = self.db.begin_read().map_err(|e| ViewError::Backend(e.to_string()))?;
+        f(&txn).map_err(ViewError::Backend)
+    }
+
+    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), String>) -> ViewResult<()> {
+        let run = || -> Result<(), String> {
+            let txn = self.db.begin_write().map_err(fail)?;
+            f(&txn)?;
+            txn.commit().map_err(fail)
+        };
+        run().map_err(ViewError::Backend)
+    }
+}
+
+/// Keys of `table` strictly between `start` and `end`, at most `limit`, as owned strings.
+fn scan_keys<V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<&str, V>,
+    start: &str,
+    end: &str,
+    limit: usize,
+) -> Result<Vec<String>, String> {
+    let t = txn.open_table(table).map_err(fail)?;
+    let range = t
+        .range::<&str>((Bound::Excluded(start), Bound::Excluded(end)))
+        .map_err(fail)?;
+    let mut out = Vec::new();
+    for row in range.take(limit) {
+        out.push(row.map_err(fail)?.0.value().to_string());
+    }
+    Ok(out)
+}
+
+/// The last part of a NUL-joined key.
+fn last_part(k: &str) -> &str {
+    k.rsplit(SEP).next().unwrap_or(k)
+}
+
+fn parse_all<T: std::str::FromStr>(keys: Vec<String>) -> Result<Vec<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    keys.iter().map(|k| last_part(k).parse::<T>().map_err(fail)).collect()
+}
+
+#[async_trait]
+impl Views for RedbStore {
+    async fn tag(&self, repo: &RepoName, tag: &Tag) -> ViewResult<Option<Digest>> {
+        self.read(|txn| {
+            let t = txn.open_table(TAGS).map_err(fail)?;
+            let value = t.get(key(&[repo.as_str(), tag.as_str()]).as_str()).map_err(fail)?;
+            value.map(|v| v.value().parse().map_err(fail)).transpose()
+        })
+    }
+
+    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> ViewResult<Option<ManifestRecord>> {
+        self.read(|txn| {
+            let t = txn.open_table(MANIFESTS).map_err(fail)?;
+            let value = t.get(key(&[repo.as_str(), &digest.to_string()]).as_str()).map_err(fail)?;
+            value.map(|v| serde_json::from_slice(v.value()).map_err(fail)).transpose()
+        })
+    }
+
+    async fn blob_link(&self, repo: &RepoName, digest: &Digest) -> ViewResult<Option<u64>> {
+        self.read(|txn| {
+            let t = txn.open_table(BLOB_LINKS).map_err(fail)?;
+            let value = t.get(key(&[repo.as_str(), &digest.to_string()]).as_str()).map_err(fail)?;
+            Ok(value.map(|v| v.value()))
+        })
+    }
+
+    async fn tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> ViewResult<Vec<Tag>> {
+        self.read(|txn| {
+            let (start, end) = prefix_range(&[repo.as_str()]);
+            let start = after.map_or(start, |a| key(&[repo.as_str(), a]));
+            parse_all(scan_keys(txn, TAGS, &start, &end, limit)?)
+        })
+    }
+
+    async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> ViewResult<Vec<Tag>> {
+        self.read(|txn| {
+            let (start, end) = prefix_range(&[repo.as_str(), &digest.to_string()]);
+            parse_all(scan_keys(txn, MANIFEST_TAGS, &start, &end, usize::MAX)?)
+        })
+    }
+
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<ReferrerRecord>> {
+        self.read(|txn| {
+            let t = txn.open_table(REFERRERS).map_err(fail)?;
+            let (start, end) = prefix_range(&[repo.as_str(), &subject.to_string()]);
+            let mut out = Vec::new();
+            for row in t.range::<&str>(start.as_str()..end.as_str()).map_err(fail)? {
+                out.push(serde_json::from_slice(row.map_err(fail)?.1.value()).map_err(fail)?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> ViewResult<bool> {
+        self.read(|txn| {
+            let t = txn.open_table(REPOSITORIES).map_err(fail)?;
+            Ok(t.get(repo.as_str()).map_err(fail)?.is_some())
+        })
+    }
+
+    async fn repositories(&self, after: Option<&str>, limit: usize) -> ViewResult<Vec<RepoName>> {
+        self.read(|txn| {
+            let t = txn.open_table(REPOSITORIES).map_err(fail)?;
+            let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let mut out = Vec::new();
+            for row in t.range::<&str>((start, Bound::Unbounded)).map_err(fail)?.take(limit) {
+                out.push(row.map_err(fail)?.0.value().parse().map_err(fail)?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn apply(&self, ops: Vec<ViewOp>) -> ViewResult<()> {
+        self.write(|txn| apply_ops(txn, &ops))
+    }
+
+    async fn clear(&self) -> ViewResult<()> {
+        self.write(|txn| {
+            txn.delete_table(TAGS).map_err(fail)?;
+            txn.delete_table(MANIFESTS).map_err(fail)?;
+            txn.delete_table(MANIFEST_TAGS).map_err(fail)?;
+            txn.delete_table(REFERRERS).map_err(fail)?;
+            txn.delete_table(BLOB_LINKS).map_err(fail)?;
+            txn.delete_table(REPOSITORIES).map_err(fail)?;
+            create_tables(txn)
+        })
+    }
+
+    async fn dump(&self) -> ViewResult<Vec<String>> {
+        self.read(|txn| {
+            let mut rows = Vec::new();
+            dump_table(txn, TAGS, |v| v.to_string(), &mut rows)?;
+            dump_table(txn, MANIFESTS, |v| String::from_utf8_lossy(v).into_owned(), &mut rows)?;
+            dump_table(txn, MANIFEST_TAGS, |_| String::new(), &mut rows)?;
+            dump_table(txn, REFERRERS, |v| String::from_utf8_lossy(v).into_owned(), &mut rows)?;
+            dump_table(txn, BLOB_LINKS, |v| v.to_string(), &mut rows)?;
+            dump_table(txn, REPOSITORIES, |_| String::new(), &mut rows)?;
+            rows.sort();
+            Ok(rows)
+        })
+    }
+}
+
+fn dump_table<V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<&str, V>,
+    show: impl for<'a> Fn(V::SelfType<'a>) -> String,
+    rows: &mut Vec<String>,
+) -> Result<(), String> {
+    let t = txn.open_table(table).map_err(fail)?;
+    for row in t.iter().map_err(fail)? {
+        let (k, v) = row.map_err(fail)?;
+        rows.push(format!("{} {} {}", table.name(), k.value().replace(SEP, "|"), show(v.value())));
+    }
+    Ok(())
+}

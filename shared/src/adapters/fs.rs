@@ -1,0 +1,250 @@
+//! `BlobStore` on a local file system.
+//!
+//! ```text
+//! <root>/
+//!   blobs/<algorithm>/<first 2 hex>/<hex>   content, written once, never modified
+//!   uploads/<uuid>/data                     bytes received so far
+//!   uploads/<uuid>/repository               the repository the session belongs to
+//!   tmp/<uuid>                              manifests being written
+//! ```
+//! A blob becomes visible by `rename` after its digest was verified and its data fsynced; the
+//! directory is fsynced after the rename, so a crash never exposes a partial blob.
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio_util::io::ReaderStream;
+
+use crate::domain::{Algorithm, Digest, DigestHasher, RepoName};
+use crate::ports::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
+
+/// Write buffer for uploads: large enough that a 512 MiB push makes few syscalls.
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// Read buffer for blob GETs.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// What the process remembers of a session between requests: the running sha256 of its bytes.
+/// Lost on restart; then rebuilt by hashing the data file once.
+struct Cursor {
+    size: u64,
+    hasher: DigestHasher,
+}
+
+pub struct FsBlobStore {
+    root: PathBuf,
+    cursors: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<Cursor>>>>>,
+}
+
+impl FsBlobStore {
+    pub fn open(root: &Path) -> std::io::Result<FsBlobStore> {
+        for dir in ["blobs", "uploads", "tmp"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(FsBlobStore {
+            root: root.to_path_buf(),
+            cursors: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        (self.root.join("blobs").join(digest.algorithm().as_str()))
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_dir(&self, id: &UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.as_str())
+    }
+
+    fn cursor(&self, id: &UploadId) -> Arc<tokio::sync::Mutex<Option<Cursor>>> {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        cursors.entry(id.clone()).or_default().clone()
+    }
+
+    fn forget(&self, id: &UploadId) {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        cursors.remove(id);
+    }
+
+    /// The session's cursor, rebuilt from its data file if this process has not seen it.
+    async fn load_cursor(&self, id: &UploadId, slot: &mut Option<Cursor>) -> Result<(), BlobError> {
+        if slot.is_some() {
+            return Ok(());
+        }
+        let data = self.upload_dir(id).join("data");
+        let (hasher, size) = hash_file(&data, Algorithm::Sha256).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BlobError::UploadUnknown,
+            _ => e.into(),
+        })?;
+        *slot = Some(Cursor { size, hasher });
+        Ok(())
+    }
+
+    /// Moves a verified, fsynced file into place as `digest` and makes the rename durable.
+    async fn install(&self, file: &Path, digest: &Digest) -> Result<(), BlobError> {
+        let target = self.blob_path(digest);
+        let dir = target.parent().ok_or_else(|| BlobError::Backend("blob path has no parent".into()))?;
+        fs::create_dir_all(dir).await?;
+        fs::rename(file, &target).await?;
+        File::open(dir).await?.sync_all().await?;
+        Ok(())
+    }
+}
+
+async fn hash_file(path: &Path, algorithm: Algorithm) -> std::io::Result<(DigestHasher, u64)> {
+    let mut file = File::open(path).await?;
+    let mut hasher = algorithm.hasher();
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((hasher, size));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
+        match fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {
+        let mut file = match File::open(self.blob_path(digest)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        let body: ByteStream = match range {
+            Some(r) => {
+                file.seek(SeekFrom::Start(r.start)).await?;
+                let len = r.end.saturating_sub(r.start) + 1;
+                Box::pin(ReaderStream::with_capacity(file.take(len), READ_BUFFER))
+            }
+            None => Box::pin(ReaderStream::with_capacity(file, READ_BUFFER)),
+        };
+        Ok(BlobRead { size, body })
+    }
+
+    async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), BlobError> {
+        if self.stat(digest).await?.is_some() {
+            return Ok(());
+        }
+        let tmp = self.root.join("tmp").join(UploadId::new().as_str());
+        let mut file = File::create(&tmp).await?;
+        file.write_all(&bytes).await?;
+        file.sync_all().await?;
+        self.install(&tmp, digest).await
+    }
+
+    async fn upload_start(&self, repository: &RepoName) -> Result<UploadId, BlobError> {
+        let id = UploadId::new();
+        let dir = self.upload_dir(&id);
+        fs::create_dir_all(&dir).await?;
+        File::create(dir.join("data")).await?;
+        fs::write(dir.join("repository"), repository.as_str()).await?;
+        Ok(id)
+    }
+
+    async fn upload_state(&self, id: &UploadId) -> Result<UploadState, BlobError> {
+        let dir = self.upload_dir(id);
+        let repository = match fs::read_to_string(dir.join("repository")).await {
+            Ok(r) => r.parse().map_err(|_| BlobError::UploadUnknown)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::UploadUnknown),
+            Err(e) => return Err(e.into()),
+        };
+        let size = fs::metadata(dir.join("data")).await.map_err(|_| BlobError::UploadUnknown)?.len();
+        Ok(UploadState { repository, size })
+    }
+
+    async fn upload_append(&self, id: &UploadId, offset: u64, mut body: ByteStream) -> Result<u64, BlobError> {
+        let slot = self.cursor(id);
+        let mut guard = slot.lock().await;
+        self.load_cursor(id, &mut guard).await?;
+        let cursor = guard.as_mut().ok_or(BlobError::UploadUnknown)?;
+        if cursor.size != offset {
+            return Err(BlobError::OffsetMismatch { offset, size: cursor.size });
+        }
+        let file = OpenOptions::new().append(true).open(self.upload_dir(id).join("data")).await?;
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if let Err(e) = out.write_all(&bytes).await {
+                        failure = Some(e);
+                        break;
+                    }
+                    cursor.hasher.update(&bytes);
+                    cursor.size += bytes.len() as u64;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let flushed = out.flush().await;
+        if failure.is_some() || flushed.is_err() {
+            // What reached the file and the hasher may differ now: rebuild from the file next time.
+            *guard = None;
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => {
+                flushed?;
+                Ok(guard.as_ref().map_or(offset, |c| c.size))
+            }
+        }
+    }
+
+    async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64, BlobError> {
+        let slot = self.cursor(id);
+        let mut guard = slot.lock().await;
+        self.load_cursor(id, &mut guard).await?;
+        let cursor = guard.take().ok_or(BlobError::UploadUnknown)?;
+        let dir = self.upload_dir(id);
+        let data = dir.join("data");
+        let computed = match digest.algorithm() {
+            Algorithm::Sha256 => cursor.hasher.finish(),
+            other => hash_file(&data, other).await?.0.finish(),
+        };
+        let result = if computed != *digest {
+            Err(BlobError::DigestMismatch { computed })
+        } else {
+            File::open(&data).await?.sync_all().await?;
+            self.install(&data, digest).await.map(|()| cursor.size)
+        };
+        drop(guard);
+        self.forget(id);
+        fs::remove_dir_all(&dir).await.ok();
+        result
+    }
+
+    async fn upload_abort(&self, id: &UploadId) -> Result<(), BlobError> {
+        let slot = self.cursor(id);
+        let _guard = slot.lock().await;
+        self.forget(id);
+        match fs::remove_dir_all(self.upload_dir(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::UploadUnknown),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

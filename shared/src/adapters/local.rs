@@ -1,0 +1,35 @@
+//! The single-process default: event log and views in one redb file, blobs on local disk.
+//!
+//! ```text
+//! <data-dir>/
+//!   berth.redb        event log + inline views (one ACID file)
+//!   blobs/            content-addressed blobs (see `fs`)
+//!   uploads/          upload sessions in progress
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::app::Registry;
+use crate::ports::SystemClock;
+
+use super::embedded::RedbStore;
+use super::fs::FsBlobStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot open the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+}
+
+/// Opens (creating if needed) the embedded registry in `data_dir`.
+pub fn open(data_dir: &Path) -> Result<Registry, LocalError> {
+    let err = |reason: String| LocalError::DataDir {
+        path: data_dir.display().to_string(),
+        reason,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+    let store = Arc::new(RedbStore::open(&data_dir.join("berth.redb")).map_err(|e| err(e.to_string()))?);
+    let blobs = Arc::new(FsBlobStore::open(data_dir).map_err(|e| err(e.to_string()))?);
+    Ok(Registry::new(store.clone(), store, blobs, Arc::new(SystemClock)))
+}

@@ -1,0 +1,6 @@
+//! Adapters per backend. `embedded` (redb) implements the event log and views, `fs` the blob store;
+//! `local` wires them into a registry for the single-process default.
+
+pub mod embedded;
+pub mod fs;
+pub mod local;

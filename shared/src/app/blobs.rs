@@ -1,0 +1,136 @@
+//! Blob use cases: reads scoped to the repository, upload sessions, cross-repository mounts and
+//! unlinking (distribution-spec "Pulling blobs", "Pushing blobs", "Deleting blobs").
+
+use crate::domain::repository;
+use crate::domain::{Digest, Event, RepoName};
+use crate::ports::{BlobError, BlobRead, ByteRange, ByteStream, UploadId};
+
+use super::{AppError, Registry, RequestContext};
+
+/// The `Content-Range` a chunk declares: inclusive `start`-`end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Registry {
+    /// The size of a blob the repository may serve.
+    pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64, AppError> {
+        (self.views.blob_link(repo, digest).await?).ok_or_else(|| AppError::BlobUnknown(digest.clone()))
+    }
+
+    /// Reads a blob (or a range of it) that the caller has checked with [`Registry::blob_size`].
+    pub async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobRead, AppError> {
+        match self.blobs.get(digest, range).await {
+            Err(BlobError::NotFound) => Err(AppError::BlobUnknown(digest.clone())),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn delete_blob(&self, ctx: &RequestContext, repo: &RepoName, digest: &Digest) -> Result<(), AppError> {
+        for attempt in Self::attempts() {
+            let version = self.version(repo).await?;
+            let linked = self.views.blob_link(repo, digest).await?.is_some();
+            let events = repository::unlink_blob(repo, digest, linked)?;
+            if self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadId, AppError> {
+        Ok(self.blobs.upload_start(repo).await?)
+    }
+
+    /// Links `digest` from `from` into `repo` without copying; `Ok(None)` when `from` may not serve
+    /// it (the client then uploads it).
+    pub async fn mount_blob(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<Option<u64>, AppError> {
+        for attempt in Self::attempts() {
+            let version = self.version(repo).await?;
+            let size_in_from = self.views.blob_link(from, digest).await?;
+            let linked_here = self.views.blob_link(repo, digest).await?.is_some();
+            let Ok(events) = repository::mount_blob(repo, digest, from, size_in_from, linked_here) else {
+                return Ok(None);
+            };
+            if events.is_empty() || self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+                return Ok(size_in_from);
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Bytes received so far by an upload session of `repo`.
+    pub async fn upload_size(&self, repo: &RepoName, id: &UploadId) -> Result<u64, AppError> {
+        let state = self.blobs.upload_state(id).await?;
+        if state.repository != *repo {
+            return Err(AppError::UploadUnknown);
+        }
+        Ok(state.size)
+    }
+
+    /// Appends a chunk; with a declared range it must start where the upload ends.
+    pub async fn upload_chunk(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<u64, AppError> {
+        let size = self.upload_size(repo, id).await?;
+        if let Some(range) = range {
+            if range.start != size || range.end < range.start {
+                return Err(AppError::RangeMismatch { size });
+            }
+        }
+        Ok(self.blobs.upload_append(id, size, body).await?)
+    }
+
+    /// Finishes an upload: appends the last chunk, verifies the digest, links the blob.
+    pub async fn finish_upload(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<(Option<ChunkRange>, ByteStream)>,
+    ) -> Result<u64, AppError> {
+        if let Some((range, body)) = last_chunk {
+            self.upload_chunk(repo, id, range, body).await?;
+        } else {
+            self.upload_size(repo, id).await?;
+        }
+        let size = match self.blobs.upload_commit(id, digest).await {
+            Err(BlobError::DigestMismatch { computed }) => {
+                return Err(AppError::DigestMismatch { expected: digest.clone(), computed })
+            }
+            other => other?,
+        };
+        self.link_uploaded(ctx, repo, digest, size).await?;
+        Ok(size)
+    }
+
+    async fn link_uploaded(&self, ctx: &RequestContext, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), AppError> {
+        for attempt in Self::attempts() {
+            let version = self.version(repo).await?;
+            let linked = self.views.blob_link(repo, digest).await?.is_some();
+            let events: Vec<Event> = repository::complete_upload(repo, digest, size, linked);
+            if events.is_empty() || self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), AppError> {
+        self.upload_size(repo, id).await?;
+        Ok(self.blobs.upload_abort(id).await?)
+    }
+}

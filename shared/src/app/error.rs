@@ -1,0 +1,54 @@
+//! Why a use case did not happen. The HTTP edge maps each variant to one OCI error.
+
+use crate::domain::manifest::ManifestError;
+use crate::domain::{Digest, DomainError, RepoName};
+use crate::ports::{BlobError, LogError, ViewError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("repository {0} is not known to the registry")]
+    NameUnknown(RepoName),
+    #[error("manifest {0} is not in the repository")]
+    ManifestUnknown(String),
+    #[error("blob {0} is not in the repository")]
+    BlobUnknown(Digest),
+    #[error("upload session not found in this repository")]
+    UploadUnknown,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    ManifestInvalid(#[from] ManifestError),
+    #[error("manifest is larger than {limit} bytes")]
+    ManifestTooLarge { limit: usize },
+    #[error("content digest is {computed}, not {expected}")]
+    DigestMismatch { expected: Digest, computed: Digest },
+    /// A chunk did not start where the upload ends (`size` bytes so far).
+    #[error("chunk must start at offset {size}")]
+    RangeMismatch { size: u64 },
+    #[error("too many concurrent writers on the repository; retry")]
+    Contention,
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl From<LogError> for AppError {
+    fn from(e: LogError) -> Self {
+        AppError::Backend(e.to_string())
+    }
+}
+
+impl From<ViewError> for AppError {
+    fn from(e: ViewError) -> Self {
+        AppError::Backend(e.to_string())
+    }
+}
+
+impl From<BlobError> for AppError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::UploadUnknown => AppError::UploadUnknown,
+            BlobError::OffsetMismatch { size, .. } => AppError::RangeMismatch { size },
+            other => AppError::Backend(other.to_string()),
+        }
+    }
+}

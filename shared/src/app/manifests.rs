@@ -1,0 +1,140 @@
+//! Manifest use cases: push, resolve, delete (distribution-spec "Pushing manifests", "Pulling
+//! manifests", "Deleting manifests").
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::domain::projection::ManifestRecord;
+use crate::domain::repository::{self, PushManifest, PushState};
+use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName};
+use crate::ports::BlobRead;
+
+use super::{AppError, Registry, RequestContext};
+
+/// Largest manifest Berth accepts: the limit the distribution spec suggests registries enforce
+/// (4 MiB), which also keeps a manifest within one Lambda request.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+impl Registry {
+    pub async fn push_manifest(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        reference: Reference,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<PushedManifest, AppError> {
+        if body.len() > MAX_MANIFEST_BYTES {
+            return Err(AppError::ManifestTooLarge { limit: MAX_MANIFEST_BYTES });
+        }
+        let (digest, tag) = match reference {
+            Reference::Digest(expected) => {
+                let computed = Digest::compute(expected.algorithm(), &body);
+                if computed != expected {
+                    return Err(AppError::DigestMismatch { expected, computed });
+                }
+                (expected, None)
+            }
+            Reference::Tag(tag) => (Digest::compute(Algorithm::Sha256, &body), Some(tag)),
+        };
+        let info = ManifestInfo::parse(content_type, &body)?;
+        let cmd = PushManifest {
+            repository: repo.clone(),
+            digest: digest.clone(),
+            size: body.len() as u64,
+            info,
+            tag,
+        };
+        // Content first, then the event: a crash in between leaves only unreferenced bytes.
+        self.blobs.put(&digest, body).await?;
+        for attempt in Self::attempts() {
+            let version = self.version(repo).await?;
+            let state = self.push_state(&cmd).await?;
+            let events = repository::push_manifest(&cmd, &state)?;
+            if events.is_empty() || self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+                return Ok(PushedManifest {
+                    digest,
+                    subject: cmd.info.subject.clone(),
+                });
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    async fn push_state(&self, cmd: &PushManifest) -> Result<PushState, AppError> {
+        let repo = &cmd.repository;
+        let mut linked_blobs = BTreeSet::new();
+        for blob in &cmd.info.blobs {
+            if self.views.blob_link(repo, blob).await?.is_some() {
+                linked_blobs.insert(blob.clone());
+            }
+        }
+        let mut present_manifests = BTreeSet::new();
+        for child in &cmd.info.manifests {
+            if self.views.manifest(repo, child).await?.is_some() {
+                present_manifests.insert(child.clone());
+            }
+        }
+        let tag_target = match &cmd.tag {
+            Some(tag) => self.views.tag(repo, tag).await?,
+            None => None,
+        };
+        Ok(PushState {
+            manifest_exists: self.views.manifest(repo, &cmd.digest).await?.is_some(),
+            linked_blobs,
+            present_manifests,
+            tag_target,
+        })
+    }
+
+    /// The manifest a tag or digest names in the repository.
+    pub async fn resolve_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord, AppError> {
+        let digest = match reference {
+            Reference::Digest(d) => Some(d.clone()),
+            Reference::Tag(t) => self.views.tag(repo, t).await?,
+        };
+        let record = match digest {
+            Some(d) => self.views.manifest(repo, &d).await?,
+            None => None,
+        };
+        match record {
+            Some(record) => Ok(record),
+            None if !self.views.repository_exists(repo).await? => Err(AppError::NameUnknown(repo.clone())),
+            None => Err(AppError::ManifestUnknown(reference.to_string())),
+        }
+    }
+
+    pub async fn manifest_content(&self, record: &ManifestRecord) -> Result<BlobRead, AppError> {
+        Ok(self.blobs.get(&record.digest, None).await?)
+    }
+
+    /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it).
+    pub async fn delete_manifest(&self, ctx: &RequestContext, repo: &RepoName, reference: &Reference) -> Result<(), AppError> {
+        for attempt in Self::attempts() {
+            let version = self.version(repo).await?;
+            let events = match reference {
+                Reference::Tag(tag) => {
+                    let target = self.views.tag(repo, tag).await?;
+                    repository::delete_tag(repo, tag, target.as_ref())?
+                }
+                Reference::Digest(digest) => {
+                    let record = self.views.manifest(repo, digest).await?;
+                    let tags = self.views.manifest_tags(repo, digest).await?;
+                    let subject = record.as_ref().map(|r| r.subject.as_ref());
+                    repository::delete_manifest(repo, digest, subject, &tags)?
+                }
+            };
+            if self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(AppError::Contention)
+    }
+}

@@ -1,0 +1,277 @@
+//! Manifest parsing and validation (image-spec v1.1 "Image Manifest" and "Image Index", and their Docker
+//! schema 2 counterparts). A manifest is parsed once at push; what Berth needs of it afterwards (blobs,
+//! children, subject, artifact type, annotations) travels in the `ManifestPushed` event.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::digest::Digest;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_SCHEMA1: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+/// Layers a registry does not have to hold: Docker foreign layers and OCI non-distributable layers.
+const FOREIGN_LAYER_PREFIXES: [&str; 2] = [
+    "application/vnd.docker.image.rootfs.foreign.",
+    "application/vnd.oci.image.layer.nondistributable.",
+];
+/// Content types that say nothing about the manifest; the body's `mediaType` decides then.
+const GENERIC_CONTENT_TYPES: [&str; 3] = ["", "application/json", "application/octet-stream"];
+
+/// The four manifest media types Berth stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    OciManifest,
+    OciIndex,
+    DockerManifest,
+    DockerList,
+}
+
+impl MediaType {
+    pub fn parse(s: &str) -> Option<MediaType> {
+        match s {
+            OCI_MANIFEST => Some(MediaType::OciManifest),
+            OCI_INDEX => Some(MediaType::OciIndex),
+            DOCKER_MANIFEST => Some(MediaType::DockerManifest),
+            DOCKER_LIST => Some(MediaType::DockerList),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::OciManifest => OCI_MANIFEST,
+            MediaType::OciIndex => OCI_INDEX,
+            MediaType::DockerManifest => DOCKER_MANIFEST,
+            MediaType::DockerList => DOCKER_LIST,
+        }
+    }
+
+    pub fn is_index(self) -> bool {
+        matches!(self, MediaType::OciIndex | MediaType::DockerList)
+    }
+}
+
+/// A content descriptor (image-spec "Descriptors").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawManifest {
+    schema_version: Option<i64>,
+    media_type: Option<String>,
+    artifact_type: Option<String>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
+    manifests: Option<Vec<Descriptor>>,
+    subject: Option<Descriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// What Berth keeps of a valid manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    pub media_type: MediaType,
+    pub artifact_type: Option<String>,
+    pub config_media_type: Option<String>,
+    /// Blobs the manifest references that the repository must hold (config and distributable layers).
+    pub blobs: Vec<Digest>,
+    /// Child manifests of an index, which the repository must hold.
+    pub manifests: Vec<Digest>,
+    pub subject: Option<Digest>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid JSON: {0}")]
+    Json(String),
+    #[error("schemaVersion must be 2")]
+    SchemaVersion,
+    #[error("Docker schema 1 manifests are not supported; push schema 2 or OCI")]
+    Schema1,
+    #[error("unsupported manifest media type {0:?}; supported: {OCI_MANIFEST}, {OCI_INDEX}, {DOCKER_MANIFEST}, {DOCKER_LIST}")]
+    UnsupportedMediaType(String),
+    #[error("mediaType {body:?} in the manifest does not match Content-Type {header:?}")]
+    MediaTypeMismatch { body: String, header: String },
+    #[error("an image manifest needs a config descriptor and a layers array, and no manifests array")]
+    NotAnImage,
+    #[error("an index needs a manifests array, and no config or layers")]
+    NotAnIndex,
+}
+
+impl ManifestInfo {
+    /// Parses and validates `body`, sent with the `Content-Type` `content_type`.
+    pub fn parse(content_type: &str, body: &[u8]) -> Result<ManifestInfo, ManifestError> {
+        let raw: RawManifest =
+            serde_json::from_slice(body).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let media_type = resolve_media_type(content_type, raw.media_type.as_deref())?;
+        if raw.schema_version != Some(2) {
+            return Err(ManifestError::SchemaVersion);
+        }
+        let (blobs, manifests) = if media_type.is_index() {
+            match (&raw.manifests, &raw.config, &raw.layers) {
+                (Some(children), None, None) => (vec![], dedup(children.iter().map(|d| &d.digest))),
+                _ => return Err(ManifestError::NotAnIndex),
+            }
+        } else {
+            match (&raw.config, &raw.layers, &raw.manifests) {
+                (Some(config), Some(layers), None) => {
+                    let distributable = layers.iter().filter(|l| !is_foreign(l));
+                    let blobs = std::iter::once(&config.digest).chain(distributable.map(|l| &l.digest));
+                    (dedup(blobs), vec![])
+                }
+                _ => return Err(ManifestError::NotAnImage),
+            }
+        };
+        Ok(ManifestInfo {
+            media_type,
+            artifact_type: raw.artifact_type,
+            config_media_type: raw.config.map(|c| c.media_type),
+            blobs,
+            manifests,
+            subject: raw.subject.map(|s| s.digest),
+            annotations: raw.annotations,
+        })
+    }
+
+    /// The artifact type a referrers response reports: `artifactType`, else the config's media type.
+    pub fn effective_artifact_type(&self) -> Option<&str> {
+        self.artifact_type
+            .as_deref()
+            .or(self.config_media_type.as_deref())
+    }
+}
+
+fn resolve_media_type(header: &str, body: Option<&str>) -> Result<MediaType, ManifestError> {
+    let header = header.split(';').next().unwrap_or("").trim();
+    let check_known = |s: &str| {
+        if DOCKER_SCHEMA1.contains(&s) {
+            return Err(ManifestError::Schema1);
+        }
+        MediaType::parse(s).ok_or_else(|| ManifestError::UnsupportedMediaType(s.to_string()))
+    };
+    if GENERIC_CONTENT_TYPES.contains(&header) {
+        return match body {
+            Some(b) => check_known(b),
+            None => Err(ManifestError::UnsupportedMediaType(header.to_string())),
+        };
+    }
+    let media_type = check_known(header)?;
+    match body {
+        Some(b) if b != header => Err(ManifestError::MediaTypeMismatch {
+            body: b.to_string(),
+            header: header.to_string(),
+        }),
+        _ => Ok(media_type),
+    }
+}
+
+fn is_foreign(layer: &Descriptor) -> bool {
+    FOREIGN_LAYER_PREFIXES
+        .iter()
+        .any(|p| layer.media_type.starts_with(p))
+}
+
+fn dedup<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::new();
+    for d in digests {
+        if !out.contains(d) {
+            out.push(d.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn image(extra: &str) -> String {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",
+            "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":2}},
+            "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{D2}","size":3}},
+                      {{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{D2}","size":3}}]{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn an_image_manifest_lists_its_config_and_layers_once() {
+        let info = ManifestInfo::parse(OCI_MANIFEST, image("").as_bytes()).unwrap();
+        assert_eq!(info.media_type, MediaType::OciManifest);
+        let blobs: Vec<String> = info.blobs.iter().map(|d| d.to_string()).collect();
+        assert_eq!(blobs, vec![D1, D2]);
+        assert_eq!(info.effective_artifact_type(), Some("application/vnd.oci.image.config.v1+json"));
+    }
+
+    #[test]
+    fn a_subject_and_artifact_type_are_kept() {
+        let extra = format!(r#","artifactType":"application/x.sig","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":9}},"annotations":{{"a":"b"}}"#);
+        let info = ManifestInfo::parse(OCI_MANIFEST, image(&extra).as_bytes()).unwrap();
+        assert_eq!(info.subject.unwrap().to_string(), D1);
+        assert_eq!(info.effective_artifact_type(), Some("application/x.sig"));
+        assert_eq!(info.annotations.get("a").map(String::as_str), Some("b"));
+    }
+
+    #[test]
+    fn the_body_media_type_decides_when_the_content_type_is_generic() {
+        let info = ManifestInfo::parse("application/json", image("").as_bytes()).unwrap();
+        assert_eq!(info.media_type, MediaType::OciManifest);
+    }
+
+    #[test]
+    fn invalid_manifests_are_rejected_with_the_reason() {
+        let index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
+        let no_version = format!(r#"{{"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
+        let bad_digest = image("").replace(D2, "sha256:nothex");
+        let negative = image("").replace("\"size\":2", "\"size\":-2");
+        let cases: Vec<(&str, String, fn(&ManifestError) -> bool)> = vec![
+            (OCI_MANIFEST, "{".into(), |e| matches!(e, ManifestError::Json(_))),
+            (OCI_MANIFEST, "[]".into(), |e| matches!(e, ManifestError::Json(_))),
+            (OCI_MANIFEST, bad_digest, |e| matches!(e, ManifestError::Json(_))),
+            (OCI_MANIFEST, negative, |e| matches!(e, ManifestError::Json(_))),
+            ("text/plain", image(""), |e| matches!(e, ManifestError::UnsupportedMediaType(_))),
+            (DOCKER_SCHEMA1[1], r#"{"schemaVersion":1}"#.into(), |e| matches!(e, ManifestError::Schema1)),
+            (OCI_INDEX, image(""), |e| matches!(e, ManifestError::MediaTypeMismatch { .. })),
+            (OCI_INDEX, no_version, |e| matches!(e, ManifestError::SchemaVersion)),
+            (OCI_MANIFEST, index.replace(OCI_INDEX, OCI_MANIFEST), |e| matches!(e, ManifestError::NotAnImage)),
+            ("", r#"{"schemaVersion":2}"#.into(), |e| matches!(e, ManifestError::UnsupportedMediaType(_))),
+        ];
+        for (content_type, body, check) in cases {
+            let err = ManifestInfo::parse(content_type, body.as_bytes()).unwrap_err();
+            assert!(check(&err), "{content_type} {body}: got {err:?}");
+        }
+    }
+
+    #[test]
+    fn foreign_layers_need_not_be_in_the_registry() {
+        let body = image("").replacen(
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar",
+            2,
+        );
+        let info = ManifestInfo::parse(OCI_MANIFEST, body.as_bytes()).unwrap();
+        assert_eq!(info.blobs.len(), 1);
+    }
+}

@@ -1,0 +1,16 @@
+//! The pure domain: validated newtypes, manifest parsing, events, the repository's decisions and the
+//! projection of events onto views. No I/O, no async.
+
+pub mod digest;
+pub mod error;
+pub mod event;
+pub mod manifest;
+pub mod name;
+pub mod projection;
+pub mod repository;
+
+pub use digest::{Algorithm, Digest, DigestHasher};
+pub use error::DomainError;
+pub use event::{Event, EventEnvelope, NewEvent, RecordedEvent, StreamId};
+pub use manifest::{Descriptor, ManifestInfo, MediaType};
+pub use name::{Reference, RepoName, Tag};

@@ -1,0 +1,168 @@
+//! The inline views and the pure projection of events onto them. Every adapter applies `ops_for` in
+//! the same transaction as the append, and `berth rebuild-views` replays the log through the same
+//! function: views are a function of the log and nothing else.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::digest::Digest;
+use super::event::{Event, RecordedEvent};
+use super::name::{RepoName, Tag};
+
+/// A manifest as the manifests view holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub blobs: Vec<Digest>,
+    pub manifests: Vec<Digest>,
+    pub pushed_at: DateTime<Utc>,
+}
+
+/// A referrer as the referrers API lists it (an image-spec descriptor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerRecord {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A row of one view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewKey {
+    /// tag → digest
+    Tag { repo: RepoName, tag: Tag },
+    /// digest → manifest record
+    Manifest { repo: RepoName, digest: Digest },
+    /// (digest, tag) → (): the tags of a manifest, for deletes
+    ManifestTag { repo: RepoName, digest: Digest, tag: Tag },
+    /// (subject, referrer digest) → referrer descriptor
+    Referrer { repo: RepoName, subject: Digest, digest: Digest },
+    /// digest → size: the blobs the repository may serve
+    BlobLink { repo: RepoName, digest: Digest },
+    /// the catalog
+    Repository { repo: RepoName },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewValue {
+    Digest(Digest),
+    Manifest(Box<ManifestRecord>),
+    Referrer(Box<ReferrerRecord>),
+    Size(u64),
+    Unit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewOp {
+    Put(ViewKey, ViewValue),
+    Delete(ViewKey),
+}
+
+/// The view changes one recorded event makes. Pure: the event carries all it needs.
+pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
+    use ViewOp::{Delete, Put};
+    let event = &recorded.envelope.event;
+    let repo = event.repository().clone();
+    let mut ops = vec![Put(ViewKey::Repository { repo: repo.clone() }, ViewValue::Unit)];
+    match event {
+        Event::BlobUploadCompleted { digest, size, .. } | Event::BlobMounted { digest, size, .. } => {
+            ops.push(Put(
+                ViewKey::BlobLink { repo, digest: digest.clone() },
+                ViewValue::Size(*size),
+            ));
+        }
+        Event::BlobUnlinked { digest, .. } => {
+            ops.push(Delete(ViewKey::BlobLink { repo, digest: digest.clone() }));
+        }
+        Event::ManifestPushed {
+            digest,
+            media_type,
+            size,
+            subject,
+            artifact_type,
+            config_media_type,
+            annotations,
+            blobs,
+            manifests,
+            ..
+        } => {
+            if let Some(subject) = subject {
+                let referrer = ReferrerRecord {
+                    media_type: media_type.clone(),
+                    digest: digest.clone(),
+                    size: *size,
+                    artifact_type: artifact_type.clone().or_else(|| config_media_type.clone()),
+                    annotations: annotations.clone(),
+                };
+                ops.push(Put(
+                    ViewKey::Referrer { repo: repo.clone(), subject: subject.clone(), digest: digest.clone() },
+                    ViewValue::Referrer(Box::new(referrer)),
+                ));
+            }
+            let record = ManifestRecord {
+                digest: digest.clone(),
+                media_type: media_type.clone(),
+                size: *size,
+                subject: subject.clone(),
+                artifact_type: artifact_type.clone(),
+                annotations: annotations.clone(),
+                blobs: blobs.clone(),
+                manifests: manifests.clone(),
+                pushed_at: recorded.envelope.time,
+            };
+            ops.push(Put(
+                ViewKey::Manifest { repo, digest: digest.clone() },
+                ViewValue::Manifest(Box::new(record)),
+            ));
+        }
+        Event::TagMoved { tag, digest, previous, .. } => {
+            if let Some(previous) = previous {
+                ops.push(Delete(ViewKey::ManifestTag {
+                    repo: repo.clone(),
+                    digest: previous.clone(),
+                    tag: tag.clone(),
+                }));
+            }
+            ops.push(Put(
+                ViewKey::ManifestTag { repo: repo.clone(), digest: digest.clone(), tag: tag.clone() },
+                ViewValue::Unit,
+            ));
+            ops.push(Put(ViewKey::Tag { repo, tag: tag.clone() }, ViewValue::Digest(digest.clone())));
+        }
+        Event::TagDeleted { tag, digest, .. } => {
+            ops.push(Delete(ViewKey::ManifestTag {
+                repo: repo.clone(),
+                digest: digest.clone(),
+                tag: tag.clone(),
+            }));
+            ops.push(Delete(ViewKey::Tag { repo, tag: tag.clone() }));
+        }
+        Event::ManifestDeleted { digest, subject, .. } => {
+            if let Some(subject) = subject {
+                ops.push(Delete(ViewKey::Referrer {
+                    repo: repo.clone(),
+                    subject: subject.clone(),
+                    digest: digest.clone(),
+                }));
+            }
+            ops.push(Delete(ViewKey::Manifest { repo, digest: digest.clone() }));
+        }
+    }
+    ops
+}

@@ -1,0 +1,255 @@
+//! The repository's decisions: given what the repository holds (loaded by the application from the
+//! views, at a known stream version) and a command, which events happen — or why not.
+
+use std::collections::BTreeSet;
+
+use super::digest::Digest;
+use super::error::DomainError;
+use super::event::Event;
+use super::manifest::ManifestInfo;
+use super::name::{RepoName, Tag};
+
+/// Push a manifest, optionally under a tag.
+#[derive(Debug, Clone)]
+pub struct PushManifest {
+    pub repository: RepoName,
+    pub digest: Digest,
+    pub size: u64,
+    pub info: ManifestInfo,
+    pub tag: Option<Tag>,
+}
+
+/// What a manifest push depends on.
+#[derive(Debug, Clone, Default)]
+pub struct PushState {
+    pub manifest_exists: bool,
+    /// The manifest's referenced blobs that are linked to the repository.
+    pub linked_blobs: BTreeSet<Digest>,
+    /// The index's child manifests that the repository holds.
+    pub present_manifests: BTreeSet<Digest>,
+    pub tag_target: Option<Digest>,
+}
+
+pub fn push_manifest(cmd: &PushManifest, state: &PushState) -> Result<Vec<Event>, DomainError> {
+    let missing_blobs: Vec<Digest> = (cmd.info.blobs.iter())
+        .filter(|d| !state.linked_blobs.contains(*d))
+        .cloned()
+        .collect();
+    if !missing_blobs.is_empty() {
+        return Err(DomainError::ManifestBlobUnknown(missing_blobs));
+    }
+    let missing_children: Vec<Digest> = (cmd.info.manifests.iter())
+        .filter(|d| !state.present_manifests.contains(*d))
+        .cloned()
+        .collect();
+    if !missing_children.is_empty() {
+        return Err(DomainError::ManifestChildUnknown(missing_children));
+    }
+    let mut events = Vec::new();
+    if !state.manifest_exists {
+        let info = &cmd.info;
+        events.push(Event::ManifestPushed {
+            repository: cmd.repository.clone(),
+            digest: cmd.digest.clone(),
+            media_type: info.media_type.as_str().to_string(),
+            size: cmd.size,
+            subject: info.subject.clone(),
+            artifact_type: info.artifact_type.clone(),
+            config_media_type: info.config_media_type.clone(),
+            annotations: info.annotations.clone(),
+            blobs: info.blobs.clone(),
+            manifests: info.manifests.clone(),
+        });
+    }
+    if let Some(tag) = &cmd.tag {
+        if state.tag_target.as_ref() != Some(&cmd.digest) {
+            events.push(Event::TagMoved {
+                repository: cmd.repository.clone(),
+                tag: tag.clone(),
+                digest: cmd.digest.clone(),
+                previous: state.tag_target.clone(),
+            });
+        }
+    }
+    Ok(events)
+}
+
+/// Delete a tag; the manifest stays.
+pub fn delete_tag(repository: &RepoName, tag: &Tag, target: Option<&Digest>) -> Result<Vec<Event>, DomainError> {
+    let digest = target.ok_or_else(|| DomainError::TagUnknown(tag.clone()))?;
+    Ok(vec![Event::TagDeleted {
+        repository: repository.clone(),
+        tag: tag.clone(),
+        digest: digest.clone(),
+    }])
+}
+
+/// Delete a manifest and every tag that points to it.
+pub fn delete_manifest(
+    repository: &RepoName,
+    digest: &Digest,
+    subject: Option<Option<&Digest>>,
+    tags: &[Tag],
+) -> Result<Vec<Event>, DomainError> {
+    let subject = subject.ok_or_else(|| DomainError::ManifestUnknown(digest.clone()))?;
+    let mut events: Vec<Event> = (tags.iter())
+        .map(|tag| Event::TagDeleted {
+            repository: repository.clone(),
+            tag: tag.clone(),
+            digest: digest.clone(),
+        })
+        .collect();
+    events.push(Event::ManifestDeleted {
+        repository: repository.clone(),
+        digest: digest.clone(),
+        subject: subject.cloned(),
+    });
+    Ok(events)
+}
+
+/// Link a blob whose upload completed (nothing to record if it is linked already).
+pub fn complete_upload(repository: &RepoName, digest: &Digest, size: u64, linked: bool) -> Vec<Event> {
+    if linked {
+        return vec![];
+    }
+    vec![Event::BlobUploadCompleted {
+        repository: repository.clone(),
+        digest: digest.clone(),
+        size,
+    }]
+}
+
+/// Mount a blob from another repository: only if `from` may serve it.
+pub fn mount_blob(
+    repository: &RepoName,
+    digest: &Digest,
+    from: &RepoName,
+    size_in_from: Option<u64>,
+    linked_here: bool,
+) -> Result<Vec<Event>, DomainError> {
+    let size = size_in_from.ok_or_else(|| DomainError::BlobUnknown(digest.clone()))?;
+    if linked_here {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::BlobMounted {
+        repository: repository.clone(),
+        digest: digest.clone(),
+        size,
+        from: from.clone(),
+    }])
+}
+
+/// Stop serving a blob through the repository.
+pub fn unlink_blob(repository: &RepoName, digest: &Digest, linked: bool) -> Result<Vec<Event>, DomainError> {
+    if !linked {
+        return Err(DomainError::BlobUnknown(digest.clone()));
+    }
+    Ok(vec![Event::BlobUnlinked {
+        repository: repository.clone(),
+        digest: digest.clone(),
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::manifest::OCI_MANIFEST;
+    use crate::domain::Algorithm;
+
+    fn d(s: &str) -> Digest {
+        Digest::compute(Algorithm::Sha256, s.as_bytes())
+    }
+    fn repo() -> RepoName {
+        "library/app".parse().unwrap()
+    }
+    fn tag(s: &str) -> Tag {
+        s.parse().unwrap()
+    }
+
+    fn push(tag_name: Option<&str>) -> PushManifest {
+        let body = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"c","digest":"{}","size":1}},"layers":[{{"mediaType":"l","digest":"{}","size":1}}]}}"#,
+            d("config"),
+            d("layer")
+        );
+        PushManifest {
+            repository: repo(),
+            digest: d("manifest"),
+            size: body.len() as u64,
+            info: ManifestInfo::parse(OCI_MANIFEST, body.as_bytes()).unwrap(),
+            tag: tag_name.map(tag),
+        }
+    }
+
+    fn all_blobs_linked() -> PushState {
+        PushState {
+            linked_blobs: [d("config"), d("layer")].into(),
+            ..PushState::default()
+        }
+    }
+
+    #[test]
+    fn given_its_blobs_when_a_manifest_is_pushed_by_tag_then_it_is_pushed_and_the_tag_moves() {
+        let events = push_manifest(&push(Some("v1")), &all_blobs_linked()).unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(matches!(&events[0], Event::ManifestPushed { digest, .. } if *digest == d("manifest")));
+        assert!(matches!(&events[1], Event::TagMoved { previous: None, .. }));
+    }
+
+    #[test]
+    fn given_a_missing_layer_when_a_manifest_is_pushed_then_it_is_refused_naming_the_layer() {
+        let state = PushState { linked_blobs: [d("config")].into(), ..PushState::default() };
+        let err = push_manifest(&push(None), &state).unwrap_err();
+        assert_eq!(err, DomainError::ManifestBlobUnknown(vec![d("layer")]));
+    }
+
+    #[test]
+    fn given_the_same_manifest_under_the_tag_when_pushed_again_then_nothing_happens() {
+        let state = PushState {
+            manifest_exists: true,
+            tag_target: Some(d("manifest")),
+            ..all_blobs_linked()
+        };
+        assert!(push_manifest(&push(Some("v1")), &state).unwrap().is_empty());
+    }
+
+    #[test]
+    fn given_a_tag_on_another_manifest_when_pushed_then_the_tag_moves_from_it() {
+        let state = PushState { manifest_exists: true, tag_target: Some(d("old")), ..all_blobs_linked() };
+        let events = push_manifest(&push(Some("v1")), &state).unwrap();
+        assert!(matches!(&events[..], [Event::TagMoved { previous: Some(p), .. }] if *p == d("old")));
+    }
+
+    #[test]
+    fn given_tags_on_a_manifest_when_it_is_deleted_then_its_tags_go_first() {
+        let events = delete_manifest(&repo(), &d("m"), Some(None), &[tag("a"), tag("b")]).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind().name).collect();
+        assert_eq!(kinds, ["TagDeleted", "TagDeleted", "ManifestDeleted"]);
+    }
+
+    #[test]
+    fn given_no_manifest_when_it_is_deleted_then_it_is_unknown() {
+        let err = delete_manifest(&repo(), &d("m"), None, &[]).unwrap_err();
+        assert_eq!(err, DomainError::ManifestUnknown(d("m")));
+    }
+
+    #[test]
+    fn given_no_tag_when_it_is_deleted_then_it_is_unknown() {
+        assert_eq!(delete_tag(&repo(), &tag("x"), None).unwrap_err(), DomainError::TagUnknown(tag("x")));
+    }
+
+    #[test]
+    fn given_a_blob_absent_from_the_source_when_mounted_then_the_mount_is_refused() {
+        let from: RepoName = "other/app".parse().unwrap();
+        assert!(mount_blob(&repo(), &d("b"), &from, None, false).is_err());
+        assert!(mount_blob(&repo(), &d("b"), &from, Some(3), true).unwrap().is_empty());
+        assert_eq!(mount_blob(&repo(), &d("b"), &from, Some(3), false).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn given_a_linked_blob_when_its_upload_completes_again_then_nothing_is_recorded() {
+        assert!(complete_upload(&repo(), &d("b"), 1, true).is_empty());
+        assert_eq!(complete_upload(&repo(), &d("b"), 1, false).len(), 1);
+        assert!(unlink_blob(&repo(), &d("b"), false).is_err());
+    }
+}

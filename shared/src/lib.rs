@@ -1,0 +1,12 @@
+//! Berth's library: the pure domain, the ports it needs, the use cases that drive them, the adapters
+//! per backend, and the OCI distribution router that every host (local server, Lambda) serves.
+//!
+//! Dependencies point inward: `oci` and `adapters` → `app` → `ports` → `domain`; `domain` does no I/O.
+#![forbid(unsafe_code)]
+
+pub mod adapters;
+pub mod app;
+pub mod domain;
+pub mod events_out;
+pub mod oci;
+pub mod ports;

@@ -1,0 +1,123 @@
+//! The OCI error body (distribution-spec "Error Codes"): `{"errors":[{"code","message","detail"}]}`
+//! with the status each code calls for. A 5xx body is generic; its cause is logged once.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppError;
+use crate::domain::name::NameError;
+use crate::domain::DomainError;
+
+#[derive(Debug)]
+pub struct OciError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub detail: serde_json::Value,
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+impl OciError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> OciError {
+        OciError {
+            status,
+            code,
+            message: message.into(),
+            detail: serde_json::Value::Null,
+            headers: vec![],
+        }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: String) -> OciError {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> OciError {
+        self.detail = detail;
+        self
+    }
+
+    pub fn name_invalid(e: &NameError) -> OciError {
+        OciError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", format!("invalid repository name: {e}"))
+    }
+
+    pub fn tag_invalid(e: &NameError) -> OciError {
+        OciError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", format!("invalid reference: {e}"))
+    }
+
+    pub fn digest_invalid(e: impl std::fmt::Display) -> OciError {
+        OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", format!("invalid digest: {e}"))
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> OciError {
+        OciError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", message)
+    }
+
+    /// A chunk out of order: 416 with the upload's current `Range`.
+    pub fn range_mismatch(size: u64) -> OciError {
+        OciError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            format!("chunk must start at byte {size}, where the upload ends"),
+        )
+        .with_header(HeaderName::from_static("range"), super::http::upload_range(size))
+    }
+
+    pub fn internal(cause: &str) -> OciError {
+        tracing::error!(cause, "request failed");
+        OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error; see the server log")
+    }
+}
+
+impl From<AppError> for OciError {
+    fn from(e: AppError) -> Self {
+        use StatusCode as S;
+        let message = e.to_string();
+        match e {
+            AppError::NameUnknown(_) => OciError::new(S::NOT_FOUND, "NAME_UNKNOWN", message),
+            AppError::ManifestUnknown(_) => OciError::new(S::NOT_FOUND, "MANIFEST_UNKNOWN", message),
+            AppError::BlobUnknown(d) => {
+                OciError::new(S::NOT_FOUND, "BLOB_UNKNOWN", message).with_detail(json!({ "digest": d }))
+            }
+            AppError::UploadUnknown => OciError::new(S::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", message),
+            AppError::Domain(d) => match d {
+                DomainError::ManifestBlobUnknown(digests) => {
+                    OciError::new(S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", message)
+                        .with_detail(json!({ "digests": digests }))
+                }
+                DomainError::ManifestChildUnknown(digests) => {
+                    OciError::new(S::BAD_REQUEST, "MANIFEST_UNKNOWN", message)
+                        .with_detail(json!({ "digests": digests }))
+                }
+                DomainError::ManifestUnknown(_) | DomainError::TagUnknown(_) => {
+                    OciError::new(S::NOT_FOUND, "MANIFEST_UNKNOWN", message)
+                }
+                DomainError::BlobUnknown(_) => OciError::new(S::NOT_FOUND, "BLOB_UNKNOWN", message),
+            },
+            AppError::ManifestInvalid(_) => OciError::new(S::BAD_REQUEST, "MANIFEST_INVALID", message),
+            AppError::ManifestTooLarge { .. } => OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", message),
+            AppError::DigestMismatch { expected, computed } => {
+                OciError::new(S::BAD_REQUEST, "DIGEST_INVALID", message)
+                    .with_detail(json!({ "expected": expected, "computed": computed }))
+            }
+            AppError::RangeMismatch { size } => OciError::range_mismatch(size),
+            AppError::Contention => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message),
+            AppError::Backend(cause) => OciError::internal(&cause),
+        }
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let body = json!({ "errors": [{ "code": self.code, "message": self.message, "detail": self.detail }] });
+        let mut response = (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        response
+    }
+}

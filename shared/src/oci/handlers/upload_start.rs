@@ -1,0 +1,53 @@
+//! end-4a/4b/11: `POST /v2/<name>/blobs/uploads/` — a session (202), a monolithic upload with
+//! `?digest=` (201), or a cross-repository mount with `?mount=&from=` (201 if `from` holds the blob,
+//! else a session: 202).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+
+use crate::app::{Registry, RequestContext};
+use crate::domain::{Digest, RepoName};
+use crate::oci::http::{self, empty, finish, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID};
+use crate::oci::OciError;
+use crate::ports::UploadId;
+
+pub async fn handle(registry: &Registry, ctx: &RequestContext, name: &str, request: Request) -> Result<Response, OciError> {
+    let repo = http::repo(name)?;
+    let q = http::query(request.uri());
+    if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
+        let digest = http::digest(mount)?;
+        // A malformed `from` cannot hold the blob: fall back to a session, as for any absent blob.
+        if let Ok(from) = from.parse::<RepoName>() {
+            if registry.mount_blob(ctx, &repo, &digest, &from).await?.is_some() {
+                return created(&repo, &digest);
+            }
+        }
+    }
+    let id = registry.start_upload(&repo).await?;
+    if let Some(d) = q.get("digest") {
+        let digest = http::digest(d)?;
+        let body = http::body_stream(request.into_body());
+        registry.finish_upload(ctx, &repo, &id, &digest, Some((None, body))).await?;
+        return created(&repo, &digest);
+    }
+    accepted(&repo, &id, 0)
+}
+
+/// 201 for a blob now linked to the repository.
+pub fn created(repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
+    let builder = empty(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v2/{repo}/blobs/{digest}"))
+        .header(DOCKER_CONTENT_DIGEST, digest.to_string());
+    finish(builder, Body::empty())
+}
+
+/// 202 for a session in progress, with where to send the next chunk.
+pub fn accepted(repo: &RepoName, id: &UploadId, size: u64) -> Result<Response, OciError> {
+    let builder = empty(StatusCode::ACCEPTED)
+        .header(header::LOCATION, format!("/v2/{repo}/blobs/uploads/{id}"))
+        .header(header::RANGE, http::upload_range(size))
+        .header(DOCKER_UPLOAD_UUID, id.to_string());
+    finish(builder, Body::empty())
+}

@@ -1,0 +1,39 @@
+//! The append-only event log, grouped in streams with optimistic concurrency.
+
+use async_trait::async_trait;
+
+use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
+
+/// A stream's version: the number of events in it (0 for a stream that does not exist yet).
+pub type Version = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// Someone appended to the stream since it was read: reload, decide again, retry.
+    #[error("stream {stream} is at version {actual}, expected {expected}")]
+    Conflict {
+        stream: StreamId,
+        expected: Version,
+        actual: Version,
+    },
+    #[error("event log backend failed: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends `events` to `stream` if, and only if, the stream is at `expected`. In the same
+    /// transaction the adapter applies the inline projection (`domain::projection::ops_for`) of each
+    /// event, so a read after a successful append sees it. Appending no events is a no-op.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: Version,
+        events: Vec<EventEnvelope>,
+    ) -> Result<Vec<RecordedEvent>, LogError>;
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Version, LogError>;
+
+    /// Up to `limit` events with a sequence greater than `after`, in log order.
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError>;
+}

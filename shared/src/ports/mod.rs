@@ -1,0 +1,12 @@
+//! Ports: the narrow traits the application needs from the outside world. Adapters in `crate::adapters`
+//! implement them per backend; one contract suite (in `tests/`) runs against every adapter.
+
+pub mod blob_store;
+pub mod clock;
+pub mod event_log;
+pub mod views;
+
+pub use blob_store::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
+pub use clock::{Clock, SystemClock};
+pub use event_log::{EventLog, LogError, Version};
+pub use views::{ViewError, Views};

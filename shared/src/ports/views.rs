@@ -1,0 +1,36 @@
+//! The read views (inline projections of the log) that the distribution API reads.
+
+use async_trait::async_trait;
+
+use crate::domain::projection::{ManifestRecord, ReferrerRecord, ViewOp};
+use crate::domain::{Digest, RepoName, Tag};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewError {
+    #[error("views backend failed: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Views: Send + Sync {
+    async fn tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>, ViewError>;
+    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, ViewError>;
+    /// The size of the blob if it is linked to the repository.
+    async fn blob_link(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>, ViewError>;
+    /// Tags in lexical order, starting after `after`, at most `limit`.
+    async fn tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> Result<Vec<Tag>, ViewError>;
+    /// Tags that point to `digest`.
+    async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>, ViewError>;
+    /// Referrers of `subject` in digest order.
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ReferrerRecord>, ViewError>;
+    async fn repository_exists(&self, repo: &RepoName) -> Result<bool, ViewError>;
+    /// Repositories in lexical order, starting after `after`, at most `limit`.
+    async fn repositories(&self, after: Option<&str>, limit: usize) -> Result<Vec<RepoName>, ViewError>;
+
+    /// Applies projection ops outside an append (used by rebuilds).
+    async fn apply(&self, ops: Vec<ViewOp>) -> Result<(), ViewError>;
+    /// Drops every row of every view.
+    async fn clear(&self) -> Result<(), ViewError>;
+    /// Every row of every view as `view key value` lines, ordered: two dumps are equal iff the views are.
+    async fn dump(&self) -> Result<Vec<String>, ViewError>;
+}

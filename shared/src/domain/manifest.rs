@@ -229,7 +229,7 @@ mod tests {
     fn a_subject_and_artifact_type_are_kept() {
         let extra = format!(r#","artifactType":"application/x.sig","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":9}},"annotations":{{"a":"b"}}"#);
         let info = ManifestInfo::parse(OCI_MANIFEST, image(&extra).as_bytes()).unwrap();
-        assert_eq!(info.subject.unwrap().to_string(), D1);
+        assert_eq!(info.subject.as_ref().unwrap().to_string(), D1);
         assert_eq!(info.effective_artifact_type(), Some("application/x.sig"));
         assert_eq!(info.annotations.get("a").map(String::as_str), Some("b"));
     }

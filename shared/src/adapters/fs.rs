@@ -80,10 +80,12 @@ impl FsBlobStore {
             return Ok(());
         }
         let data = self.upload_dir(id).join("data");
-        let (hasher, size) = hash_file(&data, Algorithm::Sha256).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BlobError::UploadUnknown,
-            _ => e.into(),
-        })?;
+        let (hasher, size) = hash_file(&data, Algorithm::Sha256)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => BlobError::UploadUnknown,
+                _ => e.into(),
+            })?;
         *slot = Some(Cursor { size, hasher });
         Ok(())
     }
@@ -91,7 +93,9 @@ impl FsBlobStore {
     /// Moves a verified, fsynced file into place as `digest` and makes the rename durable.
     async fn install(&self, file: &Path, digest: &Digest) -> Result<(), BlobError> {
         let target = self.blob_path(digest);
-        let dir = target.parent().ok_or_else(|| BlobError::Backend("blob path has no parent".into()))?;
+        let dir = target
+            .parent()
+            .ok_or_else(|| BlobError::Backend("blob path has no parent".into()))?;
         fs::create_dir_all(dir).await?;
         fs::rename(file, &target).await?;
         File::open(dir).await?.sync_all().await?;
@@ -169,19 +173,33 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::UploadUnknown),
             Err(e) => return Err(e.into()),
         };
-        let size = fs::metadata(dir.join("data")).await.map_err(|_| BlobError::UploadUnknown)?.len();
+        let size = fs::metadata(dir.join("data"))
+            .await
+            .map_err(|_| BlobError::UploadUnknown)?
+            .len();
         Ok(UploadState { repository, size })
     }
 
-    async fn upload_append(&self, id: &UploadId, offset: u64, mut body: ByteStream) -> Result<u64, BlobError> {
+    async fn upload_append(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        mut body: ByteStream,
+    ) -> Result<u64, BlobError> {
         let slot = self.cursor(id);
         let mut guard = slot.lock().await;
         self.load_cursor(id, &mut guard).await?;
         let cursor = guard.as_mut().ok_or(BlobError::UploadUnknown)?;
         if cursor.size != offset {
-            return Err(BlobError::OffsetMismatch { offset, size: cursor.size });
+            return Err(BlobError::OffsetMismatch {
+                offset,
+                size: cursor.size,
+            });
         }
-        let file = OpenOptions::new().append(true).open(self.upload_dir(id).join("data")).await?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(self.upload_dir(id).join("data"))
+            .await?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut failure = None;
         while let Some(chunk) = body.next().await {

@@ -28,12 +28,21 @@ impl Registry {
         }
     }
 
-    pub async fn delete_blob(&self, ctx: &RequestContext, repo: &RepoName, digest: &Digest) -> Result<(), AppError> {
+    pub async fn delete_blob(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<(), AppError> {
         for attempt in Self::attempts() {
             let version = self.version(repo).await?;
             let linked = self.views.blob_link(repo, digest).await?.is_some();
             let events = repository::unlink_blob(repo, digest, linked)?;
-            if self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+            if self
+                .try_append(ctx, repo, version, events, attempt)
+                .await?
+                .is_some()
+            {
                 return Ok(());
             }
         }
@@ -60,7 +69,12 @@ impl Registry {
             let Ok(events) = repository::mount_blob(repo, digest, from, size_in_from, linked_here) else {
                 return Ok(None);
             };
-            if events.is_empty() || self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+            if events.is_empty()
+                || self
+                    .try_append(ctx, repo, version, events, attempt)
+                    .await?
+                    .is_some()
+            {
                 return Ok(size_in_from);
             }
         }
@@ -109,7 +123,10 @@ impl Registry {
         }
         let size = match self.blobs.upload_commit(id, digest).await {
             Err(BlobError::DigestMismatch { computed }) => {
-                return Err(AppError::DigestMismatch { expected: digest.clone(), computed })
+                return Err(AppError::DigestMismatch {
+                    expected: digest.clone(),
+                    computed,
+                })
             }
             other => other?,
         };
@@ -117,12 +134,23 @@ impl Registry {
         Ok(size)
     }
 
-    async fn link_uploaded(&self, ctx: &RequestContext, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), AppError> {
+    async fn link_uploaded(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), AppError> {
         for attempt in Self::attempts() {
             let version = self.version(repo).await?;
             let linked = self.views.blob_link(repo, digest).await?.is_some();
             let events: Vec<Event> = repository::complete_upload(repo, digest, size, linked);
-            if events.is_empty() || self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+            if events.is_empty()
+                || self
+                    .try_append(ctx, repo, version, events, attempt)
+                    .await?
+                    .is_some()
+            {
                 return Ok(());
             }
         }

@@ -21,7 +21,12 @@ impl<T> Page<T> {
 }
 
 impl Registry {
-    pub async fn tags(&self, repo: &RepoName, last: Option<&str>, limit: usize) -> Result<Page<Tag>, AppError> {
+    pub async fn tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Tag>, AppError> {
         if !self.views.repository_exists(repo).await? {
             return Err(AppError::NameUnknown(repo.clone()));
         }

@@ -32,7 +32,9 @@ impl Registry {
         body: Bytes,
     ) -> Result<PushedManifest, AppError> {
         if body.len() > MAX_MANIFEST_BYTES {
-            return Err(AppError::ManifestTooLarge { limit: MAX_MANIFEST_BYTES });
+            return Err(AppError::ManifestTooLarge {
+                limit: MAX_MANIFEST_BYTES,
+            });
         }
         let (digest, tag) = match reference {
             Reference::Digest(expected) => {
@@ -58,7 +60,12 @@ impl Registry {
             let version = self.version(repo).await?;
             let state = self.push_state(&cmd).await?;
             let events = repository::push_manifest(&cmd, &state)?;
-            if events.is_empty() || self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+            if events.is_empty()
+                || self
+                    .try_append(ctx, repo, version, events, attempt)
+                    .await?
+                    .is_some()
+            {
                 return Ok(PushedManifest {
                     digest,
                     subject: cmd.info.subject.clone(),
@@ -95,7 +102,11 @@ impl Registry {
     }
 
     /// The manifest a tag or digest names in the repository.
-    pub async fn resolve_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord, AppError> {
+    pub async fn resolve_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<ManifestRecord, AppError> {
         let digest = match reference {
             Reference::Digest(d) => Some(d.clone()),
             Reference::Tag(t) => self.views.tag(repo, t).await?,
@@ -116,7 +127,12 @@ impl Registry {
     }
 
     /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it).
-    pub async fn delete_manifest(&self, ctx: &RequestContext, repo: &RepoName, reference: &Reference) -> Result<(), AppError> {
+    pub async fn delete_manifest(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(), AppError> {
         for attempt in Self::attempts() {
             let version = self.version(repo).await?;
             let events = match reference {
@@ -131,7 +147,11 @@ impl Registry {
                     repository::delete_manifest(repo, digest, subject, &tags)?
                 }
             };
-            if self.try_append(ctx, repo, version, events, attempt).await?.is_some() {
+            if self
+                .try_append(ctx, repo, version, events, attempt)
+                .await?
+                .is_some()
+            {
                 return Ok(());
             }
         }

@@ -40,8 +40,16 @@ impl Registry {
         let after = self.views.dump().await?;
         Ok(RebuildReport {
             events,
-            missing: before.iter().filter(|r| after.binary_search(r).is_err()).cloned().collect(),
-            unexpected: after.iter().filter(|r| before.binary_search(r).is_err()).cloned().collect(),
+            missing: before
+                .iter()
+                .filter(|r| after.binary_search(r).is_err())
+                .cloned()
+                .collect(),
+            unexpected: after
+                .iter()
+                .filter(|r| before.binary_search(r).is_err())
+                .cloned()
+                .collect(),
         })
     }
 }

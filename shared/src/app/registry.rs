@@ -27,7 +27,12 @@ impl Registry {
         blobs: Arc<dyn BlobStore>,
         clock: Arc<dyn Clock>,
     ) -> Registry {
-        Registry { log, views, blobs, clock }
+        Registry {
+            log,
+            views,
+            blobs,
+            clock,
+        }
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
@@ -61,7 +66,11 @@ impl Registry {
                 event,
             })
             .collect();
-        match self.log.append(&StreamId::repository(repo), expected, envelopes).await {
+        match self
+            .log
+            .append(&StreamId::repository(repo), expected, envelopes)
+            .await
+        {
             Ok(recorded) => Ok(Some(recorded)),
             Err(LogError::Conflict { .. }) => {
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 4);

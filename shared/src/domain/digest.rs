@@ -52,7 +52,10 @@ pub enum DigestParseError {
     #[error("unsupported digest algorithm {0:?} (sha256 and sha512 are supported)")]
     UnsupportedAlgorithm(String),
     #[error("{algorithm} digest must be {expected} lowercase hex characters")]
-    BadEncoding { algorithm: &'static str, expected: usize },
+    BadEncoding {
+        algorithm: &'static str,
+        expected: usize,
+    },
 }
 
 impl Digest {
@@ -149,8 +152,7 @@ impl DigestHasher {
 mod tests {
     use super::*;
 
-    const EMPTY_SHA256: &str =
-        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const EMPTY_SHA256: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn valid_digests_parse_and_print_unchanged() {
@@ -167,13 +169,38 @@ mod tests {
             ("", DigestParseError::Malformed),
             ("sha256", DigestParseError::Malformed),
             (":abc", DigestParseError::Malformed),
-            ("md5:d41d8cd98f00b204e9800998ecf8427e", DigestParseError::UnsupportedAlgorithm("md5".into())),
-            ("sha256:xyz", DigestParseError::BadEncoding { algorithm: "sha256", expected: 64 }),
-            (&EMPTY_SHA256[..70], DigestParseError::BadEncoding { algorithm: "sha256", expected: 64 }),
-            ("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-                DigestParseError::BadEncoding { algorithm: "sha256", expected: 64 }),
-            ("sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                DigestParseError::BadEncoding { algorithm: "sha512", expected: 128 }),
+            (
+                "md5:d41d8cd98f00b204e9800998ecf8427e",
+                DigestParseError::UnsupportedAlgorithm("md5".into()),
+            ),
+            (
+                "sha256:xyz",
+                DigestParseError::BadEncoding {
+                    algorithm: "sha256",
+                    expected: 64,
+                },
+            ),
+            (
+                &EMPTY_SHA256[..70],
+                DigestParseError::BadEncoding {
+                    algorithm: "sha256",
+                    expected: 64,
+                },
+            ),
+            (
+                "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+                DigestParseError::BadEncoding {
+                    algorithm: "sha256",
+                    expected: 64,
+                },
+            ),
+            (
+                "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                DigestParseError::BadEncoding {
+                    algorithm: "sha512",
+                    expected: 128,
+                },
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(input.parse::<Digest>().unwrap_err(), expected, "input {input:?}");

@@ -222,12 +222,17 @@ mod tests {
         assert_eq!(info.media_type, MediaType::OciManifest);
         let blobs: Vec<String> = info.blobs.iter().map(|d| d.to_string()).collect();
         assert_eq!(blobs, vec![D1, D2]);
-        assert_eq!(info.effective_artifact_type(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            info.effective_artifact_type(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
     }
 
     #[test]
     fn a_subject_and_artifact_type_are_kept() {
-        let extra = format!(r#","artifactType":"application/x.sig","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":9}},"annotations":{{"a":"b"}}"#);
+        let extra = format!(
+            r#","artifactType":"application/x.sig","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":9}},"annotations":{{"a":"b"}}"#
+        );
         let info = ManifestInfo::parse(OCI_MANIFEST, image(&extra).as_bytes()).unwrap();
         assert_eq!(info.subject.as_ref().unwrap().to_string(), D1);
         assert_eq!(info.effective_artifact_type(), Some("application/x.sig"));
@@ -246,17 +251,30 @@ mod tests {
         let no_version = format!(r#"{{"mediaType":"{OCI_INDEX}","manifests":[]}}"#);
         let bad_digest = image("").replace(D2, "sha256:nothex");
         let negative = image("").replace("\"size\":2", "\"size\":-2");
-        let cases: Vec<(&str, String, fn(&ManifestError) -> bool)> = vec![
+        type Check = fn(&ManifestError) -> bool;
+        let cases: Vec<(&str, String, Check)> = vec![
             (OCI_MANIFEST, "{".into(), |e| matches!(e, ManifestError::Json(_))),
             (OCI_MANIFEST, "[]".into(), |e| matches!(e, ManifestError::Json(_))),
             (OCI_MANIFEST, bad_digest, |e| matches!(e, ManifestError::Json(_))),
             (OCI_MANIFEST, negative, |e| matches!(e, ManifestError::Json(_))),
-            ("text/plain", image(""), |e| matches!(e, ManifestError::UnsupportedMediaType(_))),
-            (DOCKER_SCHEMA1[1], r#"{"schemaVersion":1}"#.into(), |e| matches!(e, ManifestError::Schema1)),
-            (OCI_INDEX, image(""), |e| matches!(e, ManifestError::MediaTypeMismatch { .. })),
-            (OCI_INDEX, no_version, |e| matches!(e, ManifestError::SchemaVersion)),
-            (OCI_MANIFEST, index.replace(OCI_INDEX, OCI_MANIFEST), |e| matches!(e, ManifestError::NotAnImage)),
-            ("", r#"{"schemaVersion":2}"#.into(), |e| matches!(e, ManifestError::UnsupportedMediaType(_))),
+            ("text/plain", image(""), |e| {
+                matches!(e, ManifestError::UnsupportedMediaType(_))
+            }),
+            (DOCKER_SCHEMA1[1], r#"{"schemaVersion":1}"#.into(), |e| {
+                matches!(e, ManifestError::Schema1)
+            }),
+            (OCI_INDEX, image(""), |e| {
+                matches!(e, ManifestError::MediaTypeMismatch { .. })
+            }),
+            (OCI_INDEX, no_version, |e| {
+                matches!(e, ManifestError::SchemaVersion)
+            }),
+            (OCI_MANIFEST, index.replace(OCI_INDEX, OCI_MANIFEST), |e| {
+                matches!(e, ManifestError::NotAnImage)
+            }),
+            ("", r#"{"schemaVersion":2}"#.into(), |e| {
+                matches!(e, ManifestError::UnsupportedMediaType(_))
+            }),
         ];
         for (content_type, body, check) in cases {
             let err = ManifestInfo::parse(content_type, body.as_bytes()).unwrap_err();

@@ -112,9 +112,7 @@ impl FromStr for Tag {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
-        let first_ok = b
-            .first()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let first_ok = b.first().is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
         let rest_ok = b
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
@@ -167,7 +165,9 @@ macro_rules! string_newtype_serde {
         }
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+                String::deserialize(d)?
+                    .parse()
+                    .map_err(serde::de::Error::custom)
             }
         }
     };
@@ -187,8 +187,23 @@ mod tests {
         }
         let long = "a".repeat(256);
         let invalid = [
-            "", "A", "library/Alpine", "a..b", "a___b", "-a", "a-", "a/", "/a", "a//b", "..", "a/../b",
-            "a b", "a:b", long.as_str(), "a.-b", "_a",
+            "",
+            "A",
+            "library/Alpine",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+            "a/",
+            "/a",
+            "a//b",
+            "..",
+            "a/../b",
+            "a b",
+            "a:b",
+            long.as_str(),
+            "a.-b",
+            "_a",
         ];
         for name in invalid {
             assert!(name.parse::<RepoName>().is_err(), "{name:?} should be invalid");
@@ -210,6 +225,9 @@ mod tests {
     #[test]
     fn a_reference_with_a_colon_is_a_digest() {
         assert!(matches!("latest".parse::<Reference>(), Ok(Reference::Tag(_))));
-        assert!(matches!("sha256:abc".parse::<Reference>(), Err(NameError::BadDigest(_))));
+        assert!(matches!(
+            "sha256:abc".parse::<Reference>(),
+            Err(NameError::BadDigest(_))
+        ));
     }
 }

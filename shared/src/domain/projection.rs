@@ -50,9 +50,17 @@ pub enum ViewKey {
     /// digest → manifest record
     Manifest { repo: RepoName, digest: Digest },
     /// (digest, tag) → (): the tags of a manifest, for deletes
-    ManifestTag { repo: RepoName, digest: Digest, tag: Tag },
+    ManifestTag {
+        repo: RepoName,
+        digest: Digest,
+        tag: Tag,
+    },
     /// (subject, referrer digest) → referrer descriptor
-    Referrer { repo: RepoName, subject: Digest, digest: Digest },
+    Referrer {
+        repo: RepoName,
+        subject: Digest,
+        digest: Digest,
+    },
     /// digest → size: the blobs the repository may serve
     BlobLink { repo: RepoName, digest: Digest },
     /// the catalog
@@ -83,12 +91,18 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
     match event {
         Event::BlobUploadCompleted { digest, size, .. } | Event::BlobMounted { digest, size, .. } => {
             ops.push(Put(
-                ViewKey::BlobLink { repo, digest: digest.clone() },
+                ViewKey::BlobLink {
+                    repo,
+                    digest: digest.clone(),
+                },
                 ViewValue::Size(*size),
             ));
         }
         Event::BlobUnlinked { digest, .. } => {
-            ops.push(Delete(ViewKey::BlobLink { repo, digest: digest.clone() }));
+            ops.push(Delete(ViewKey::BlobLink {
+                repo,
+                digest: digest.clone(),
+            }));
         }
         Event::ManifestPushed {
             digest,
@@ -111,7 +125,11 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                     annotations: annotations.clone(),
                 };
                 ops.push(Put(
-                    ViewKey::Referrer { repo: repo.clone(), subject: subject.clone(), digest: digest.clone() },
+                    ViewKey::Referrer {
+                        repo: repo.clone(),
+                        subject: subject.clone(),
+                        digest: digest.clone(),
+                    },
                     ViewValue::Referrer(Box::new(referrer)),
                 ));
             }
@@ -127,11 +145,19 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 pushed_at: recorded.envelope.time,
             };
             ops.push(Put(
-                ViewKey::Manifest { repo, digest: digest.clone() },
+                ViewKey::Manifest {
+                    repo,
+                    digest: digest.clone(),
+                },
                 ViewValue::Manifest(Box::new(record)),
             ));
         }
-        Event::TagMoved { tag, digest, previous, .. } => {
+        Event::TagMoved {
+            tag,
+            digest,
+            previous,
+            ..
+        } => {
             if let Some(previous) = previous {
                 ops.push(Delete(ViewKey::ManifestTag {
                     repo: repo.clone(),
@@ -140,10 +166,20 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 }));
             }
             ops.push(Put(
-                ViewKey::ManifestTag { repo: repo.clone(), digest: digest.clone(), tag: tag.clone() },
+                ViewKey::ManifestTag {
+                    repo: repo.clone(),
+                    digest: digest.clone(),
+                    tag: tag.clone(),
+                },
                 ViewValue::Unit,
             ));
-            ops.push(Put(ViewKey::Tag { repo, tag: tag.clone() }, ViewValue::Digest(digest.clone())));
+            ops.push(Put(
+                ViewKey::Tag {
+                    repo,
+                    tag: tag.clone(),
+                },
+                ViewValue::Digest(digest.clone()),
+            ));
         }
         Event::TagDeleted { tag, digest, .. } => {
             ops.push(Delete(ViewKey::ManifestTag {
@@ -151,7 +187,10 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 digest: digest.clone(),
                 tag: tag.clone(),
             }));
-            ops.push(Delete(ViewKey::Tag { repo, tag: tag.clone() }));
+            ops.push(Delete(ViewKey::Tag {
+                repo,
+                tag: tag.clone(),
+            }));
         }
         Event::ManifestDeleted { digest, subject, .. } => {
             if let Some(subject) = subject {
@@ -161,7 +200,10 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                     digest: digest.clone(),
                 }));
             }
-            ops.push(Delete(ViewKey::Manifest { repo, digest: digest.clone() }));
+            ops.push(Delete(ViewKey::Manifest {
+                repo,
+                digest: digest.clone(),
+            }));
         }
     }
     ops

@@ -75,7 +75,11 @@ pub fn push_manifest(cmd: &PushManifest, state: &PushState) -> Result<Vec<Event>
 }
 
 /// Delete a tag; the manifest stays.
-pub fn delete_tag(repository: &RepoName, tag: &Tag, target: Option<&Digest>) -> Result<Vec<Event>, DomainError> {
+pub fn delete_tag(
+    repository: &RepoName,
+    tag: &Tag,
+    target: Option<&Digest>,
+) -> Result<Vec<Event>, DomainError> {
     let digest = target.ok_or_else(|| DomainError::TagUnknown(tag.clone()))?;
     Ok(vec![Event::TagDeleted {
         repository: repository.clone(),
@@ -198,7 +202,10 @@ mod tests {
 
     #[test]
     fn given_a_missing_layer_when_a_manifest_is_pushed_then_it_is_refused_naming_the_layer() {
-        let state = PushState { linked_blobs: [d("config")].into(), ..PushState::default() };
+        let state = PushState {
+            linked_blobs: [d("config")].into(),
+            ..PushState::default()
+        };
         let err = push_manifest(&push(None), &state).unwrap_err();
         assert_eq!(err, DomainError::ManifestBlobUnknown(vec![d("layer")]));
     }
@@ -215,7 +222,11 @@ mod tests {
 
     #[test]
     fn given_a_tag_on_another_manifest_when_pushed_then_the_tag_moves_from_it() {
-        let state = PushState { manifest_exists: true, tag_target: Some(d("old")), ..all_blobs_linked() };
+        let state = PushState {
+            manifest_exists: true,
+            tag_target: Some(d("old")),
+            ..all_blobs_linked()
+        };
         let events = push_manifest(&push(Some("v1")), &state).unwrap();
         assert!(matches!(&events[..], [Event::TagMoved { previous: Some(p), .. }] if *p == d("old")));
     }
@@ -235,15 +246,23 @@ mod tests {
 
     #[test]
     fn given_no_tag_when_it_is_deleted_then_it_is_unknown() {
-        assert_eq!(delete_tag(&repo(), &tag("x"), None).unwrap_err(), DomainError::TagUnknown(tag("x")));
+        assert_eq!(
+            delete_tag(&repo(), &tag("x"), None).unwrap_err(),
+            DomainError::TagUnknown(tag("x"))
+        );
     }
 
     #[test]
     fn given_a_blob_absent_from_the_source_when_mounted_then_the_mount_is_refused() {
         let from: RepoName = "other/app".parse().unwrap();
         assert!(mount_blob(&repo(), &d("b"), &from, None, false).is_err());
-        assert!(mount_blob(&repo(), &d("b"), &from, Some(3), true).unwrap().is_empty());
-        assert_eq!(mount_blob(&repo(), &d("b"), &from, Some(3), false).unwrap().len(), 1);
+        assert!(mount_blob(&repo(), &d("b"), &from, Some(3), true)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            mount_blob(&repo(), &d("b"), &from, Some(3), false).unwrap().len(),
+            1
+        );
     }
 
     #[test]

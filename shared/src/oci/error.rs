@@ -40,15 +40,27 @@ impl OciError {
     }
 
     pub fn name_invalid(e: &NameError) -> OciError {
-        OciError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", format!("invalid repository name: {e}"))
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            format!("invalid repository name: {e}"),
+        )
     }
 
     pub fn tag_invalid(e: &NameError) -> OciError {
-        OciError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", format!("invalid reference: {e}"))
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            format!("invalid reference: {e}"),
+        )
     }
 
     pub fn digest_invalid(e: impl std::fmt::Display) -> OciError {
-        OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", format!("invalid digest: {e}"))
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            format!("invalid digest: {e}"),
+        )
     }
 
     pub fn unsupported(message: impl Into<String>) -> OciError {
@@ -67,7 +79,11 @@ impl OciError {
 
     pub fn internal(cause: &str) -> OciError {
         tracing::error!(cause, "request failed");
-        OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error; see the server log")
+        OciError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN",
+            "internal error; see the server log",
+        )
     }
 }
 
@@ -97,7 +113,9 @@ impl From<AppError> for OciError {
                 DomainError::BlobUnknown(_) => OciError::new(S::NOT_FOUND, "BLOB_UNKNOWN", message),
             },
             AppError::ManifestInvalid(_) => OciError::new(S::BAD_REQUEST, "MANIFEST_INVALID", message),
-            AppError::ManifestTooLarge { .. } => OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", message),
+            AppError::ManifestTooLarge { .. } => {
+                OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", message)
+            }
             AppError::DigestMismatch { expected, computed } => {
                 OciError::new(S::BAD_REQUEST, "DIGEST_INVALID", message)
                     .with_detail(json!({ "expected": expected, "computed": computed }))
@@ -111,8 +129,14 @@ impl From<AppError> for OciError {
 
 impl IntoResponse for OciError {
     fn into_response(self) -> Response {
-        let body = json!({ "errors": [{ "code": self.code, "message": self.message, "detail": self.detail }] });
-        let mut response = (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        let body =
+            json!({ "errors": [{ "code": self.code, "message": self.message, "detail": self.detail }] });
+        let mut response = (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, v);

@@ -34,7 +34,11 @@ pub fn reference(s: &str) -> Result<Reference, OciError> {
 
 pub fn upload_id(s: &str) -> Result<UploadId, OciError> {
     UploadId::parse(s).ok_or_else(|| {
-        OciError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "upload session not found")
+        OciError::new(
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+            "upload session not found",
+        )
     })
 }
 
@@ -49,7 +53,11 @@ pub fn page_size(q: &HashMap<String, String>) -> Result<Option<usize>, OciError>
     match q.get("n") {
         None => Ok(None),
         Some(n) => n.parse().map(Some).map_err(|_| {
-            OciError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer")
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                "n must be a non-negative integer",
+            )
         }),
     }
 }
@@ -59,7 +67,7 @@ pub fn upload_range(size: u64) -> String {
     format!("0-{}", size.saturating_sub(1))
 }
 
-pub fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+pub fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -70,11 +78,16 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// A chunk's `Content-Range: <start>-<end>` (a `bytes ` or `bytes=` prefix is tolerated); when
 /// `Content-Length` is given too, it must agree.
 pub fn chunk_range(headers: &HeaderMap, upload_size: u64) -> Result<Option<ChunkRange>, OciError> {
-    let Some(raw) = header_str(headers, header::CONTENT_RANGE) else { return Ok(None) };
+    let Some(raw) = header_str(headers, header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
     let spec = raw.trim_start_matches("bytes").trim_start_matches(['=', ' ']);
-    let parsed = spec
-        .split_once('-')
-        .and_then(|(a, b)| Some(ChunkRange { start: a.trim().parse().ok()?, end: b.trim().parse().ok()? }));
+    let parsed = spec.split_once('-').and_then(|(a, b)| {
+        Some(ChunkRange {
+            start: a.trim().parse().ok()?,
+            end: b.trim().parse().ok()?,
+        })
+    });
     let range = parsed.ok_or_else(|| OciError::range_mismatch(upload_size))?;
     if range.end < range.start {
         return Err(OciError::range_mismatch(upload_size));
@@ -88,12 +101,20 @@ pub fn chunk_range(headers: &HeaderMap, upload_size: u64) -> Result<Option<Chunk
 /// A blob GET's `Range: bytes=<a>-<b>` (also `<a>-` and `-<suffix>`) against a blob of `size`.
 /// `Ok(None)`: serve the whole blob. Multiple ranges are not supported and served whole.
 pub fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<ByteRange>, OciError> {
-    let Some(raw) = header_str(headers, header::RANGE) else { return Ok(None) };
-    let unsatisfiable = || {
-        OciError::new(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UNKNOWN", format!("range {raw} is not satisfiable"))
-            .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
+    let Some(raw) = header_str(headers, header::RANGE) else {
+        return Ok(None);
     };
-    let Some(spec) = raw.strip_prefix("bytes=") else { return Ok(None) };
+    let unsatisfiable = || {
+        OciError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UNKNOWN",
+            format!("range {raw} is not satisfiable"),
+        )
+        .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
+    };
+    let Some(spec) = raw.strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None);
     }
@@ -104,15 +125,25 @@ pub fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<ByteRange>, O
             if n == 0 || size == 0 {
                 return Err(unsatisfiable());
             }
-            ByteRange { start: size.saturating_sub(n), end: size - 1 }
+            ByteRange {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            }
         }
         (start, end) => {
             let start: u64 = start.parse().map_err(|_| unsatisfiable())?;
-            let end: u64 = if end.is_empty() { u64::MAX } else { end.parse().map_err(|_| unsatisfiable())? };
+            let end: u64 = if end.is_empty() {
+                u64::MAX
+            } else {
+                end.parse().map_err(|_| unsatisfiable())?
+            };
             if start >= size || end < start {
                 return Err(unsatisfiable());
             }
-            ByteRange { start, end: end.min(size - 1) }
+            ByteRange {
+                start,
+                end: end.min(size - 1),
+            }
         }
     };
     Ok(Some(range))
@@ -132,7 +163,9 @@ pub fn next_link<T>(page: &Page<T>, path: &str, params: &[(&str, String)]) -> Op
 }
 
 pub fn empty(status: StatusCode) -> axum::http::response::Builder {
-    Response::builder().status(status).header(header::CONTENT_LENGTH, "0")
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, "0")
 }
 
 /// Finishes a response builder; failures here are programming errors reported as 500.

@@ -31,31 +31,54 @@ async fn dispatch(State(registry): State<Registry>, request: Request<Body>) -> R
     let path = request.uri().path().to_string();
     let result = match route::parse(&method, &path) {
         Ok(endpoint) => handle(&registry, &ctx, endpoint, request).await,
-        Err(RouteError::NotFound) => Err(OciError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")),
-        Err(RouteError::MethodNotAllowed) => Err(OciError::unsupported(format!("{method} is not supported on {path}"))),
+        Err(RouteError::NotFound) => Err(OciError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such endpoint",
+        )),
+        Err(RouteError::MethodNotAllowed) => Err(OciError::unsupported(format!(
+            "{method} is not supported on {path}"
+        ))),
     };
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    response.headers_mut().insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
+    response
+        .headers_mut()
+        .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
     tracing::debug!(%method, %path, status = response.status().as_u16(), request_id = %ctx.request_id);
     response
 }
 
-async fn handle(registry: &Registry, ctx: &RequestContext, endpoint: Endpoint, request: Request<Body>) -> Result<Response, OciError> {
+async fn handle(
+    registry: &Registry,
+    ctx: &RequestContext,
+    endpoint: Endpoint,
+    request: Request<Body>,
+) -> Result<Response, OciError> {
     use handlers::*;
     match endpoint {
         Endpoint::Base => base::handle(),
-        Endpoint::BlobGet { name, digest, head } => blob_get::handle(registry, &name, &digest, head, request).await,
+        Endpoint::BlobGet { name, digest, head } => {
+            blob_get::handle(registry, &name, &digest, head, request).await
+        }
         Endpoint::BlobDelete { name, digest } => blob_delete::handle(registry, ctx, &name, &digest).await,
         Endpoint::UploadStart { name } => upload_start::handle(registry, ctx, &name, request).await,
         Endpoint::UploadPatch { name, id } => upload_patch::handle(registry, &name, &id, request).await,
-        Endpoint::UploadFinish { name, id } => upload_finish::handle(registry, ctx, &name, &id, request).await,
+        Endpoint::UploadFinish { name, id } => {
+            upload_finish::handle(registry, ctx, &name, &id, request).await
+        }
         Endpoint::UploadStatus { name, id } => upload_status::handle(registry, &name, &id).await,
         Endpoint::UploadCancel { name, id } => upload_cancel::handle(registry, &name, &id).await,
-        Endpoint::ManifestGet { name, reference, head } => {
-            manifest_get::handle(registry, &name, &reference, head, request).await
+        Endpoint::ManifestGet {
+            name,
+            reference,
+            head,
+        } => manifest_get::handle(registry, &name, &reference, head, request).await,
+        Endpoint::ManifestPut { name, reference } => {
+            manifest_put::handle(registry, ctx, &name, &reference, request).await
         }
-        Endpoint::ManifestPut { name, reference } => manifest_put::handle(registry, ctx, &name, &reference, request).await,
-        Endpoint::ManifestDelete { name, reference } => manifest_delete::handle(registry, ctx, &name, &reference).await,
+        Endpoint::ManifestDelete { name, reference } => {
+            manifest_delete::handle(registry, ctx, &name, &reference).await
+        }
         Endpoint::TagsList { name } => tags_list::handle(registry, &name, request).await,
         Endpoint::Referrers { name, digest } => referrers::handle(registry, &name, &digest, request).await,
         Endpoint::Catalog => catalog::handle(registry, request).await,

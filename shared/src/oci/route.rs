@@ -9,7 +9,11 @@ pub enum Endpoint {
     /// end-1 `GET /v2/`
     Base,
     /// end-2/3 `GET|HEAD /v2/<name>/blobs/<digest>`
-    BlobGet { name: String, digest: String, head: bool },
+    BlobGet {
+        name: String,
+        digest: String,
+        head: bool,
+    },
     /// end-10 `DELETE /v2/<name>/blobs/<digest>`
     BlobDelete { name: String, digest: String },
     /// end-4a/4b/11 `POST /v2/<name>/blobs/uploads/`
@@ -23,7 +27,11 @@ pub enum Endpoint {
     /// `DELETE /v2/<name>/blobs/uploads/<reference>`
     UploadCancel { name: String, id: String },
     /// end-3 `GET|HEAD /v2/<name>/manifests/<reference>`
-    ManifestGet { name: String, reference: String, head: bool },
+    ManifestGet {
+        name: String,
+        reference: String,
+        head: bool,
+    },
     /// end-7 `PUT /v2/<name>/manifests/<reference>`
     ManifestPut { name: String, reference: String },
     /// end-9 `DELETE /v2/<name>/manifests/<reference>`
@@ -54,17 +62,32 @@ pub fn parse(method: &Method, path: &str) -> Result<Endpoint, RouteError> {
     let get_or_head = method == Method::GET || method == Method::HEAD;
     let head = method == Method::HEAD;
     if path == "/v2/" || path == "/v2" {
-        return if get_or_head { Ok(E::Base) } else { Err(RouteError::MethodNotAllowed) };
+        return if get_or_head {
+            Ok(E::Base)
+        } else {
+            Err(RouteError::MethodNotAllowed)
+        };
     }
     let rest = path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?;
     if rest == "_catalog" {
-        return if get_or_head { Ok(E::Catalog) } else { Err(RouteError::MethodNotAllowed) };
+        return if get_or_head {
+            Ok(E::Catalog)
+        } else {
+            Err(RouteError::MethodNotAllowed)
+        };
     }
     let s = |x: &str| x.to_string();
     if let Some(name) = rest.strip_suffix("/tags/list") {
-        return if get_or_head { Ok(E::TagsList { name: s(name) }) } else { Err(RouteError::MethodNotAllowed) };
+        return if get_or_head {
+            Ok(E::TagsList { name: s(name) })
+        } else {
+            Err(RouteError::MethodNotAllowed)
+        };
     }
-    if let Some(name) = rest.strip_suffix("/blobs/uploads/").or_else(|| rest.strip_suffix("/blobs/uploads")) {
+    if let Some(name) = rest
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| rest.strip_suffix("/blobs/uploads"))
+    {
         return match *method {
             Method::POST => Ok(E::UploadStart { name: s(name) }),
             _ => Err(RouteError::MethodNotAllowed),
@@ -83,7 +106,11 @@ pub fn parse(method: &Method, path: &str) -> Result<Endpoint, RouteError> {
     if let Some((name, reference)) = split_tail(rest, "/manifests/") {
         let (name, reference) = (s(name), s(reference));
         return match *method {
-            Method::GET | Method::HEAD => Ok(E::ManifestGet { name, reference, head }),
+            Method::GET | Method::HEAD => Ok(E::ManifestGet {
+                name,
+                reference,
+                head,
+            }),
             Method::PUT => Ok(E::ManifestPut { name, reference }),
             Method::DELETE => Ok(E::ManifestDelete { name, reference }),
             _ => Err(RouteError::MethodNotAllowed),
@@ -99,7 +126,10 @@ pub fn parse(method: &Method, path: &str) -> Result<Endpoint, RouteError> {
     }
     if let Some((name, digest)) = split_tail(rest, "/referrers/") {
         return if get_or_head {
-            Ok(E::Referrers { name: s(name), digest: s(digest) })
+            Ok(E::Referrers {
+                name: s(name),
+                digest: s(digest),
+            })
         } else {
             Err(RouteError::MethodNotAllowed)
         };
@@ -122,23 +152,123 @@ mod tests {
             (Method::GET, "/v2/", Ok(E::Base)),
             (Method::GET, "/v2", Ok(E::Base)),
             (Method::GET, "/v2/_catalog", Ok(E::Catalog)),
-            (Method::GET, "/v2/a/b/tags/list", Ok(E::TagsList { name: s("a/b") })),
-            (Method::HEAD, "/v2/a/blobs/sha256:x", Ok(E::BlobGet { name: s("a"), digest: s("sha256:x"), head: true })),
-            (Method::DELETE, "/v2/a/blobs/d", Ok(E::BlobDelete { name: s("a"), digest: s("d") })),
-            (Method::POST, "/v2/a/b/blobs/uploads/", Ok(E::UploadStart { name: s("a/b") })),
-            (Method::POST, "/v2/a/blobs/uploads", Ok(E::UploadStart { name: s("a") })),
-            (Method::PATCH, "/v2/a/blobs/uploads/u1", Ok(E::UploadPatch { name: s("a"), id: s("u1") })),
-            (Method::PUT, "/v2/a/blobs/uploads/u1", Ok(E::UploadFinish { name: s("a"), id: s("u1") })),
-            (Method::GET, "/v2/a/blobs/uploads/u1", Ok(E::UploadStatus { name: s("a"), id: s("u1") })),
-            (Method::DELETE, "/v2/a/blobs/uploads/u1", Ok(E::UploadCancel { name: s("a"), id: s("u1") })),
-            (Method::GET, "/v2/a/manifests/v1", Ok(E::ManifestGet { name: s("a"), reference: s("v1"), head: false })),
-            (Method::PUT, "/v2/x/manifests/y/manifests/v1", Ok(E::ManifestPut { name: s("x/manifests/y"), reference: s("v1") })),
-            (Method::DELETE, "/v2/a/manifests/v1", Ok(E::ManifestDelete { name: s("a"), reference: s("v1") })),
-            (Method::GET, "/v2/blobs/blobs/d", Ok(E::BlobGet { name: s("blobs"), digest: s("d"), head: false })),
-            (Method::GET, "/v2/a/referrers/sha256:x", Ok(E::Referrers { name: s("a"), digest: s("sha256:x") })),
-            (Method::POST, "/v2/a/manifests/v1", Err(RouteError::MethodNotAllowed)),
+            (
+                Method::GET,
+                "/v2/a/b/tags/list",
+                Ok(E::TagsList { name: s("a/b") }),
+            ),
+            (
+                Method::HEAD,
+                "/v2/a/blobs/sha256:x",
+                Ok(E::BlobGet {
+                    name: s("a"),
+                    digest: s("sha256:x"),
+                    head: true,
+                }),
+            ),
+            (
+                Method::DELETE,
+                "/v2/a/blobs/d",
+                Ok(E::BlobDelete {
+                    name: s("a"),
+                    digest: s("d"),
+                }),
+            ),
+            (
+                Method::POST,
+                "/v2/a/b/blobs/uploads/",
+                Ok(E::UploadStart { name: s("a/b") }),
+            ),
+            (
+                Method::POST,
+                "/v2/a/blobs/uploads",
+                Ok(E::UploadStart { name: s("a") }),
+            ),
+            (
+                Method::PATCH,
+                "/v2/a/blobs/uploads/u1",
+                Ok(E::UploadPatch {
+                    name: s("a"),
+                    id: s("u1"),
+                }),
+            ),
+            (
+                Method::PUT,
+                "/v2/a/blobs/uploads/u1",
+                Ok(E::UploadFinish {
+                    name: s("a"),
+                    id: s("u1"),
+                }),
+            ),
+            (
+                Method::GET,
+                "/v2/a/blobs/uploads/u1",
+                Ok(E::UploadStatus {
+                    name: s("a"),
+                    id: s("u1"),
+                }),
+            ),
+            (
+                Method::DELETE,
+                "/v2/a/blobs/uploads/u1",
+                Ok(E::UploadCancel {
+                    name: s("a"),
+                    id: s("u1"),
+                }),
+            ),
+            (
+                Method::GET,
+                "/v2/a/manifests/v1",
+                Ok(E::ManifestGet {
+                    name: s("a"),
+                    reference: s("v1"),
+                    head: false,
+                }),
+            ),
+            (
+                Method::PUT,
+                "/v2/x/manifests/y/manifests/v1",
+                Ok(E::ManifestPut {
+                    name: s("x/manifests/y"),
+                    reference: s("v1"),
+                }),
+            ),
+            (
+                Method::DELETE,
+                "/v2/a/manifests/v1",
+                Ok(E::ManifestDelete {
+                    name: s("a"),
+                    reference: s("v1"),
+                }),
+            ),
+            (
+                Method::GET,
+                "/v2/blobs/blobs/d",
+                Ok(E::BlobGet {
+                    name: s("blobs"),
+                    digest: s("d"),
+                    head: false,
+                }),
+            ),
+            (
+                Method::GET,
+                "/v2/a/referrers/sha256:x",
+                Ok(E::Referrers {
+                    name: s("a"),
+                    digest: s("sha256:x"),
+                }),
+            ),
+            (
+                Method::POST,
+                "/v2/a/manifests/v1",
+                Err(RouteError::MethodNotAllowed),
+            ),
             (Method::PUT, "/v2/a/blobs/d", Err(RouteError::MethodNotAllowed)),
-            (Method::GET, "/v2/a/blobs/uploads/", Err(RouteError::MethodNotAllowed)),
+            (
+                Method::GET,
+                "/v2/a/blobs/uploads/",
+                Err(RouteError::MethodNotAllowed),
+            ),
             (Method::GET, "/v3/a", Err(RouteError::NotFound)),
             (Method::GET, "/v2/a/unknown", Err(RouteError::NotFound)),
             (Method::GET, "/v2//manifests/x", Err(RouteError::NotFound)),

@@ -32,7 +32,10 @@ impl RedbStore {
         let mut recorded = Vec::with_capacity(envelopes.len());
         {
             let mut streams = txn.open_table(STREAMS).map_err(fail)?;
-            let actual = streams.get(stream.as_str()).map_err(fail)?.map_or(0, |v| v.value());
+            let actual = streams
+                .get(stream.as_str())
+                .map_err(fail)?
+                .map_or(0, |v| v.value());
             if actual != expected {
                 return Err(AppendFailure::Conflict(actual));
             }
@@ -74,9 +77,10 @@ impl EventLog for RedbStore {
         }
         let store = RedbStore { db: self.db.clone() };
         let owned_stream = stream.clone();
-        let result = tokio::task::spawn_blocking(move || store.append_blocking(&owned_stream, expected, events))
-            .await
-            .map_err(|e| LogError::Backend(e.to_string()))?;
+        let result =
+            tokio::task::spawn_blocking(move || store.append_blocking(&owned_stream, expected, events))
+                .await
+                .map_err(|e| LogError::Backend(e.to_string()))?;
         result.map_err(|failure| match failure {
             AppendFailure::Conflict(actual) => LogError::Conflict {
                 stream: stream.clone(),
@@ -91,7 +95,10 @@ impl EventLog for RedbStore {
         let read = || -> Result<Version, String> {
             let txn = self.db.begin_read().map_err(fail)?;
             let streams = txn.open_table(STREAMS).map_err(fail)?;
-            let version = streams.get(stream.as_str()).map_err(fail)?.map_or(0, |v| v.value());
+            let version = streams
+                .get(stream.as_str())
+                .map_err(fail)?
+                .map_or(0, |v| v.value());
             Ok(version)
         };
         read().map_err(LogError::Backend)

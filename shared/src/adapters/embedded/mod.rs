@@ -126,7 +126,14 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
                     None => manifest_tags.remove(k.as_str()).map(drop),
                 }
             }
-            (ViewKey::Referrer { repo, subject, digest }, v) => {
+            (
+                ViewKey::Referrer {
+                    repo,
+                    subject,
+                    digest,
+                },
+                v,
+            ) => {
                 let k = key(&[repo.as_str(), &subject.to_string(), &digest.to_string()]);
                 match v {
                     Some(ViewValue::Referrer(r)) => {

@@ -10,15 +10,18 @@ use crate::domain::{Digest, RepoName, Tag};
 use crate::ports::{ViewError, Views};
 
 use super::{
-    apply_ops, create_tables, fail, key, prefix_range, RedbStore, BLOB_LINKS, MANIFESTS, MANIFEST_TAGS, REFERRERS,
-    REPOSITORIES, SEP, TAGS,
+    apply_ops, create_tables, fail, key, prefix_range, RedbStore, BLOB_LINKS, MANIFESTS, MANIFEST_TAGS,
+    REFERRERS, REPOSITORIES, SEP, TAGS,
 };
 
 type ViewResult<T> = Result<T, ViewError>;
 
 impl RedbStore {
     fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, String>) -> ViewResult<T> {
-        let txn = self.db.begin_read().map_err(|e| ViewError::Backend(e.to_string()))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| ViewError::Backend(e.to_string()))?;
         f(&txn).map_err(ViewError::Backend)
     }
 
@@ -60,7 +63,9 @@ fn parse_all<T: std::str::FromStr>(keys: Vec<String>) -> Result<Vec<T>, String>
 where
     T::Err: std::fmt::Display,
 {
-    keys.iter().map(|k| last_part(k).parse::<T>().map_err(fail)).collect()
+    keys.iter()
+        .map(|k| last_part(k).parse::<T>().map_err(fail))
+        .collect()
 }
 
 #[async_trait]
@@ -68,7 +73,9 @@ impl Views for RedbStore {
     async fn tag(&self, repo: &RepoName, tag: &Tag) -> ViewResult<Option<Digest>> {
         self.read(|txn| {
             let t = txn.open_table(TAGS).map_err(fail)?;
-            let value = t.get(key(&[repo.as_str(), tag.as_str()]).as_str()).map_err(fail)?;
+            let value = t
+                .get(key(&[repo.as_str(), tag.as_str()]).as_str())
+                .map_err(fail)?;
             value.map(|v| v.value().parse().map_err(fail)).transpose()
         })
     }
@@ -76,15 +83,21 @@ impl Views for RedbStore {
     async fn manifest(&self, repo: &RepoName, digest: &Digest) -> ViewResult<Option<ManifestRecord>> {
         self.read(|txn| {
             let t = txn.open_table(MANIFESTS).map_err(fail)?;
-            let value = t.get(key(&[repo.as_str(), &digest.to_string()]).as_str()).map_err(fail)?;
-            value.map(|v| serde_json::from_slice(v.value()).map_err(fail)).transpose()
+            let value = t
+                .get(key(&[repo.as_str(), &digest.to_string()]).as_str())
+                .map_err(fail)?;
+            value
+                .map(|v| serde_json::from_slice(v.value()).map_err(fail))
+                .transpose()
         })
     }
 
     async fn blob_link(&self, repo: &RepoName, digest: &Digest) -> ViewResult<Option<u64>> {
         self.read(|txn| {
             let t = txn.open_table(BLOB_LINKS).map_err(fail)?;
-            let value = t.get(key(&[repo.as_str(), &digest.to_string()]).as_str()).map_err(fail)?;
+            let value = t
+                .get(key(&[repo.as_str(), &digest.to_string()]).as_str())
+                .map_err(fail)?;
             Ok(value.map(|v| v.value()))
         })
     }
@@ -128,7 +141,11 @@ impl Views for RedbStore {
             let t = txn.open_table(REPOSITORIES).map_err(fail)?;
             let start = after.map_or(Bound::Unbounded, Bound::Excluded);
             let mut out = Vec::new();
-            for row in t.range::<&str>((start, Bound::Unbounded)).map_err(fail)?.take(limit) {
+            for row in t
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(fail)?
+                .take(limit)
+            {
                 out.push(row.map_err(fail)?.0.value().parse().map_err(fail)?);
             }
             Ok(out)
@@ -155,9 +172,19 @@ impl Views for RedbStore {
         self.read(|txn| {
             let mut rows = Vec::new();
             dump_table(txn, TAGS, |v| v.to_string(), &mut rows)?;
-            dump_table(txn, MANIFESTS, |v| String::from_utf8_lossy(v).into_owned(), &mut rows)?;
+            dump_table(
+                txn,
+                MANIFESTS,
+                |v| String::from_utf8_lossy(v).into_owned(),
+                &mut rows,
+            )?;
             dump_table(txn, MANIFEST_TAGS, |_| String::new(), &mut rows)?;
-            dump_table(txn, REFERRERS, |v| String::from_utf8_lossy(v).into_owned(), &mut rows)?;
+            dump_table(
+                txn,
+                REFERRERS,
+                |v| String::from_utf8_lossy(v).into_owned(),
+                &mut rows,
+            )?;
             dump_table(txn, BLOB_LINKS, |v| v.to_string(), &mut rows)?;
             dump_table(txn, REPOSITORIES, |_| String::new(), &mut rows)?;
             rows.sort();
@@ -175,7 +202,12 @@ fn dump_table<V: redb::Value + 'static>(
     let t = txn.open_table(table).map_err(fail)?;
     for row in t.iter().map_err(fail)? {
         let (k, v) = row.map_err(fail)?;
-        rows.push(format!("{} {} {}", table.name(), k.value().replace(SEP, "|"), show(v.value())));
+        rows.push(format!(
+            "{} {} {}",
+            table.name(),
+            k.value().replace(SEP, "|"),
+            show(v.value())
+        ));
     }
     Ok(())
 }

@@ -9,7 +9,12 @@ use crate::app::{Registry, RequestContext};
 use crate::oci::http::{self, empty, finish};
 use crate::oci::OciError;
 
-pub async fn handle(registry: &Registry, ctx: &RequestContext, name: &str, digest: &str) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    ctx: &RequestContext,
+    name: &str,
+    digest: &str,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let digest = http::digest(digest)?;
     registry.delete_blob(ctx, &repo, &digest).await?;

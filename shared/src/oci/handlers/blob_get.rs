@@ -10,7 +10,13 @@ use crate::app::Registry;
 use crate::oci::http::{self, finish, DOCKER_CONTENT_DIGEST};
 use crate::oci::OciError;
 
-pub async fn handle(registry: &Registry, name: &str, digest: &str, head: bool, request: Request) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    name: &str,
+    digest: &str,
+    head: bool,
+    request: Request,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let digest = http::digest(digest)?;
     let size = registry.blob_size(&repo, &digest).await?;
@@ -22,9 +28,10 @@ pub async fn handle(registry: &Registry, name: &str, digest: &str, head: bool, r
         .header(header::ETAG, format!("\"{digest}\""));
     let (builder, length) = match range {
         Some(r) => (
-            builder
-                .status(StatusCode::PARTIAL_CONTENT)
-                .header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end)),
+            builder.status(StatusCode::PARTIAL_CONTENT).header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end),
+            ),
             r.end - r.start + 1,
         ),
         None => (builder.status(StatusCode::OK), size),

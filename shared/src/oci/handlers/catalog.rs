@@ -24,5 +24,8 @@ pub async fn handle(registry: &Registry, request: Request) -> Result<Response, O
     if let Some(link) = http::next_link(&page, "/v2/_catalog", &[("n", n.to_string()), ("last", last)]) {
         builder = builder.header(header::LINK, link);
     }
-    finish(builder, Body::from(json!({ "repositories": page.items }).to_string()))
+    finish(
+        builder,
+        Body::from(json!({ "repositories": page.items }).to_string()),
+    )
 }

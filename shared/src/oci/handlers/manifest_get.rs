@@ -12,7 +12,13 @@ use crate::domain::Reference;
 use crate::oci::http::{self, finish, DOCKER_CONTENT_DIGEST};
 use crate::oci::OciError;
 
-pub async fn handle(registry: &Registry, name: &str, reference: &str, head: bool, request: Request) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    name: &str,
+    reference: &str,
+    head: bool,
+    request: Request,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let reference = http::reference(reference)?;
     let record = registry.resolve_manifest(&repo, &reference).await?;
@@ -20,7 +26,10 @@ pub async fn handle(registry: &Registry, name: &str, reference: &str, head: bool
         return Err(OciError::new(
             StatusCode::NOT_FOUND,
             "MANIFEST_UNKNOWN",
-            format!("manifest {reference} is a {}, which the Accept header does not include", record.media_type),
+            format!(
+                "manifest {reference} is a {}, which the Accept header does not include",
+                record.media_type
+            ),
         ));
     }
     let builder = axum::http::Response::builder()
@@ -59,7 +68,10 @@ mod tests {
         let cases = [
             (vec![], true),
             (vec!["application/vnd.oci.image.manifest.v1+json"], true),
-            (vec!["application/json, application/vnd.oci.image.manifest.v1+json;q=0.5"], true),
+            (
+                vec!["application/json, application/vnd.oci.image.manifest.v1+json;q=0.5"],
+                true,
+            ),
             (vec!["text/plain", "*/*"], true),
             (vec!["application/vnd.oci.image.index.v1+json"], false),
         ];
@@ -68,7 +80,11 @@ mod tests {
             for a in &accept {
                 headers.append(header::ACCEPT, a.parse().unwrap());
             }
-            assert_eq!(accepts(&headers, "application/vnd.oci.image.manifest.v1+json"), expected, "{accept:?}");
+            assert_eq!(
+                accepts(&headers, "application/vnd.oci.image.manifest.v1+json"),
+                expected,
+                "{accept:?}"
+            );
         }
     }
 }

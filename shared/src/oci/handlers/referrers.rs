@@ -16,14 +16,25 @@ use crate::oci::OciError;
 /// Page size when the client names none; keeps a response far below the 4 MiB manifest limit.
 const DEFAULT_PAGE: usize = 1000;
 
-pub async fn handle(registry: &Registry, name: &str, digest: &str, request: Request) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    name: &str,
+    digest: &str,
+    request: Request,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let subject = http::digest(digest)?;
     let q = http::query(request.uri());
     let n = http::page_size(&q)?.unwrap_or(DEFAULT_PAGE);
     let artifact_type = q.get("artifactType").map(String::as_str);
     let page = registry
-        .referrers(&repo, &subject, artifact_type, q.get("last").map(String::as_str), n)
+        .referrers(
+            &repo,
+            &subject,
+            artifact_type,
+            q.get("last").map(String::as_str),
+            n,
+        )
         .await?;
     let mut builder = axum::http::Response::builder()
         .status(StatusCode::OK)
@@ -33,7 +44,13 @@ pub async fn handle(registry: &Registry, name: &str, digest: &str, request: Requ
         builder = builder.header("oci-filters-applied", "artifactType");
         params.push(("artifactType", t.to_string()));
     }
-    params.push(("last", page.items.last().map(|r| r.digest.to_string()).unwrap_or_default()));
+    params.push((
+        "last",
+        page.items
+            .last()
+            .map(|r| r.digest.to_string())
+            .unwrap_or_default(),
+    ));
     if let Some(link) = http::next_link(&page, &format!("/v2/{repo}/referrers/{subject}"), &params) {
         builder = builder.header(header::LINK, link);
     }

@@ -11,17 +11,29 @@ use crate::oci::OciError;
 
 use super::upload_start::created;
 
-pub async fn handle(registry: &Registry, ctx: &RequestContext, name: &str, id: &str, request: Request) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    ctx: &RequestContext,
+    name: &str,
+    id: &str,
+    request: Request,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let id = http::upload_id(id)?;
     let q = http::query(request.uri());
-    let digest = q
-        .get("digest")
-        .ok_or_else(|| OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "the digest query parameter is required"))?;
+    let digest = q.get("digest").ok_or_else(|| {
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "the digest query parameter is required",
+        )
+    })?;
     let digest = http::digest(digest)?;
     let size = registry.upload_size(&repo, &id).await?;
     let range = http::chunk_range(request.headers(), size)?;
     let body = http::body_stream(request.into_body());
-    registry.finish_upload(ctx, &repo, &id, &digest, Some((range, body))).await?;
+    registry
+        .finish_upload(ctx, &repo, &id, &digest, Some((range, body)))
+        .await?;
     created(&repo, &digest)
 }

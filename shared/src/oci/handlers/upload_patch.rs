@@ -10,7 +10,12 @@ use crate::oci::OciError;
 
 use super::upload_start::accepted;
 
-pub async fn handle(registry: &Registry, name: &str, id: &str, request: Request) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    name: &str,
+    id: &str,
+    request: Request,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let id = http::upload_id(id)?;
     let size = registry.upload_size(&repo, &id).await?;

@@ -13,7 +13,12 @@ use crate::oci::http::{self, empty, finish, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD
 use crate::oci::OciError;
 use crate::ports::UploadId;
 
-pub async fn handle(registry: &Registry, ctx: &RequestContext, name: &str, request: Request) -> Result<Response, OciError> {
+pub async fn handle(
+    registry: &Registry,
+    ctx: &RequestContext,
+    name: &str,
+    request: Request,
+) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let q = http::query(request.uri());
     if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
@@ -29,7 +34,9 @@ pub async fn handle(registry: &Registry, ctx: &RequestContext, name: &str, reque
     if let Some(d) = q.get("digest") {
         let digest = http::digest(d)?;
         let body = http::body_stream(request.into_body());
-        registry.finish_upload(ctx, &repo, &id, &digest, Some((None, body))).await?;
+        registry
+            .finish_upload(ctx, &repo, &id, &digest, Some((None, body)))
+            .await?;
         return created(&repo, &digest);
     }
     accepted(&repo, &id, 0)

@@ -6,7 +6,8 @@
 //! - extensions: `berthsequence` (position in the log), `berthstream`, `berthversion` (stream
 //!   version), `berthprincipal` (who caused it).
 //!
-//! JSON Schemas for each `data` shape live in `events/` at the repository root.
+//! A JSON Schema of each event type (the whole CloudEvent, `data` included) and a sample generated
+//! from this code live in `events/` at the repository root; `shared/tests/events.rs` keeps them true.
 
 use cloudevents::{EventBuilder, EventBuilderV10};
 

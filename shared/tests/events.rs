@@ -1,0 +1,816 @@
+//! The CloudEvents Berth emits, held to the contract in `events/` at the repository root: one JSON Schema
+//! per event type (`events/schemas/<type>.json`, sharing `common.json`) and one sample per type
+//! (`events/samples/<type>.json`), generated from the code.
+//!
+//! Regenerate the samples after changing an event: `BERTH_UPDATE_SAMPLES=1 cargo nextest run -p
+//! berth-shared --test events`, then review the diff.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use berth::domain::event::EventKind;
+use berth::domain::{Algorithm, Digest, Event, EventEnvelope, RecordedEvent, RepoName, StreamId, Tag};
+use berth::events_out::to_json;
+use chrono::{DateTime, Utc};
+use jsonschema::{Draft, Resource, Validator};
+use serde_json::{json, Value};
+
+/// The base of every schema's `$id`; `common.json` is registered under it, so no fetching happens.
+const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
+const COMMON: &str = "common.json";
+const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
+/// `data` fields an event may leave out.
+const OPTIONAL_DATA_FIELDS: [&str; 3] = ["subject", "artifactType", "previous"];
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+// ---------------------------------------------------------------------------------------------------
+// Files
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("events")
+}
+
+fn schema_path(cloud_type: &str) -> PathBuf {
+    events_dir().join("schemas").join(format!("{cloud_type}.json"))
+}
+
+fn sample_path(cloud_type: &str) -> PathBuf {
+    events_dir().join("samples").join(format!("{cloud_type}.json"))
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn updating_samples() -> bool {
+    std::env::var_os(UPDATE_ENV).is_some_and(|v| v == "1")
+}
+
+/// Writes through a temporary file and a rename, so a test listing the samples in parallel never
+/// reads half a file.
+fn write_sample(path: &Path, value: &Value) {
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(path.file_name().unwrap());
+    fs::write(&tmp, &text).unwrap();
+    if fs::rename(&tmp, path).is_err() {
+        fs::write(path, &text).unwrap();
+    }
+}
+
+fn kind_of_type(cloud_type: &str) -> Option<EventKind> {
+    Event::KINDS.into_iter().find(|k| k.cloud_type == cloud_type)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Schemas
+
+fn options() -> jsonschema::ValidationOptions {
+    let common = Resource::from_contents(read_json(&events_dir().join("schemas").join(COMMON))).unwrap();
+    let mut options = jsonschema::options();
+    options
+        .with_draft(Draft::Draft202012)
+        .should_validate_formats(true)
+        .with_resource(format!("{SCHEMA_BASE}{COMMON}"), common);
+    options
+}
+
+fn validator(schema: &Value) -> Validator {
+    options()
+        .build(schema)
+        .unwrap_or_else(|e| panic!("schema {} does not build: {e}", schema["$id"]))
+}
+
+fn schema_validator(cloud_type: &str) -> Validator {
+    let path = schema_path(cloud_type);
+    assert!(
+        path.is_file(),
+        "{cloud_type} has no schema: write {}",
+        path.display()
+    );
+    validator(&read_json(&path))
+}
+
+/// A validator of one definition of `common.json`.
+fn definition_validator(name: &str) -> Validator {
+    validator(&json!({ "$ref": format!("{SCHEMA_BASE}{COMMON}#/$defs/{name}") }))
+}
+
+fn errors(validator: &Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} (at {})", e.instance_path))
+        .collect()
+}
+
+fn assert_valid(validator: &Validator, instance: &Value, what: &str) {
+    let errors = errors(validator, instance);
+    assert!(
+        errors.is_empty(),
+        "{what} should be valid, but: {errors:#?}\n{instance:#}"
+    );
+}
+
+fn assert_invalid(validator: &Validator, instance: &Value, what: &str) {
+    assert!(
+        !validator.is_valid(instance),
+        "{what} should be rejected:\n{instance:#}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Events, deterministic
+
+fn digest(content: &str) -> Digest {
+    Digest::compute(Algorithm::Sha256, content.as_bytes())
+}
+
+fn repo(name: &str) -> RepoName {
+    name.parse().unwrap()
+}
+
+fn tag(name: &str) -> Tag {
+    name.parse().unwrap()
+}
+
+/// `2025-03-14T09:26:53.589Z` plus `seconds`.
+fn time(seconds: i64) -> DateTime<Utc> {
+    let start = DateTime::parse_from_rfc3339("2025-03-14T09:26:53.589Z").unwrap();
+    start.with_timezone(&Utc) + chrono::Duration::seconds(seconds)
+}
+
+/// A recorded event shaped like the log's: a UUIDv7 id of the event's time (with fixed random bits),
+/// the principal `anonymous`, the repository's stream.
+fn recorded(sequence: u64, version: u64, seconds: i64, event: Event) -> RecordedEvent {
+    let time = time(seconds);
+    let millis = u64::try_from(time.timestamp_millis()).unwrap();
+    let seed = Digest::compute(Algorithm::Sha256, &sequence.to_be_bytes());
+    let random: [u8; 10] = hex::decode(&seed.hex()[..20]).unwrap().try_into().unwrap();
+    let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+    RecordedEvent {
+        sequence,
+        stream: StreamId::repository(event.repository()),
+        version,
+        envelope: EventEnvelope {
+            id: id.to_string(),
+            time,
+            principal: "anonymous".to_string(),
+            event,
+        },
+    }
+}
+
+/// The empty JSON object, the config of artifacts (`application/vnd.oci.empty.v1+json`).
+fn empty_config() -> Digest {
+    digest("{}")
+}
+
+/// One event per type, a short story in `library/alpine`: its samples. Optional fields are set, so
+/// the samples show them.
+fn sample_events() -> Vec<RecordedEvent> {
+    let alpine = || repo("library/alpine");
+    let layer = digest("alpine 3.21.3 rootfs layer");
+    let image = digest("alpine 3.21.3 image manifest");
+    let old_image = digest("alpine 3.21.2 image manifest");
+    let sbom = digest("alpine 3.21.3 spdx sbom");
+    let old_signature = digest("alpine 3.21.2 cosign signature");
+    vec![
+        recorded(
+            1041,
+            12,
+            0,
+            Event::BlobUploadCompleted {
+                repository: alpine(),
+                digest: layer.clone(),
+                size: 3_642_247,
+            },
+        ),
+        recorded(
+            1042,
+            3,
+            1,
+            Event::BlobMounted {
+                repository: repo("team-web/frontend"),
+                digest: layer.clone(),
+                size: 3_642_247,
+                from: alpine(),
+            },
+        ),
+        recorded(
+            1043,
+            13,
+            4,
+            Event::ManifestPushed {
+                repository: alpine(),
+                digest: sbom.clone(),
+                media_type: OCI_MANIFEST.to_string(),
+                size: 752,
+                subject: Some(image.clone()),
+                artifact_type: Some("application/spdx+json".to_string()),
+                config_media_type: Some("application/vnd.oci.empty.v1+json".to_string()),
+                annotations: [
+                    ("org.opencontainers.image.created", "2025-03-14T09:26:50Z"),
+                    (
+                        "org.opencontainers.image.description",
+                        "SPDX SBOM of alpine 3.21.3",
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                blobs: vec![empty_config(), digest("alpine 3.21.3 spdx document")],
+                manifests: vec![],
+            },
+        ),
+        recorded(
+            1044,
+            14,
+            5,
+            Event::TagMoved {
+                repository: alpine(),
+                tag: tag("3.21"),
+                digest: image.clone(),
+                previous: Some(old_image.clone()),
+            },
+        ),
+        recorded(
+            1045,
+            15,
+            9,
+            Event::TagDeleted {
+                repository: alpine(),
+                tag: tag("3.21.2"),
+                digest: old_image.clone(),
+            },
+        ),
+        recorded(
+            1046,
+            16,
+            9,
+            Event::ManifestDeleted {
+                repository: alpine(),
+                digest: old_signature,
+                subject: Some(old_image),
+            },
+        ),
+        recorded(
+            1047,
+            17,
+            12,
+            Event::BlobUnlinked {
+                repository: alpine(),
+                digest: digest("alpine 3.21.2 rootfs layer"),
+            },
+        ),
+    ]
+}
+
+/// Other shapes Berth emits, beyond the samples: optional fields absent, indexes, Docker media types,
+/// sha512 digests, names at the edges of their grammars, the empty blob.
+fn other_events() -> Vec<RecordedEvent> {
+    let sha512 = Digest::compute(Algorithm::Sha512, b"a sha512 blob");
+    let odd_repo = || repo("a.b_c__d---e/f0/x");
+    let long_repo = || repo(&format!("{}/{}", "a".repeat(127), "b".repeat(127)));
+    let child = |n: u32| digest(&format!("child manifest {n}"));
+    let image = |media_type: &str| Event::ManifestPushed {
+        repository: repo("library/busybox"),
+        digest: digest(&format!("{media_type} image")),
+        media_type: media_type.to_string(),
+        size: 1_024,
+        subject: None,
+        artifact_type: None,
+        config_media_type: Some("application/vnd.oci.image.config.v1+json".to_string()),
+        annotations: Default::default(),
+        blobs: vec![digest("config"), digest("layer 1"), sha512.clone()],
+        manifests: vec![],
+    };
+    let index = |media_type: &str| Event::ManifestPushed {
+        repository: repo("library/busybox"),
+        digest: digest(&format!("{media_type} index")),
+        media_type: media_type.to_string(),
+        size: 0,
+        subject: None,
+        artifact_type: None,
+        config_media_type: None,
+        annotations: Default::default(),
+        blobs: vec![],
+        manifests: vec![child(1), child(2)],
+    };
+    let events = vec![
+        Event::BlobUploadCompleted {
+            repository: odd_repo(),
+            digest: sha512.clone(),
+            size: 0,
+        },
+        Event::BlobUploadCompleted {
+            repository: long_repo(),
+            digest: digest(""),
+            size: u64::MAX,
+        },
+        Event::BlobMounted {
+            repository: repo("0"),
+            digest: sha512.clone(),
+            size: 1,
+            from: odd_repo(),
+        },
+        Event::BlobUnlinked {
+            repository: long_repo(),
+            digest: sha512.clone(),
+        },
+        image(OCI_MANIFEST),
+        image(DOCKER_MANIFEST),
+        index(OCI_INDEX),
+        index(DOCKER_LIST),
+        Event::ManifestPushed {
+            repository: repo("library/busybox"),
+            digest: digest("an index with an artifact type and a subject"),
+            media_type: OCI_INDEX.to_string(),
+            size: 400,
+            subject: Some(digest("subject")),
+            artifact_type: Some("application/vnd.example+type".to_string()),
+            config_media_type: None,
+            annotations: [("a".to_string(), String::new())].into_iter().collect(),
+            blobs: vec![],
+            manifests: vec![],
+        },
+        Event::TagMoved {
+            repository: odd_repo(),
+            tag: tag("_x"),
+            digest: digest("new"),
+            previous: None,
+        },
+        Event::TagDeleted {
+            repository: odd_repo(),
+            tag: tag(&format!("A{}", "-".repeat(127))),
+            digest: digest("old"),
+        },
+        Event::ManifestDeleted {
+            repository: odd_repo(),
+            digest: digest("an image"),
+            subject: None,
+        },
+    ];
+    (events.into_iter().enumerate())
+        .map(|(i, event)| {
+            let n = u64::try_from(i).unwrap();
+            recorded(
+                u64::from(u32::MAX) + n,
+                1 + n,
+                60 + i64::try_from(i).unwrap(),
+                event,
+            )
+        })
+        .collect()
+}
+
+fn cloud_event(recorded: &RecordedEvent) -> Value {
+    to_json(recorded).unwrap_or_else(|e| panic!("{:?} has no CloudEvent: {e}", recorded.envelope.event))
+}
+
+/// The sample of each event type, as (type, JSON): what the checked-in samples hold when they are up
+/// to date (another test checks that), built from the code so they never race a regeneration.
+fn samples() -> Vec<(String, Value)> {
+    (sample_events().iter())
+        .map(|r| (r.envelope.event.kind().cloud_type.to_string(), cloud_event(r)))
+        .collect()
+}
+
+fn sample_of(cloud_type: &str) -> Value {
+    samples().into_iter().find(|(t, _)| t == cloud_type).unwrap().1
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Coverage
+
+#[test]
+fn every_event_type_has_a_sample_event_a_schema_and_a_sample_file() {
+    let sampled: Vec<EventKind> = sample_events().iter().map(|r| r.envelope.event.kind()).collect();
+    for kind in Event::KINDS {
+        let count = sampled.iter().filter(|k| **k == kind).count();
+        assert_eq!(
+            count, 1,
+            "{} needs exactly one event in sample_events() of tests/events.rs, has {count}",
+            kind.name
+        );
+        assert_eq!(
+            kind.cloud_type,
+            format!("dev.berth.{}.v{}", snake(kind.name), kind.version)
+        );
+        assert!(
+            schema_path(kind.cloud_type).is_file(),
+            "{} has no schema: write {}",
+            kind.name,
+            schema_path(kind.cloud_type).display()
+        );
+        assert!(
+            updating_samples() || sample_path(kind.cloud_type).is_file(),
+            "{} has no sample: run with {UPDATE_ENV}=1",
+            kind.name
+        );
+    }
+}
+
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[test]
+fn every_schema_names_its_type_and_nothing_else_lives_in_the_events_directory() {
+    let common = read_json(&events_dir().join("schemas").join(COMMON));
+    assert_eq!(common["$id"], format!("{SCHEMA_BASE}{COMMON}"));
+    for (dir, allowed_extra) in [("schemas", Some(COMMON)), ("samples", None)] {
+        for entry in fs::read_dir(events_dir().join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if Some(name.as_str()) == allowed_extra {
+                continue;
+            }
+            let cloud_type = name
+                .strip_suffix(".json")
+                .unwrap_or_else(|| panic!("{dir}/{name}: not JSON"));
+            assert!(
+                kind_of_type(cloud_type).is_some(),
+                "events/{dir}/{name} names no event type of Event::KINDS (stale after a rename?)"
+            );
+        }
+    }
+    for kind in Event::KINDS {
+        let schema = read_json(&schema_path(kind.cloud_type));
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(schema["$id"], format!("{SCHEMA_BASE}{}.json", kind.cloud_type));
+        assert_eq!(schema["title"], kind.cloud_type);
+        assert_eq!(schema["properties"]["type"]["const"], kind.cloud_type);
+        assert_eq!(schema["properties"]["data"]["additionalProperties"], false);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Samples
+
+#[test]
+fn the_cloud_event_of_each_sample_event_matches_its_schema_and_its_checked_in_sample() {
+    let mut stale = Vec::new();
+    for recorded in sample_events() {
+        let kind = recorded.envelope.event.kind();
+        let event = cloud_event(&recorded);
+        assert_valid(&schema_validator(kind.cloud_type), &event, kind.cloud_type);
+        let path = sample_path(kind.cloud_type);
+        if updating_samples() {
+            write_sample(&path, &event);
+        } else if !path.is_file() {
+            stale.push(format!("{} is missing", path.display()));
+        } else if read_json(&path) != event {
+            stale.push(format!(
+                "{} differs from the code's event:\n{}",
+                path.display(),
+                serde_json::to_string_pretty(&event).unwrap()
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "samples out of date (regenerate with {UPDATE_ENV}=1 and review the diff):\n{}",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn every_checked_in_sample_is_valid_against_the_schema_its_file_name_names() {
+    if updating_samples() {
+        return;
+    }
+    for entry in fs::read_dir(events_dir().join("samples")).unwrap() {
+        let path = entry.unwrap().path();
+        let cloud_type = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let sample = read_json(&path);
+        assert_eq!(
+            sample["type"],
+            cloud_type.as_str(),
+            "{} has another type",
+            path.display()
+        );
+        assert_valid(
+            &schema_validator(&cloud_type),
+            &sample,
+            &path.display().to_string(),
+        );
+    }
+}
+
+#[test]
+fn the_cloud_event_attributes_agree_with_the_data() {
+    for recorded in sample_events().iter().chain(&other_events()) {
+        let event = cloud_event(recorded);
+        let data = &event["data"];
+        let repository = data["repository"].as_str().unwrap();
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["id"], recorded.envelope.id.as_str());
+        assert_eq!(event["source"], format!("/repositories/{repository}"));
+        assert_eq!(event["berthstream"], format!("repository/{repository}"));
+        assert_eq!(event["berthsequence"], recorded.sequence);
+        assert_eq!(event["berthversion"], recorded.version);
+        assert_eq!(event["berthprincipal"], "anonymous");
+        let subject = if data.get("tag").is_some() {
+            &data["tag"]
+        } else {
+            &data["digest"]
+        };
+        assert_eq!(&event["subject"], subject);
+        let time: DateTime<Utc> = event["time"].as_str().unwrap().parse().unwrap();
+        assert_eq!(time, recorded.envelope.time);
+    }
+}
+
+#[test]
+fn the_schemas_accept_every_shape_berth_emits_not_only_the_samples() {
+    for recorded in other_events() {
+        let kind = recorded.envelope.event.kind();
+        let event = cloud_event(&recorded);
+        assert_valid(&schema_validator(kind.cloud_type), &event, kind.cloud_type);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The schemas are not vacuous
+
+/// `sample` changed by `change`, as (description, JSON).
+fn mutated(sample: &Value, what: &str, change: impl FnOnce(&mut Value)) -> (String, Value) {
+    let mut value = sample.clone();
+    change(&mut value);
+    (what.to_string(), value)
+}
+
+#[test]
+fn each_schema_rejects_a_missing_data_field_a_bad_digest_an_extra_field_or_another_type() {
+    for (cloud_type, sample) in samples() {
+        let validator = schema_validator(&cloud_type);
+        let data = sample["data"].as_object().unwrap().clone();
+        let mut rejected = Vec::new();
+        for field in data.keys() {
+            let without = mutated(&sample, &format!("data without {field}"), |v| {
+                v["data"].as_object_mut().unwrap().remove(field);
+            });
+            if OPTIONAL_DATA_FIELDS.contains(&field.as_str()) {
+                assert_valid(&validator, &without.1, &format!("{cloud_type}: {}", without.0));
+            } else {
+                rejected.push(without);
+            }
+        }
+        for bad in [
+            "sha256:abc",
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
+            rejected.push(mutated(&sample, &format!("data.digest {bad}"), |v| {
+                v["data"]["digest"] = json!(bad);
+            }));
+        }
+        rejected.push(mutated(&sample, "an extra data field", |v| {
+            v["data"]["unexpected"] = json!("field");
+        }));
+        rejected.push(mutated(&sample, "data.repository with capitals", |v| {
+            v["data"]["repository"] = json!("Library/Alpine");
+        }));
+        rejected.push(mutated(&sample, "data as a string", |v| v["data"] = json!("{}")));
+        if data.contains_key("size") {
+            rejected.push(mutated(&sample, "a negative size", |v| {
+                v["data"]["size"] = json!(-1)
+            }));
+            rejected.push(mutated(&sample, "a fractional size", |v| {
+                v["data"]["size"] = json!(1.5)
+            }));
+            rejected.push(mutated(&sample, "a size as a string", |v| {
+                v["data"]["size"] = json!("1")
+            }));
+        }
+        if data.contains_key("tag") {
+            rejected.push(mutated(&sample, "a tag starting with a dot", |v| {
+                v["data"]["tag"] = json!(".x")
+            }));
+            rejected.push(mutated(&sample, "a digest as subject", |v| {
+                v["subject"] = v["data"]["digest"].clone();
+            }));
+        } else {
+            rejected.push(mutated(&sample, "a tag as subject", |v| {
+                v["subject"] = json!("latest")
+            }));
+        }
+        for other in Event::KINDS.iter().filter(|k| k.cloud_type != cloud_type) {
+            rejected.push(mutated(&sample, &format!("type {}", other.cloud_type), |v| {
+                v["type"] = json!(other.cloud_type);
+            }));
+        }
+        rejected.push(mutated(&sample, "type v2", |v| {
+            v["type"] = json!(cloud_type.replace(".v1", ".v2"));
+        }));
+        for (what, event) in rejected {
+            assert_invalid(&validator, &event, &format!("{cloud_type}: {what}"));
+        }
+    }
+}
+
+#[test]
+fn each_schema_checks_the_cloud_events_envelope() {
+    for (cloud_type, sample) in samples() {
+        let validator = schema_validator(&cloud_type);
+        let mut rejected = vec![
+            mutated(&sample, "specversion 0.3", |v| v["specversion"] = json!("0.3")),
+            mutated(&sample, "an empty id", |v| v["id"] = json!("")),
+            mutated(&sample, "a source outside /repositories", |v| {
+                v["source"] = json!("/blobs/x")
+            }),
+            mutated(&sample, "a source with a bad name", |v| {
+                v["source"] = json!("/repositories/A")
+            }),
+            mutated(&sample, "a time that is no date-time", |v| {
+                v["time"] = json!("yesterday")
+            }),
+            mutated(&sample, "a time without a zone", |v| {
+                v["time"] = json!("2025-03-14T09:26:53")
+            }),
+            mutated(&sample, "datacontenttype text/plain", |v| {
+                v["datacontenttype"] = json!("text/plain");
+            }),
+            mutated(&sample, "data_base64", |v| v["data_base64"] = json!("e30=")),
+            mutated(&sample, "berthsequence 0", |v| v["berthsequence"] = json!(0)),
+            mutated(&sample, "berthsequence as a string", |v| {
+                v["berthsequence"] = json!("1")
+            }),
+            mutated(&sample, "berthversion 0", |v| v["berthversion"] = json!(0)),
+            mutated(&sample, "berthstream of no repository", |v| {
+                v["berthstream"] = json!("upload/x")
+            }),
+            mutated(&sample, "an empty berthprincipal", |v| {
+                v["berthprincipal"] = json!("")
+            }),
+            mutated(&sample, "an extension that is an object", |v| {
+                v["traceparent"] = json!({})
+            }),
+            mutated(&sample, "an attribute name with capitals", |v| {
+                v["TraceParent"] = json!("x")
+            }),
+        ];
+        for attribute in sample.as_object().unwrap().keys() {
+            rejected.push(mutated(&sample, &format!("no {attribute}"), |v| {
+                v.as_object_mut().unwrap().remove(attribute);
+            }));
+        }
+        for (what, event) in rejected {
+            assert_invalid(&validator, &event, &format!("{cloud_type}: {what}"));
+        }
+        let with_extension = mutated(&sample, "a broker's extension", |v| {
+            v["traceparent"] = json!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        });
+        assert_valid(
+            &validator,
+            &with_extension.1,
+            &format!("{cloud_type}: {}", with_extension.0),
+        );
+    }
+}
+
+#[test]
+fn manifest_pushed_requires_a_config_for_an_image_and_forbids_one_for_an_index() {
+    let validator = schema_validator("dev.berth.manifest_pushed.v1");
+    let sample = sample_of("dev.berth.manifest_pushed.v1");
+    let cases = [
+        mutated(&sample, "an image without configMediaType", |v| {
+            v["data"].as_object_mut().unwrap().remove("configMediaType");
+        }),
+        mutated(&sample, "an image without blobs", |v| {
+            v["data"]["blobs"] = json!([])
+        }),
+        mutated(&sample, "an image with children", |v| {
+            v["data"]["manifests"] = json!([empty_config().to_string()]);
+        }),
+        mutated(&sample, "an index with blobs", |v| {
+            v["data"]["mediaType"] = json!(OCI_INDEX)
+        }),
+        mutated(&sample, "an unknown media type", |v| {
+            v["data"]["mediaType"] = json!("application/vnd.docker.distribution.manifest.v1+json");
+        }),
+        mutated(&sample, "duplicate blobs", |v| {
+            v["data"]["blobs"] = json!([empty_config().to_string(), empty_config().to_string()]);
+        }),
+        mutated(&sample, "an annotation that is no string", |v| {
+            v["data"]["annotations"]["n"] = json!(1);
+        }),
+    ];
+    for (what, event) in cases {
+        assert_invalid(&validator, &event, what.as_str());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// common.json
+
+#[test]
+fn the_schemas_take_their_definitions_from_common_json_and_do_not_build_without_it() {
+    for kind in Event::KINDS {
+        let schema = read_json(&schema_path(kind.cloud_type));
+        let built = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .build(&schema);
+        let error = built.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.contains(&format!("{SCHEMA_BASE}{COMMON}")),
+            "{} should fail to build without common.json (its $refs must go there), got {error:?}",
+            kind.cloud_type
+        );
+    }
+}
+
+/// Whether a Rust parser accepts a string.
+type Parses = fn(&str) -> bool;
+
+#[test]
+fn the_schema_grammars_agree_with_the_rust_parsers() {
+    let sha512 = format!("sha512:{}", "a".repeat(128));
+    let sha256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let long_name = "a".repeat(255);
+    let too_long_name = "a".repeat(256);
+    let long_path = format!("{}/{}", "a".repeat(127), "b".repeat(128));
+    let sha256_too_long = format!("{sha256}5");
+    let sha256_then_newline = format!("{sha256}\n");
+    let long_tag = "a".repeat(128);
+    let too_long_tag = "a".repeat(129);
+    let candidates: Vec<&str> = vec![
+        "",
+        "a",
+        "0",
+        "A",
+        "latest",
+        "_x",
+        "-x",
+        ".x",
+        "x.",
+        "v1.2.3-rc_1",
+        "library/alpine",
+        "library/Alpine",
+        "a.b_c__d---e/f0",
+        "x/y/z",
+        "a..b",
+        "a___b",
+        "a_-b",
+        "a.-b",
+        "-a",
+        "a-",
+        "a/",
+        "/a",
+        "a//b",
+        "..",
+        "a/../b",
+        "a b",
+        "a:b",
+        "a+b",
+        "a\nb",
+        "a/b\n",
+        "é",
+        sha256,
+        &sha256[..70],
+        &sha256_too_long,
+        &sha256_then_newline,
+        "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "sha256:",
+        &sha512,
+        &long_name,
+        &too_long_name,
+        &long_path,
+        &long_tag,
+        &too_long_tag,
+    ];
+    let grammars: [(&str, Parses); 3] = [
+        ("digest", |s| s.parse::<Digest>().is_ok()),
+        ("repository", |s| s.parse::<RepoName>().is_ok()),
+        ("tag", |s| s.parse::<Tag>().is_ok()),
+    ];
+    for (definition, parses) in grammars {
+        let validator = definition_validator(definition);
+        let accepted: BTreeSet<&str> = candidates.iter().copied().filter(|s| parses(s)).collect();
+        assert!(!accepted.is_empty(), "no candidate {definition} parses");
+        for candidate in &candidates {
+            assert_eq!(
+                validator.is_valid(&json!(candidate)),
+                accepted.contains(candidate),
+                "common.json#/$defs/{definition} and the Rust parser disagree on {candidate:?}"
+            );
+        }
+    }
+}

@@ -80,14 +80,17 @@ impl FsBlobStore {
             return Ok(());
         }
         let data = self.upload_dir(id).join("data");
-        let (hasher, size) = hash_file(&data, Algorithm::Sha256)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => BlobError::UploadUnknown,
-                _ => e.into(),
-            })?;
-        *slot = Some(Cursor { size, hasher });
-        Ok(())
+        match hash_file(&data, Algorithm::Sha256).await {
+            Ok((hasher, size)) => {
+                *slot = Some(Cursor { size, hasher });
+                Ok(())
+            }
+            Err(e) => {
+                // Keep the in-memory map to live sessions only.
+                self.forget(id);
+                Err(not_found_is_unknown(e))
+            }
+        }
     }
 
     /// Moves a verified, fsynced file into place as `digest` and makes the rename durable.
@@ -100,6 +103,13 @@ impl FsBlobStore {
         fs::rename(file, &target).await?;
         File::open(dir).await?.sync_all().await?;
         Ok(())
+    }
+}
+
+fn not_found_is_unknown(e: std::io::Error) -> BlobError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => BlobError::UploadUnknown,
+        _ => e.into(),
     }
 }
 
@@ -196,10 +206,11 @@ impl BlobStore for FsBlobStore {
                 size: cursor.size,
             });
         }
-        let file = OpenOptions::new()
+        let file = (OpenOptions::new()
             .append(true)
             .open(self.upload_dir(id).join("data"))
-            .await?;
+            .await)
+            .map_err(not_found_is_unknown)?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut failure = None;
         while let Some(chunk) = body.next().await {
@@ -246,12 +257,15 @@ impl BlobStore for FsBlobStore {
         let result = if computed != *digest {
             Err(BlobError::DigestMismatch { computed })
         } else {
-            File::open(&data).await?.sync_all().await?;
-            self.install(&data, digest).await.map(|()| cursor.size)
+            match File::open(&data).await?.sync_all().await {
+                Ok(()) => self.install(&data, digest).await.map(|()| cursor.size),
+                Err(e) => Err(e.into()),
+            }
         };
-        drop(guard);
-        self.forget(id);
+        // The session ends either way, before another request on it can rebuild it from disk.
         fs::remove_dir_all(&dir).await.ok();
+        self.forget(id);
+        drop(guard);
         result
     }
 

@@ -1,0 +1,152 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Port contract suites. Each port has one suite of generic checks (in `contract/`) that take the port
+//! as a trait object, so every adapter runs the same checks; this file runs them against the embedded
+//! adapters: `FsBlobStore` for `BlobStore`, `RedbStore` for `EventLog` and `Views`.
+
+#[path = "contract/blob_store.rs"]
+mod blob_store;
+#[path = "contract/event_log.rs"]
+mod event_log;
+#[path = "contract/support.rs"]
+mod support;
+#[path = "contract/views.rs"]
+mod views;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth::adapters::embedded::RedbStore;
+use berth::adapters::fs::FsBlobStore;
+use tempfile::TempDir;
+
+/// Temporary directories that live as long as the test that made them.
+#[derive(Default)]
+struct Scratch {
+    dirs: Mutex<Vec<TempDir>>,
+}
+
+impl Scratch {
+    fn dir(&self) -> PathBuf {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        self.dirs.lock().unwrap().push(dir);
+        path
+    }
+
+    /// A fresh, empty redb store (event log and views).
+    fn redb(&self) -> Arc<RedbStore> {
+        Arc::new(RedbStore::open(&self.dir().join("berth.redb")).unwrap())
+    }
+
+    /// A fresh, empty file-system blob store.
+    fn fs_blobs(&self) -> Arc<FsBlobStore> {
+        Arc::new(FsBlobStore::open(&self.dir()).unwrap())
+    }
+}
+
+/// One test per check that takes a single fresh port instance: `checks!(suite, fixture => check…)`.
+macro_rules! checks {
+    ($suite:ident, $fixture:ident => $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let scratch = crate::Scratch::default();
+                crate::$suite::$check(scratch.$fixture()).await;
+            }
+        )+
+    };
+}
+
+mod fs_blob_store {
+    use std::sync::Arc;
+
+    use berth::adapters::fs::FsBlobStore;
+    use berth::ports::BlobStore;
+
+    checks!(blob_store, fs_blobs =>
+        a_put_blob_can_be_stat_and_read_back_whole,
+        reading_or_stating_an_absent_blob_finds_nothing,
+        putting_the_same_blob_twice_is_idempotent,
+        a_ranged_read_returns_exactly_the_inclusive_range,
+        a_chunked_upload_commits_to_a_visible_blob_and_ends_the_session,
+        an_empty_upload_commits_to_the_empty_blob,
+        an_append_at_the_wrong_offset_is_rejected_with_the_current_size_and_appends_nothing,
+        a_commit_with_the_wrong_digest_reports_the_computed_one_and_stores_nothing,
+        a_sha512_upload_commits_and_verifies_under_sha512,
+        an_aborted_upload_is_unknown_afterwards,
+        operations_on_an_unknown_upload_report_upload_unknown,
+        concurrent_sessions_are_independent,
+        concurrent_commits_of_the_same_content_all_succeed_and_leave_the_blob_intact,
+        a_body_that_fails_midway_leaves_a_session_that_can_resume_from_its_state,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_upload_session_survives_a_restart() {
+        let scratch = crate::Scratch::default();
+        let root = scratch.dir();
+        crate::blob_store::an_upload_session_survives_a_restart(|| -> Arc<dyn BlobStore> {
+            Arc::new(FsBlobStore::open(&root).unwrap())
+        })
+        .await;
+    }
+}
+
+mod redb_event_log {
+    checks!(event_log, redb =>
+        appending_to_a_new_stream_at_version_zero_numbers_the_events_from_one,
+        an_append_at_a_stale_version_is_a_conflict_and_appends_nothing,
+        appending_no_events_is_a_no_op,
+        streams_are_versioned_independently,
+        read_all_pages_through_every_stream_in_sequence_order,
+        concurrent_appenders_that_retry_on_conflict_lose_no_update,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_append_updates_the_views_in_the_same_step() {
+        let scratch = crate::Scratch::default();
+        let store = scratch.redb();
+        crate::event_log::an_append_updates_the_views_in_the_same_step(store.clone(), store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_conflicting_append_leaves_the_views_untouched() {
+        let scratch = crate::Scratch::default();
+        let store = scratch.redb();
+        crate::event_log::a_conflicting_append_leaves_the_views_untouched(store.clone(), store).await;
+    }
+}
+
+mod redb_views {
+    use std::sync::Arc;
+
+    use berth::ports::Views;
+
+    checks!(views, redb =>
+        projected_rows_answer_point_reads,
+        views_are_scoped_to_their_repository,
+        tags_are_listed_in_byte_order_and_paginate_after_a_tag,
+        repositories_are_listed_in_byte_order_and_paginate_after_a_name,
+        referrers_are_listed_in_digest_order,
+        moving_a_tag_with_a_previous_digest_moves_it_between_manifests,
+        deleting_a_manifest_removes_it_and_its_referrer_row,
+        deleting_a_tag_and_unlinking_a_blob_remove_their_rows,
+        ops_in_one_apply_take_effect_in_order,
+        clearing_empties_every_view,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dumps_are_sorted_and_equal_exactly_when_the_contents_are() {
+        let scratch = crate::Scratch::default();
+        crate::views::dumps_are_sorted_and_equal_exactly_when_the_contents_are(|| -> Arc<dyn Views> {
+            scratch.redb()
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replaying_the_same_ops_twice_changes_nothing() {
+        let scratch = crate::Scratch::default();
+        crate::views::replaying_the_same_ops_twice_changes_nothing(|| -> Arc<dyn Views> { scratch.redb() })
+            .await;
+    }
+}

@@ -1,0 +1,437 @@
+//! The `EventLog` contract. Each check takes a fresh store; checks that look at the whole log start
+//! from its current end, and every check uses its own streams.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use berth::domain::{EventEnvelope, RecordedEvent, StreamId};
+use berth::ports::{EventLog, LogError, Views};
+use tokio::sync::Barrier;
+
+use crate::support::{
+    blob_uploaded, digest, envelope, expected_manifest, expected_referrer, manifest_pushed, repo, tag,
+    tag_moved, tags,
+};
+
+fn stream(name: &str) -> StreamId {
+    StreamId::repository(&repo(name))
+}
+
+/// `n` events for the repository `name`, labelled so that they all differ.
+fn events(name: &str, label: &str, n: u64) -> Vec<EventEnvelope> {
+    let repository = repo(name);
+    (0..n)
+        .map(|i| envelope(blob_uploaded(&repository, &digest(&format!("{label}-{i}")), i)))
+        .collect()
+}
+
+/// Every event after `after`, read in pages.
+async fn everything_after(log: &dyn EventLog, after: u64) -> Vec<RecordedEvent> {
+    let mut out: Vec<RecordedEvent> = Vec::new();
+    loop {
+        let cursor = out.last().map_or(after, |e| e.sequence);
+        let page = log.read_all(cursor, 100).await.unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        assert!(
+            page[0].sequence > cursor,
+            "read_all({cursor}, _) returned sequence {} (not after {cursor})",
+            page[0].sequence
+        );
+        out.extend(page);
+    }
+}
+
+/// The sequence of the log's last event (0 if empty).
+async fn log_end(log: &dyn EventLog) -> u64 {
+    everything_after(log, 0).await.last().map_or(0, |e| e.sequence)
+}
+
+fn assert_strictly_increasing(sequences: &[u64]) {
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "sequences must increase: {sequences:?}"
+    );
+}
+
+pub async fn appending_to_a_new_stream_at_version_zero_numbers_the_events_from_one(log: Arc<dyn EventLog>) {
+    let s = stream("contract/numbering");
+    assert_eq!(
+        log.stream_version(&s).await.unwrap(),
+        0,
+        "a new stream is at version 0"
+    );
+    let start = log_end(&*log).await;
+
+    let first = events("contract/numbering", "first", 3);
+    let recorded = log.append(&s, 0, first.clone()).await.unwrap();
+
+    assert_eq!(recorded.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(recorded.iter().all(|e| e.stream == s));
+    assert_eq!(
+        recorded.iter().map(|e| e.envelope.clone()).collect::<Vec<_>>(),
+        first,
+        "the log records the envelopes as given"
+    );
+    assert!(recorded[0].sequence > start);
+    assert_strictly_increasing(&recorded.iter().map(|e| e.sequence).collect::<Vec<_>>());
+    assert_eq!(log.stream_version(&s).await.unwrap(), 3);
+
+    let second = log
+        .append(&s, 3, events("contract/numbering", "second", 2))
+        .await
+        .unwrap();
+    assert_eq!(second.iter().map(|e| e.version).collect::<Vec<_>>(), [4, 5]);
+    assert!(second[0].sequence > recorded[2].sequence);
+    assert_eq!(log.stream_version(&s).await.unwrap(), 5);
+
+    let all: Vec<RecordedEvent> = recorded.into_iter().chain(second).collect();
+    assert_eq!(
+        everything_after(&*log, start).await,
+        all,
+        "read_all returns what append recorded"
+    );
+}
+
+pub async fn an_append_at_a_stale_version_is_a_conflict_and_appends_nothing(log: Arc<dyn EventLog>) {
+    let s = stream("contract/conflict");
+    let start = log_end(&*log).await;
+    log.append(&s, 0, events("contract/conflict", "base", 2))
+        .await
+        .unwrap();
+    let before = everything_after(&*log, start).await;
+    assert_eq!(before.len(), 2);
+
+    // Behind (including "the stream is new") and ahead of the actual version.
+    for stale in [0, 1, 3, 7] {
+        let result = log
+            .append(
+                &s,
+                stale,
+                events("contract/conflict", &format!("stale{stale}"), 2),
+            )
+            .await;
+        assert_eq!(
+            result,
+            Err(LogError::Conflict {
+                stream: s.clone(),
+                expected: stale,
+                actual: 2
+            }),
+            "append at {stale}"
+        );
+        assert_eq!(log.stream_version(&s).await.unwrap(), 2);
+        assert_eq!(
+            everything_after(&*log, start).await,
+            before,
+            "nothing appended at {stale}"
+        );
+    }
+
+    let next = log
+        .append(&s, 2, events("contract/conflict", "next", 1))
+        .await
+        .unwrap();
+    assert_eq!(next[0].version, 3, "the stream goes on after conflicts");
+}
+
+pub async fn appending_no_events_is_a_no_op(log: Arc<dyn EventLog>) {
+    let s = stream("contract/empty");
+    let start = log_end(&*log).await;
+
+    assert_eq!(log.append(&s, 0, vec![]).await.unwrap(), vec![]);
+    assert_eq!(log.stream_version(&s).await.unwrap(), 0);
+    assert_eq!(log_end(&*log).await, start);
+
+    let first = log
+        .append(&s, 0, events("contract/empty", "one", 1))
+        .await
+        .unwrap();
+    assert_eq!(first[0].version, 1);
+    let end = log_end(&*log).await;
+
+    assert_eq!(log.append(&s, 1, vec![]).await.unwrap(), vec![]);
+    // At a stale version an empty append may report the conflict or do nothing, but never append.
+    match log.append(&s, 0, vec![]).await {
+        Ok(recorded) => assert_eq!(recorded, vec![]),
+        Err(e) => assert_eq!(
+            e,
+            LogError::Conflict {
+                stream: s.clone(),
+                expected: 0,
+                actual: 1
+            }
+        ),
+    }
+    assert_eq!(log.stream_version(&s).await.unwrap(), 1);
+    assert_eq!(log_end(&*log).await, end);
+}
+
+pub async fn streams_are_versioned_independently(log: Arc<dyn EventLog>) {
+    // One name a prefix of the other, to catch prefix-matched keys.
+    let a = stream("contract/app");
+    let b = stream("contract/app/sub");
+
+    let on_a = log.append(&a, 0, events("contract/app", "a", 2)).await.unwrap();
+    let on_b = log
+        .append(&b, 0, events("contract/app/sub", "b", 1))
+        .await
+        .unwrap();
+    assert_eq!(on_a.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(on_b.iter().map(|e| e.version).collect::<Vec<_>>(), [1]);
+    assert_eq!(log.stream_version(&a).await.unwrap(), 2);
+    assert_eq!(log.stream_version(&b).await.unwrap(), 1);
+
+    assert_eq!(
+        log.append(&b, 2, events("contract/app/sub", "c", 1)).await,
+        Err(LogError::Conflict {
+            stream: b.clone(),
+            expected: 2,
+            actual: 1
+        }),
+        "b's version is its own"
+    );
+    let more_a = log.append(&a, 2, events("contract/app", "d", 1)).await.unwrap();
+    assert_eq!(more_a[0].version, 3);
+    assert_eq!(
+        log.stream_version(&b).await.unwrap(),
+        1,
+        "appending to a leaves b alone"
+    );
+    assert_eq!(log.stream_version(&stream("contract")).await.unwrap(), 0);
+}
+
+pub async fn read_all_pages_through_every_stream_in_sequence_order(log: Arc<dyn EventLog>) {
+    let start = log_end(&*log).await;
+    let (a, b, c) = (
+        stream("contract/pa"),
+        stream("contract/pb"),
+        stream("contract/pc"),
+    );
+    let mut appended = Vec::new();
+    appended.extend(log.append(&a, 0, events("contract/pa", "1", 2)).await.unwrap());
+    appended.extend(log.append(&b, 0, events("contract/pb", "2", 1)).await.unwrap());
+    appended.extend(log.append(&a, 2, events("contract/pa", "3", 1)).await.unwrap());
+    appended.extend(log.append(&c, 0, events("contract/pc", "4", 3)).await.unwrap());
+    appended.extend(log.append(&b, 1, events("contract/pb", "5", 2)).await.unwrap());
+    assert_eq!(appended.len(), 9);
+
+    let mut pages = Vec::new();
+    let mut after = start;
+    loop {
+        let page = log.read_all(after, 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4, "a page holds at most `limit` events");
+        assert!(page[0].sequence > after, "a page starts after `after`");
+        after = page[page.len() - 1].sequence;
+        pages.push(page);
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 1]);
+    let read: Vec<RecordedEvent> = pages.concat();
+    assert_strictly_increasing(&read.iter().map(|e| e.sequence).collect::<Vec<_>>());
+    assert_eq!(
+        read, appended,
+        "the log order is the append order, across streams"
+    );
+
+    // `after` is exclusive, wherever it points.
+    assert_eq!(
+        log.read_all(appended[2].sequence, 2).await.unwrap(),
+        appended[3..5].to_vec()
+    );
+    assert_eq!(log.read_all(appended[8].sequence, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        log.read_all(start, 0).await.unwrap(),
+        vec![],
+        "limit 0 reads nothing"
+    );
+    assert_eq!(log.read_all(start, 100).await.unwrap(), appended);
+}
+
+pub async fn concurrent_appenders_that_retry_on_conflict_lose_no_update(log: Arc<dyn EventLog>) {
+    const WRITERS: usize = 16;
+    let name = "contract/contended";
+    let s = stream(name);
+    let start = log_end(&*log).await;
+    // Every writer reads the version before any appends: the first round is a real race.
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let conflicts = Arc::new(AtomicUsize::new(0));
+
+    let mut tasks = Vec::new();
+    for n in 0..WRITERS {
+        let (log, s, barrier, conflicts) = (log.clone(), s.clone(), barrier.clone(), conflicts.clone());
+        let event = events(name, &format!("writer{n}"), 1);
+        tasks.push(tokio::spawn(async move {
+            for attempt in 0..1_000 {
+                let version = log.stream_version(&s).await.unwrap();
+                if attempt == 0 {
+                    barrier.wait().await;
+                }
+                match log.append(&s, version, event.clone()).await {
+                    Ok(recorded) => return recorded,
+                    Err(LogError::Conflict { expected, actual, .. }) => {
+                        assert_eq!(expected, version);
+                        assert!(
+                            actual > version,
+                            "a conflict means someone appended: {actual} ≤ {version}"
+                        );
+                        conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => panic!("writer {n}: {e}"),
+                }
+            }
+            panic!("writer {n} never got its append in");
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut versions = Vec::new();
+    for task in tasks {
+        let recorded = task.await.unwrap();
+        assert_eq!(recorded.len(), 1);
+        versions.push(recorded[0].version);
+        ids.insert(recorded[0].envelope.id.clone());
+    }
+    versions.sort_unstable();
+
+    assert_eq!(versions, (1..=WRITERS as u64).collect::<Vec<_>>());
+    assert!(
+        conflicts.load(Ordering::Relaxed) >= WRITERS - 1,
+        "all writers appended at version 0 first, so all but one conflicted"
+    );
+    assert_eq!(log.stream_version(&s).await.unwrap(), WRITERS as u64);
+    let logged: Vec<RecordedEvent> = everything_after(&*log, start)
+        .await
+        .into_iter()
+        .filter(|e| e.stream == s)
+        .collect();
+    assert_eq!(
+        logged.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (1..=WRITERS as u64).collect::<Vec<_>>()
+    );
+    let logged_ids: HashSet<String> = logged.iter().map(|e| e.envelope.id.clone()).collect();
+    assert_eq!(
+        logged_ids.len(),
+        WRITERS,
+        "each writer's event is in the log once"
+    );
+    assert_eq!(logged_ids, ids);
+}
+
+/// `log` and `views` are the same store.
+pub async fn an_append_updates_the_views_in_the_same_step(log: Arc<dyn EventLog>, views: Arc<dyn Views>) {
+    let repository = repo("contract/inline");
+    let s = StreamId::repository(&repository);
+    let (config, image, signature) = (
+        digest("inline-config"),
+        digest("inline-image"),
+        digest("inline-sig"),
+    );
+    assert!(!views.repository_exists(&repository).await.unwrap());
+
+    log.append(
+        &s,
+        0,
+        vec![
+            envelope(blob_uploaded(&repository, &config, 1_234)),
+            envelope(manifest_pushed(&repository, &image, None)),
+            envelope(tag_moved(&repository, "latest", &image, None)),
+        ],
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        views.tag(&repository, &tag("latest")).await.unwrap(),
+        Some(image.clone())
+    );
+    assert_eq!(
+        views.manifest(&repository, &image).await.unwrap(),
+        Some(expected_manifest(&image, None))
+    );
+    assert_eq!(views.blob_link(&repository, &config).await.unwrap(), Some(1_234));
+    assert_eq!(
+        views.manifest_tags(&repository, &image).await.unwrap(),
+        tags(&["latest"])
+    );
+    assert!(views.repository_exists(&repository).await.unwrap());
+    assert_eq!(
+        views.tags(&repository, None, 10).await.unwrap(),
+        tags(&["latest"])
+    );
+
+    log.append(
+        &s,
+        3,
+        vec![
+            envelope(manifest_pushed(&repository, &signature, Some(&image))),
+            envelope(tag_moved(&repository, "latest", &signature, Some(&image))),
+        ],
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        views.referrers(&repository, &image).await.unwrap(),
+        vec![expected_referrer(&signature)]
+    );
+    assert_eq!(
+        views.tag(&repository, &tag("latest")).await.unwrap(),
+        Some(signature.clone())
+    );
+    assert_eq!(views.manifest_tags(&repository, &image).await.unwrap(), vec![]);
+    assert_eq!(
+        views.manifest_tags(&repository, &signature).await.unwrap(),
+        tags(&["latest"])
+    );
+}
+
+/// `log` and `views` are the same store.
+pub async fn a_conflicting_append_leaves_the_views_untouched(log: Arc<dyn EventLog>, views: Arc<dyn Views>) {
+    let repository = repo("contract/untouched");
+    let s = StreamId::repository(&repository);
+    let (first, second, blob) = (
+        digest("untouched-1"),
+        digest("untouched-2"),
+        digest("untouched-blob"),
+    );
+    log.append(
+        &s,
+        0,
+        vec![
+            envelope(manifest_pushed(&repository, &first, None)),
+            envelope(tag_moved(&repository, "latest", &first, None)),
+        ],
+    )
+    .await
+    .unwrap();
+    let before = views.dump().await.unwrap();
+    assert!(!before.is_empty());
+
+    let result = log
+        .append(
+            &s,
+            0,
+            vec![
+                envelope(blob_uploaded(&repository, &blob, 9)),
+                envelope(manifest_pushed(&repository, &second, None)),
+                envelope(tag_moved(&repository, "latest", &second, Some(&first))),
+            ],
+        )
+        .await;
+
+    assert!(
+        matches!(result, Err(LogError::Conflict { actual: 2, .. })),
+        "got {result:?}"
+    );
+    assert_eq!(
+        views.tag(&repository, &tag("latest")).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(views.manifest(&repository, &second).await.unwrap(), None);
+    assert_eq!(views.blob_link(&repository, &blob).await.unwrap(), None);
+    assert_eq!(views.dump().await.unwrap(), before);
+}

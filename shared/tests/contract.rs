@@ -124,7 +124,7 @@ mod redb_views {
     checks!(views, redb =>
         projected_rows_answer_point_reads,
         views_are_scoped_to_their_repository,
-        tags_are_listed_in_byte_order_and_paginate_after_a_tag,
+        tags_are_listed_case_insensitively_and_paginate_after_a_tag,
         repositories_are_listed_in_byte_order_and_paginate_after_a_name,
         referrers_are_listed_in_digest_order,
         moving_a_tag_with_a_previous_digest_moves_it_between_manifests,

@@ -14,7 +14,8 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     fn from_overfetch(mut items: Vec<T>, limit: usize) -> Page<T> {
-        let more = items.len() > limit;
+        // `n=0` asks for nothing and must not link to a next page (the spec forbids a Link then).
+        let more = limit > 0 && items.len() > limit;
         items.truncate(limit);
         Page { items, more }
     }

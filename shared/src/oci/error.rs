@@ -103,8 +103,10 @@ impl From<AppError> for OciError {
                     OciError::new(S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", message)
                         .with_detail(json!({ "digests": digests }))
                 }
+                // The spec's push section: an unknown referenced blob *or manifest* is reported as
+                // MANIFEST_BLOB_UNKNOWN.
                 DomainError::ManifestChildUnknown(digests) => {
-                    OciError::new(S::BAD_REQUEST, "MANIFEST_UNKNOWN", message)
+                    OciError::new(S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", message)
                         .with_detail(json!({ "digests": digests }))
                 }
                 DomainError::ManifestUnknown(_) | DomainError::TagUnknown(_) => {

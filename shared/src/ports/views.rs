@@ -17,7 +17,8 @@ pub trait Views: Send + Sync {
     async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, ViewError>;
     /// The size of the blob if it is linked to the repository.
     async fn blob_link(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>, ViewError>;
-    /// Tags in lexical order, starting after `after`, at most `limit`.
+    /// Tags in the spec's lexical order (case-insensitive: by the lowercased tag, ties broken by
+    /// the tag's bytes), starting after `after`, at most `limit`.
     async fn tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> Result<Vec<Tag>, ViewError>;
     /// Tags that point to `digest`.
     async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>, ViewError>;

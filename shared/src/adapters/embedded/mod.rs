@@ -11,7 +11,7 @@
 //! ```text
 //! events          sequence (u64)            → RecordedEvent JSON
 //! streams         stream id                 → version (u64)
-//! tags            repo␀tag                  → digest
+//! tags            repo␀lowercase tag␀tag    → digest (ordered case-insensitively, as the spec asks)
 //! manifests       repo␀digest               → ManifestRecord JSON
 //! manifest_tags   repo␀digest␀tag           → ()
 //! referrers       repo␀subject␀digest       → ReferrerRecord JSON
@@ -78,6 +78,12 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), String> {
     Ok(())
 }
 
+/// A tag's key: the lowercased tag first, so a scan lists tags in the spec's case-insensitive
+/// order (ties broken by the tag's bytes).
+fn tag_key(repo: &str, tag: &str) -> String {
+    key(&[repo, &tag.to_ascii_lowercase(), tag])
+}
+
 fn key(parts: &[&str]) -> String {
     parts.join(&SEP.to_string())
 }
@@ -103,7 +109,7 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
         };
         match (view_key, value) {
             (ViewKey::Tag { repo, tag }, v) => {
-                let k = key(&[repo.as_str(), tag.as_str()]);
+                let k = tag_key(repo.as_str(), tag.as_str());
                 match v {
                     Some(ViewValue::Digest(d)) => tags.insert(k.as_str(), d.to_string().as_str()).map(drop),
                     _ => tags.remove(k.as_str()).map(drop),

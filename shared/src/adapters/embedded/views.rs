@@ -10,8 +10,8 @@ use crate::domain::{Digest, RepoName, Tag};
 use crate::ports::{ViewError, Views};
 
 use super::{
-    apply_ops, create_tables, fail, key, prefix_range, RedbStore, BLOB_LINKS, MANIFESTS, MANIFEST_TAGS,
-    REFERRERS, REPOSITORIES, SEP, TAGS,
+    apply_ops, create_tables, fail, key, prefix_range, tag_key, RedbStore, BLOB_LINKS, MANIFESTS,
+    MANIFEST_TAGS, REFERRERS, REPOSITORIES, SEP, TAGS,
 };
 
 type ViewResult<T> = Result<T, ViewError>;
@@ -74,7 +74,7 @@ impl Views for RedbStore {
         self.read(|txn| {
             let t = txn.open_table(TAGS).map_err(fail)?;
             let value = t
-                .get(key(&[repo.as_str(), tag.as_str()]).as_str())
+                .get(tag_key(repo.as_str(), tag.as_str()).as_str())
                 .map_err(fail)?;
             value.map(|v| v.value().parse().map_err(fail)).transpose()
         })
@@ -105,7 +105,7 @@ impl Views for RedbStore {
     async fn tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> ViewResult<Vec<Tag>> {
         self.read(|txn| {
             let (start, end) = prefix_range(&[repo.as_str()]);
-            let start = after.map_or(start, |a| key(&[repo.as_str(), a]));
+            let start = after.map_or(start, |a| tag_key(repo.as_str(), a));
             parse_all(scan_keys(txn, TAGS, &start, &end, limit)?)
         })
     }

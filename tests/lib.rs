@@ -1,0 +1,1 @@
+//! Shared helpers live in the e2e test binary; this crate has no library code.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -68,6 +69,12 @@ async fn serve(listen: SocketAddr, registry: berth::app::Registry) -> anyhow::Re
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("berth listening on http://{}", listener.local_addr()?);
+    // Small responses (manifest HEAD/GET) must not wait for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, berth::oci::router(registry))
         .with_graceful_shutdown(shutdown())
         .await?;

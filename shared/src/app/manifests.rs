@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 
 use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, PushManifest, PushState};
 use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName};
-use crate::ports::BlobRead;
 
 use super::{AppError, Registry, RequestContext};
 
@@ -122,8 +122,16 @@ impl Registry {
         }
     }
 
-    pub async fn manifest_content(&self, record: &ManifestRecord) -> Result<BlobRead, AppError> {
-        Ok(self.blobs.get(&record.digest, None).await?)
+    /// A manifest's bytes, whole: at most [`MAX_MANIFEST_BYTES`], and sent with the headers in one
+    /// write.
+    pub async fn manifest_content(&self, record: &ManifestRecord) -> Result<Bytes, AppError> {
+        let read = self.blobs.get(&record.digest, None).await?;
+        let chunks: Vec<Bytes> = read
+            .body
+            .try_collect()
+            .await
+            .map_err(|e| AppError::Backend(e.to_string()))?;
+        Ok(chunks.concat().into())
     }
 
     /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it).

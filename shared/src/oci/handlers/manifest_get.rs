@@ -42,7 +42,7 @@ pub async fn handle(
         return finish(builder, Body::empty());
     }
     let content = registry.manifest_content(&record).await?;
-    finish(builder, Body::from_stream(content.body))
+    finish(builder, Body::from(content))
 }
 
 /// Whether the `Accept` headers (absent, wildcard, or listing `media_type`) allow `media_type`.

@@ -225,6 +225,33 @@ push() {
   log "$name run $run: push ${secs}s ($(awk -v b="$IMAGE_BYTES" -v s="$secs" 'BEGIN {printf "%.1f", b / 1048576 / s}') MiB/s), server CPU $(awk -v t=$((c1 - c0)) -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}')s"
 }
 
+# raw_upload NAME RUN PORT: one 256 MiB blob as POST + a single PUT with curl, then a GET of it to
+# /dev/null: the server's own ingest and serving rates, without skopeo's client-side work in the way.
+raw_upload() {
+  local name=$1 run=$2 port=$3 location t0 t1 secs code
+  sync
+  location=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/raw-$run/blobs/uploads/" |
+    awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')
+  [ -n "$location" ] || die "$name: upload POST gave no Location"
+  case "$location" in http*) ;; *) location="http://127.0.0.1:$port$location" ;; esac
+  case "$location" in *\?*) location="$location&digest=$RAW_DIGEST" ;; *) location="$location?digest=$RAW_DIGEST" ;; esac
+  t0=$EPOCHREALTIME
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
+    --data-binary "@$RAW_BLOB" "$location")
+  t1=$EPOCHREALTIME
+  [ "$code" = 201 ] || die "$name: raw upload answered $code"
+  secs=$(elapsed "$t0" "$t1")
+  record "$name" raw_upload_mibs "$run" "$(awk -v s="$secs" 'BEGIN {printf "%.2f", 256 / s}')"
+  log "$name run $run: raw 256 MiB upload ${secs}s"
+  t0=$EPOCHREALTIME
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/bench/raw-$run/blobs/$RAW_DIGEST")
+  t1=$EPOCHREALTIME
+  [ "$code" = 200 ] || die "$name: raw download answered $code"
+  secs=$(elapsed "$t0" "$t1")
+  record "$name" raw_download_mibs "$run" "$(awk -v s="$secs" 'BEGIN {printf "%.2f", 256 / s}')"
+  log "$name run $run: raw 256 MiB download ${secs}s"
+}
+
 # check_head NAME PORT: the manifest HEAD must answer 200 with the pushed digest.
 check_head() {
   local name=$1 port=$2 hdrs
@@ -370,6 +397,20 @@ load_get() {
 # one registry at a time, in ABBA order across runs so neither always goes first. Both data dirs
 # live in $WORK: same disk, same file system. The wrk measurement is made in the last run, on the
 # registry that was just pushed to and pulled from.
+# skopeo's own cost: the same copy to a local layout, no registry involved. No push through
+# skopeo can be faster than this, whatever the server does.
+RAW_BLOB="$WORK/raw-blob"
+head -c $((256 * 1048576)) /dev/urandom >"$RAW_BLOB"
+RAW_DIGEST="sha256:$(sha256sum "$RAW_BLOB" | cut -d' ' -f1)"
+floor_dir="$WORK/floor"
+sync
+t0=$EPOCHREALTIME
+skopeo copy -q --preserve-digests "oci:$IMAGE:bench" "oci:$floor_dir:x" || die "skopeo oci->oci copy failed"
+t1=$EPOCHREALTIME
+rm -rf "$floor_dir"
+echo "skopeo's own oci->oci copy of the image (floor for any push): $(elapsed "$t0" "$t1")s" >>"$FACTS"
+log "skopeo floor: oci->oci copy in $(elapsed "$t0" "$t1")s"
+
 for run in $(seq 1 "$RUNS"); do
   order=("${REGISTRIES[@]}")
   if ((run % 2 == 0)) && ((${#order[@]} == 2)); then order=("${order[1]}" "${order[0]}"); fi
@@ -381,6 +422,7 @@ for run in $(seq 1 "$RUNS"); do
     push "$name" "$run" "$port" "$data"
     check_head "$name" "$port"
     pull "$name" "$run" "$port"
+    raw_upload "$name" "$run" "$port"
     if ((run == RUNS)); then
       load_head "$name" "$port"
       load_get "$name" "$port"

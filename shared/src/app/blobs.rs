@@ -36,8 +36,8 @@ impl Registry {
     ) -> Result<(), AppError> {
         for attempt in Self::attempts() {
             let version = self.version(repo).await?;
-            let linked = self.views.blob_link(repo, digest).await?.is_some();
-            let events = repository::unlink_blob(repo, digest, linked)?;
+            let linked_size = self.views.blob_link(repo, digest).await?;
+            let events = repository::unlink_blob(repo, digest, linked_size)?;
             if self
                 .try_append(ctx, repo, version, events, attempt)
                 .await?

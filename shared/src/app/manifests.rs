@@ -151,8 +151,7 @@ impl Registry {
                 Reference::Digest(digest) => {
                     let record = self.views.manifest(repo, digest).await?;
                     let tags = self.views.manifest_tags(repo, digest).await?;
-                    let subject = record.as_ref().map(|r| r.subject.as_ref());
-                    repository::delete_manifest(repo, digest, subject, &tags)?
+                    repository::delete_manifest(repo, digest, record.as_ref(), &tags)?
                 }
             };
             if self

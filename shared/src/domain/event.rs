@@ -48,7 +48,11 @@ pub enum Event {
         from: RepoName,
     },
     /// The blob is no longer served through the repository (its bytes stay until garbage collection).
-    BlobUnlinked { repository: RepoName, digest: Digest },
+    BlobUnlinked {
+        repository: RepoName,
+        digest: Digest,
+        size: u64,
+    },
     ManifestPushed {
         repository: RepoName,
         digest: Digest,
@@ -79,11 +83,18 @@ pub enum Event {
         tag: Tag,
         digest: Digest,
     },
+    /// Carries what the manifest was, so subscribers (referrer indexes, accessory cleanup) need not
+    /// remember its `ManifestPushed`.
     ManifestDeleted {
         repository: RepoName,
         digest: Digest,
+        media_type: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subject: Option<Digest>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_media_type: Option<String>,
     },
 }
 

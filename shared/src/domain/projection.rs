@@ -22,6 +22,8 @@ pub struct ManifestRecord {
     pub subject: Option<Digest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_media_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
     pub blobs: Vec<Digest>,
@@ -139,6 +141,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 size: *size,
                 subject: subject.clone(),
                 artifact_type: artifact_type.clone(),
+                config_media_type: config_media_type.clone(),
                 annotations: annotations.clone(),
                 blobs: blobs.clone(),
                 manifests: manifests.clone(),

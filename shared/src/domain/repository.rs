@@ -8,6 +8,7 @@ use super::error::DomainError;
 use super::event::Event;
 use super::manifest::ManifestInfo;
 use super::name::{RepoName, Tag};
+use super::projection::ManifestRecord;
 
 /// Push a manifest, optionally under a tag.
 #[derive(Debug, Clone)]
@@ -92,10 +93,10 @@ pub fn delete_tag(
 pub fn delete_manifest(
     repository: &RepoName,
     digest: &Digest,
-    subject: Option<Option<&Digest>>,
+    record: Option<&ManifestRecord>,
     tags: &[Tag],
 ) -> Result<Vec<Event>, DomainError> {
-    let subject = subject.ok_or_else(|| DomainError::ManifestUnknown(digest.clone()))?;
+    let record = record.ok_or_else(|| DomainError::ManifestUnknown(digest.clone()))?;
     let mut events: Vec<Event> = (tags.iter())
         .map(|tag| Event::TagDeleted {
             repository: repository.clone(),
@@ -106,7 +107,10 @@ pub fn delete_manifest(
     events.push(Event::ManifestDeleted {
         repository: repository.clone(),
         digest: digest.clone(),
-        subject: subject.cloned(),
+        media_type: record.media_type.clone(),
+        subject: record.subject.clone(),
+        artifact_type: record.artifact_type.clone(),
+        config_media_type: record.config_media_type.clone(),
     });
     Ok(events)
 }
@@ -143,14 +147,17 @@ pub fn mount_blob(
     }])
 }
 
-/// Stop serving a blob through the repository.
-pub fn unlink_blob(repository: &RepoName, digest: &Digest, linked: bool) -> Result<Vec<Event>, DomainError> {
-    if !linked {
-        return Err(DomainError::BlobUnknown(digest.clone()));
-    }
+/// Stop serving a blob through the repository (`linked_size`: its size if it is linked).
+pub fn unlink_blob(
+    repository: &RepoName,
+    digest: &Digest,
+    linked_size: Option<u64>,
+) -> Result<Vec<Event>, DomainError> {
+    let size = linked_size.ok_or_else(|| DomainError::BlobUnknown(digest.clone()))?;
     Ok(vec![Event::BlobUnlinked {
         repository: repository.clone(),
         digest: digest.clone(),
+        size,
     }])
 }
 
@@ -233,9 +240,26 @@ mod tests {
 
     #[test]
     fn given_tags_on_a_manifest_when_it_is_deleted_then_its_tags_go_first() {
-        let events = delete_manifest(&repo(), &d("m"), Some(None), &[tag("a"), tag("b")]).unwrap();
+        let record = ManifestRecord {
+            digest: d("m"),
+            media_type: OCI_MANIFEST.to_string(),
+            size: 10,
+            subject: Some(d("s")),
+            artifact_type: Some("application/x.sig".to_string()),
+            config_media_type: None,
+            annotations: Default::default(),
+            blobs: vec![],
+            manifests: vec![],
+            pushed_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let events = delete_manifest(&repo(), &d("m"), Some(&record), &[tag("a"), tag("b")]).unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind().name).collect();
         assert_eq!(kinds, ["TagDeleted", "TagDeleted", "ManifestDeleted"]);
+        assert!(matches!(
+            &events[2],
+            Event::ManifestDeleted { media_type, subject: Some(s), artifact_type: Some(t), .. }
+                if media_type == OCI_MANIFEST && *s == d("s") && t == "application/x.sig"
+        ));
     }
 
     #[test]
@@ -269,6 +293,10 @@ mod tests {
     fn given_a_linked_blob_when_its_upload_completes_again_then_nothing_is_recorded() {
         assert!(complete_upload(&repo(), &d("b"), 1, true).is_empty());
         assert_eq!(complete_upload(&repo(), &d("b"), 1, false).len(), 1);
-        assert!(unlink_blob(&repo(), &d("b"), false).is_err());
+        assert!(unlink_blob(&repo(), &d("b"), None).is_err());
+        assert!(matches!(
+            &unlink_blob(&repo(), &d("b"), Some(7)).unwrap()[..],
+            [Event::BlobUnlinked { size: 7, .. }]
+        ));
     }
 }

@@ -132,6 +132,7 @@ pub fn blob_unlinked(repository: &RepoName, digest: &Digest) -> Event {
     Event::BlobUnlinked {
         repository: repository.clone(),
         digest: digest.clone(),
+        size: 1,
     }
 }
 
@@ -190,6 +191,7 @@ pub fn expected_manifest(digest: &Digest, subject: Option<&Digest>) -> ManifestR
         size: MANIFEST_SIZE,
         subject: subject.cloned(),
         artifact_type: None,
+        config_media_type: Some(CONFIG_MEDIA_TYPE.to_string()),
         annotations: annotations_for(digest),
         blobs: vec![self::digest("config"), self::digest("layer")],
         manifests: vec![],
@@ -241,7 +243,10 @@ pub fn manifest_deleted(repository: &RepoName, digest: &Digest, subject: Option<
     Event::ManifestDeleted {
         repository: repository.clone(),
         digest: digest.clone(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_string(),
         subject: subject.cloned(),
+        artifact_type: None,
+        config_media_type: None,
     }
 }
 

@@ -1,0 +1,225 @@
+//! `EventLog` on DynamoDB: the version check, the sequence numbers, the events and the inline
+//! projection in one `TransactWriteItems`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+
+use crate::domain::projection::ops_for;
+use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
+use crate::ports::{EventLog, LogError, Version};
+
+use super::{
+    check_limits, fail, get_n, get_s, n, put_write, s, stream_pk, view_writes, DynamoStore, Item, Write,
+    HEAD, LOG_PK, MAX_PAGE_ROWS, PK, SK,
+};
+
+/// How often an append retries after losing the race for the log counter to another stream (or a
+/// `TransactionConflict`) before it gives up.
+const MAX_APPEND_ATTEMPTS: u32 = 100;
+/// The longest pause between two attempts, in milliseconds (the pause is random below it).
+const MAX_BACKOFF_MS: u128 = 50;
+const VERSION: &str = "version";
+const COUNTER: &str = "n";
+const EVENT: &str = "event";
+/// The sort key of the last possible event: `seq#` and 20 digits hold any u64.
+const LAST_EVENT_SK: &str = "seq#99999999999999999999";
+
+fn event_sk(sequence: u64) -> String {
+    format!("seq#{sequence:020}")
+}
+
+/// What one attempt of an append came to.
+enum Attempt {
+    Done(Vec<RecordedEvent>),
+    /// The stream head's condition failed.
+    Conflict,
+    /// Only the counter's condition failed, or DynamoDB saw a concurrent transaction: try again.
+    Retry,
+}
+
+fn backend(e: impl Into<String>) -> LogError {
+    LogError::Backend(e.into())
+}
+
+impl DynamoStore {
+    async fn last_sequence(&self) -> Result<u64, String> {
+        match self.get(LOG_PK, HEAD).await? {
+            Some(item) => get_n(&item, COUNTER),
+            None => Ok(0),
+        }
+    }
+
+    async fn try_append(
+        &self,
+        stream: &StreamId,
+        expected: Version,
+        envelopes: &[EventEnvelope],
+    ) -> Result<Attempt, String> {
+        let last = self.last_sequence().await?;
+        let recorded: Vec<RecordedEvent> = envelopes
+            .iter()
+            .zip(1u64..)
+            .map(|(envelope, i)| RecordedEvent {
+                sequence: last + i,
+                stream: stream.clone(),
+                version: expected + i,
+                envelope: envelope.clone(),
+            })
+            .collect();
+        let (new_last, new_version) = (last + recorded.len() as u64, expected + recorded.len() as u64);
+
+        let key = |pk: String, sk: &str| Item::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]);
+        let mut head = key(stream_pk(stream.as_str()), HEAD);
+        head.insert(VERSION.to_string(), n(new_version));
+        let head_condition = if expected == 0 {
+            ("attribute_not_exists(pk)", Item::new())
+        } else {
+            (
+                "version = :expected",
+                Item::from([(":expected".to_string(), n(expected))]),
+            )
+        };
+        let mut counter = key(LOG_PK.to_string(), HEAD);
+        counter.insert(COUNTER.to_string(), n(new_last));
+        let counter_condition = if last == 0 {
+            ("attribute_not_exists(pk)", Item::new())
+        } else {
+            ("n = :last", Item::from([(":last".to_string(), n(last))]))
+        };
+        // The head first and the counter second: cancellation reasons come in this order.
+        let mut writes: Vec<Write> = vec![
+            put_write(&self.table, head, Some(head_condition))?,
+            put_write(&self.table, counter, Some(counter_condition))?,
+        ];
+        for event in &recorded {
+            let mut item = key(LOG_PK.to_string(), &event_sk(event.sequence));
+            item.insert(
+                EVENT.to_string(),
+                s(serde_json::to_string(event).map_err(|e| e.to_string())?),
+            );
+            writes.push(put_write(&self.table, item, None)?);
+        }
+        let ops: Vec<_> = recorded.iter().flat_map(ops_for).collect();
+        writes.extend(view_writes(&self.table, &ops)?);
+        check_limits(&writes)?;
+
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes.into_iter().map(|w| w.item).collect()))
+            // Makes the SDK's own retries of this call idempotent.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Attempt::Done(recorded)),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    let codes: Vec<&str> = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None"))
+                        .collect();
+                    if codes.first() == Some(&"ConditionalCheckFailed") {
+                        Ok(Attempt::Conflict)
+                    } else if codes.get(1) == Some(&"ConditionalCheckFailed")
+                        || codes.contains(&"TransactionConflict")
+                    {
+                        Ok(Attempt::Retry)
+                    } else {
+                        Err(format!(
+                            "transaction cancelled ({}): {}",
+                            codes.join(", "),
+                            fail(e)
+                        ))
+                    }
+                }
+                _ => Err(fail(e)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for DynamoStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: Version,
+        events: Vec<EventEnvelope>,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        if events.is_empty() {
+            return Ok(vec![]);
+        }
+        for _ in 0..MAX_APPEND_ATTEMPTS {
+            match self
+                .try_append(stream, expected, &events)
+                .await
+                .map_err(backend)?
+            {
+                Attempt::Done(recorded) => return Ok(recorded),
+                Attempt::Conflict => {
+                    let actual = self.stream_version(stream).await?;
+                    // Versions only grow, so a failed check means `actual` differs; if it does not,
+                    // the failure raced with something odd: try again.
+                    if actual != expected {
+                        return Err(LogError::Conflict {
+                            stream: stream.clone(),
+                            expected,
+                            actual,
+                        });
+                    }
+                }
+                Attempt::Retry => {}
+            }
+            let pause = uuid::Uuid::new_v4().as_u128() % MAX_BACKOFF_MS;
+            tokio::time::sleep(Duration::from_millis(pause as u64)).await;
+        }
+        Err(backend(format!(
+            "append to {stream} gave up after {MAX_APPEND_ATTEMPTS} attempts (MAX_APPEND_ATTEMPTS) \
+             lost to concurrent appends"
+        )))
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Version, LogError> {
+        let head = self
+            .get(&stream_pk(stream.as_str()), HEAD)
+            .await
+            .map_err(backend)?;
+        head.map_or(Ok(0), |item| get_n(&item, VERSION)).map_err(backend)
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+        if limit == 0 || after == u64::MAX {
+            return Ok(vec![]);
+        }
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", s(LOG_PK))
+                .expression_attribute_values(":first", s(event_sk(after + 1)))
+                .expression_attribute_values(":last", s(LAST_EVENT_SK))
+                .limit((limit - out.len()).min(MAX_PAGE_ROWS as usize) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend(fail(e)))?;
+            for item in page.items() {
+                let json = get_s(item, EVENT).map_err(backend)?;
+                out.push(serde_json::from_str(json).map_err(|e| backend(e.to_string()))?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if out.len() < limit && !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The DynamoDB event log and views: one table, `pk` (hash) and `sk` (range), both strings.
+//!
+//! Table and key design (`#` separates key parts: no repository name, tag or digest contains it, and
+//! it sorts below every character they may contain, so a range of `sk` lists rows in the same order
+//! as the embedded adapter's NUL-joined keys):
+//! ```text
+//! pk                  sk                          attributes
+//! ──────────────────  ──────────────────────────  ─────────────────────────────────────────────
+//! stream#<stream>     head                        version (N): the stream's version
+//! log                 head                        n (N): the last sequence handed out
+//! log                 seq#<020 sequence>          event (S): RecordedEvent JSON
+//! repo#<repo>         tag#<lowercase tag>#<tag>   v (S): digest (case-insensitive tag order)
+//! repo#<repo>         manifest#<digest>           v (S): ManifestRecord JSON
+//! repo#<repo>         mtag#<digest>#<tag>         -
+//! repo#<repo>         ref#<subject>#<digest>      v (S): ReferrerRecord JSON
+//! repo#<repo>         blob#<digest>               v (N): size
+//! catalog             <repo>                      -
+//! ```
+//!
+//! An append is ONE `TransactWriteItems`: the stream head (conditional on the expected version),
+//! the log counter (conditional on the value read just before, which gives the global order that
+//! DynamoDB lacks: transactions that take sequence numbers serialize on this item), the event
+//! items, and the merged view writes of every event (`ops_for`). A failed head condition is a
+//! `LogError::Conflict`; a lost race on the counter only (another stream appended) is retried.
+//! The price of the total order is one hot item: all appends go through `log/head`.
+//!
+//! Reads use strongly consistent `GetItem`/`Query`. `dump` and `clear` scan the whole table (they
+//! serve rebuilds and tests, not requests).
+
+mod log;
+mod views;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::domain::projection::{ViewKey, ViewOp, ViewValue};
+
+/// DynamoDB rejects a `TransactWriteItems` of more than 100 actions.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+/// DynamoDB rejects a transaction whose items total more than 4 MiB.
+pub const MAX_TRANSACT_BYTES: usize = 4 * 1024 * 1024;
+/// DynamoDB rejects an item larger than 400 KiB (names and values).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// A `Query`/`Scan` page is at most 1 MB anyway; asking for more rows than this gains nothing.
+const MAX_PAGE_ROWS: i32 = 1_000;
+/// How long `create_table_if_missing` waits for the table to become ACTIVE (seconds, polled each one).
+const TABLE_ACTIVE_WAIT_SECS: u32 = 120;
+
+const PK: &str = "pk";
+const SK: &str = "sk";
+/// The value of a view row.
+const VALUE: &str = "v";
+const HEAD: &str = "head";
+const LOG_PK: &str = "log";
+const CATALOG_PK: &str = "catalog";
+
+/// The DynamoDB-backed event log and views (`EventLog` + `Views`).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("dynamodb: {0}")]
+    Backend(String),
+    #[error("dynamodb table {table} is not ACTIVE after {TABLE_ACTIVE_WAIT_SECS} s")]
+    NotActive { table: String },
+}
+
+/// Renders an SDK error with its whole source chain.
+fn fail<E: std::error::Error>(e: E) -> String {
+    DisplayErrorContext(e).to_string()
+}
+
+impl DynamoStore {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> DynamoStore {
+        DynamoStore {
+            client: Client::new(config),
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (on-demand billing, streams with new images) unless it exists, and waits
+    /// until it is ACTIVE. For local stacks and tests; production tables come from infrastructure code.
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        let described = self.client.describe_table().table_name(&self.table).send().await;
+        let exists = match described {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(StoreError::Backend(fail(e))),
+        };
+        if !exists {
+            let key = |name: &str, kind: KeyType| {
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build()
+            };
+            let attr = |name: &str| {
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+            };
+            let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Backend(e.to_string());
+            let created = self
+                .client
+                .create_table()
+                .table_name(&self.table)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(attr(PK).map_err(build)?)
+                .attribute_definitions(attr(SK).map_err(build)?)
+                .key_schema(key(PK, KeyType::Hash).map_err(build)?)
+                .key_schema(key(SK, KeyType::Range).map_err(build)?)
+                .stream_specification(
+                    StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .stream_view_type(StreamViewType::NewImage)
+                        .build()
+                        .map_err(build)?,
+                )
+                .send()
+                .await;
+            match created {
+                Ok(_) => {}
+                // Someone else created it meanwhile.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_in_use_exception()) => {}
+                Err(e) => return Err(StoreError::Backend(fail(e))),
+            }
+        }
+        for _ in 0..TABLE_ACTIVE_WAIT_SECS {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| StoreError::Backend(fail(e)))?;
+            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        Err(StoreError::NotActive {
+            table: self.table.clone(),
+        })
+    }
+
+    /// Deletes the table (tests clean up with it).
+    pub async fn delete_table(&self) -> Result<(), StoreError> {
+        self.client
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| StoreError::Backend(fail(e)))
+    }
+
+    /// A consistent `GetItem` of (`pk`, `sk`).
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, String> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(fail)?;
+        Ok(out.item)
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        other => Err(format!("attribute {name} is not a string: {other:?}")),
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Result<u64, String> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|e| format!("attribute {name} = {v}: {e}")),
+        other => Err(format!("attribute {name} is not a number: {other:?}")),
+    }
+}
+
+fn stream_pk(stream: &str) -> String {
+    format!("stream#{stream}")
+}
+
+fn repo_pk(repo: &str) -> String {
+    format!("repo#{repo}")
+}
+
+/// A tag's sort key: the lowercased tag first, for the spec's case-insensitive order.
+fn tag_sk(tag: &str) -> String {
+    format!("tag#{}#{tag}", tag.to_ascii_lowercase())
+}
+
+/// Where a view row lives: (pk, sk).
+fn view_item_key(key: &ViewKey) -> (String, String) {
+    match key {
+        ViewKey::Tag { repo, tag } => (repo_pk(repo.as_str()), tag_sk(tag.as_str())),
+        ViewKey::Manifest { repo, digest } => (repo_pk(repo.as_str()), format!("manifest#{digest}")),
+        ViewKey::ManifestTag { repo, digest, tag } => {
+            (repo_pk(repo.as_str()), format!("mtag#{digest}#{tag}"))
+        }
+        ViewKey::Referrer {
+            repo,
+            subject,
+            digest,
+        } => (repo_pk(repo.as_str()), format!("ref#{subject}#{digest}")),
+        ViewKey::BlobLink { repo, digest } => (repo_pk(repo.as_str()), format!("blob#{digest}")),
+        ViewKey::Repository { repo } => (CATALOG_PK.to_string(), repo.as_str().to_string()),
+    }
+}
+
+fn view_value(value: &ViewValue) -> Result<Option<AttributeValue>, String> {
+    Ok(match value {
+        ViewValue::Digest(d) => Some(s(d.to_string())),
+        ViewValue::Manifest(m) => Some(s(serde_json::to_string(m).map_err(|e| e.to_string())?)),
+        ViewValue::Referrer(r) => Some(s(serde_json::to_string(r).map_err(|e| e.to_string())?)),
+        ViewValue::Size(size) => Some(n(*size)),
+        ViewValue::Unit => None,
+    })
+}
+
+/// One write of a transaction, with its approximate size for the service limits.
+struct Write {
+    item: TransactWriteItem,
+    bytes: usize,
+}
+
+/// The billed size of an attribute value as DynamoDB counts it (close enough for the limit checks).
+fn value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(v) => v.len(),
+        AttributeValue::N(v) => v.len() / 2 + 2,
+        _ => 8,
+    }
+}
+
+fn item_bytes(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_bytes(v)).sum()
+}
+
+/// A `Put` of `item` with an optional condition (`expression`, its values).
+fn put_write(table: &str, item: Item, condition: Option<(&str, Item)>) -> Result<Write, String> {
+    let bytes = item_bytes(&item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(format!(
+            "an item of {bytes} bytes exceeds DynamoDB's item limit (MAX_ITEM_BYTES = {MAX_ITEM_BYTES})"
+        ));
+    }
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if let Some((expression, values)) = condition {
+        put = put
+            .condition_expression(expression)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values));
+    }
+    let put = put.build().map_err(|e| e.to_string())?;
+    Ok(Write {
+        item: TransactWriteItem::builder().put(put).build(),
+        bytes,
+    })
+}
+
+fn delete_write(table: &str, pk: String, sk: String) -> Result<Write, String> {
+    let bytes = PK.len() + pk.len() + SK.len() + sk.len();
+    let delete = Delete::builder()
+        .table_name(table)
+        .key(PK, s(pk))
+        .key(SK, s(sk))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(Write {
+        item: TransactWriteItem::builder().delete(delete).build(),
+        bytes,
+    })
+}
+
+/// The writes of `ops`, one per item: DynamoDB rejects two actions on one item in a transaction, so
+/// ops on the same key merge, the last one winning (a put then a delete is a delete, and so on).
+fn view_writes(table: &str, ops: &[ViewOp]) -> Result<Vec<Write>, String> {
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut last: HashMap<(String, String), Option<Option<AttributeValue>>> = HashMap::new();
+    for op in ops {
+        let (key, value) = match op {
+            ViewOp::Put(k, v) => (k, Some(view_value(v)?)),
+            ViewOp::Delete(k) => (k, None),
+        };
+        let item_key = view_item_key(key);
+        if last.insert(item_key.clone(), value).is_none() {
+            order.push(item_key);
+        }
+    }
+    let mut writes = Vec::with_capacity(order.len());
+    for (pk, sk) in order {
+        let value = last.remove(&(pk.clone(), sk.clone())).flatten();
+        writes.push(match value {
+            Some(v) => {
+                let mut item = Item::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]);
+                if let Some(v) = v {
+                    item.insert(VALUE.to_string(), v);
+                }
+                put_write(table, item, None)?
+            }
+            None => delete_write(table, pk, sk)?,
+        });
+    }
+    Ok(writes)
+}
+
+/// Checks a transaction against the service limits before sending it.
+fn check_limits(writes: &[Write]) -> Result<(), String> {
+    if writes.len() > MAX_TRANSACT_ITEMS {
+        return Err(format!(
+            "the append needs {} item writes in one transaction, over DynamoDB's limit \
+             (MAX_TRANSACT_ITEMS = {MAX_TRANSACT_ITEMS}): append fewer events at once",
+            writes.len()
+        ));
+    }
+    let bytes: usize = writes.iter().map(|w| w.bytes).sum();
+    if bytes > MAX_TRANSACT_BYTES {
+        return Err(format!(
+            "the append writes {bytes} bytes in one transaction, over DynamoDB's limit \
+             (MAX_TRANSACT_BYTES = {MAX_TRANSACT_BYTES}): append fewer events at once"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RepoName;
+
+    fn repo() -> RepoName {
+        "merge/test".parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    fn kinds(writes: &[Write]) -> Vec<&'static str> {
+        writes
+            .iter()
+            .map(|w| if w.item.put().is_some() { "put" } else { "delete" })
+            .collect()
+    }
+
+    #[test]
+    fn ops_on_one_item_merge_into_the_last_one() {
+        let blob = |size| {
+            let digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+            ViewOp::Put(
+                ViewKey::BlobLink {
+                    repo: repo(),
+                    digest: digest.parse().unwrap_or_else(|_| unreachable!()),
+                },
+                ViewValue::Size(size),
+            )
+        };
+        let catalog = ViewKey::Repository { repo: repo() };
+        let ops = vec![
+            ViewOp::Put(catalog.clone(), ViewValue::Unit),
+            blob(1),
+            ViewOp::Delete(catalog.clone()),
+            blob(2),
+        ];
+        let writes = view_writes("t", &ops).unwrap_or_default();
+        assert_eq!(kinds(&writes), ["delete", "put"]);
+        let size = writes[1].item.put().and_then(|p| p.item().get(VALUE)).cloned();
+        assert_eq!(size, Some(n(2)));
+    }
+}

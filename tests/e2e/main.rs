@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod aws;
 mod bad_inputs;
 mod bad_uploads;
 mod concurrency;

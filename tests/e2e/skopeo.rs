@@ -7,16 +7,16 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-fn docker_ref(reg: &Registry, repo_tag: &str) -> String {
+pub(crate) fn docker_ref(reg: &Registry, repo_tag: &str) -> String {
     format!("docker://{}/{repo_tag}", reg.host())
 }
 
-fn oci_ref(dir: &Path, tag: &str) -> String {
+pub(crate) fn oci_ref(dir: &Path, tag: &str) -> String {
     format!("oci:{}:{tag}", dir.display())
 }
 
 /// Every blob of the image is served by the registry with the layout's exact bytes.
-fn assert_registry_serves_image(reg: &Registry, repo: &str, layout: &OciLayout, image: &Image) {
+pub(crate) fn assert_registry_serves_image(reg: &Registry, repo: &str, layout: &OciLayout, image: &Image) {
     let resp = reg.get_manifest(repo, &image.manifest.digest);
     assert_eq!(
         resp.status().as_u16(),
@@ -49,7 +49,7 @@ fn assert_registry_serves_image(reg: &Registry, repo: &str, layout: &OciLayout, 
 }
 
 /// Every blob of the image (manifest included) is byte-identical in the copied-out layout.
-fn assert_layout_has_image(out: &Path, layout: &OciLayout, image: &Image) {
+pub(crate) fn assert_layout_has_image(out: &Path, layout: &OciLayout, image: &Image) {
     for blob in [&image.manifest, &image.config].into_iter().chain(&image.layers) {
         assert!(
             read_blob(out, &blob.digest) == layout.blob(&blob.digest),

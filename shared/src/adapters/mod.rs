@@ -1,6 +1,7 @@
-//! Adapters per backend. `embedded` (redb) implements the event log and views, `fs` the blob store;
-//! `local` wires them into a registry for the single-process default.
+//! Adapters per backend. `embedded` (redb) and `dynamodb` implement the event log and views, `fs`
+//! and `s3` the blob store; `local` and `aws` wire them into a registry.
 
+pub mod aws;
 pub mod dynamodb;
 pub mod embedded;
 pub mod fs;

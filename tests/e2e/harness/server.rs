@@ -68,11 +68,18 @@ pub struct Registry {
     work: TempDir,
     child: Option<Child>,
     port: u16,
+    /// Extra environment for the `berth` processes (e.g. the AWS storage configuration).
+    env: Vec<(String, String)>,
 }
 
 impl Registry {
     /// Starts a fresh registry on an empty data directory.
     pub fn start() -> Registry {
+        Registry::start_with_env(vec![])
+    }
+
+    /// Starts a fresh registry whose `berth` processes (server and CLI) get `env` too.
+    pub fn start_with_env(env: Vec<(String, String)>) -> Registry {
         let work = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir()
@@ -89,6 +96,7 @@ impl Registry {
             work,
             child: None,
             port: 0,
+            env,
         };
         registry.spawn();
         registry
@@ -139,7 +147,8 @@ impl Registry {
                         .arg("--listen")
                         .arg(format!("127.0.0.1:{port}"))
                         .arg("--data-dir")
-                        .arg(self.data_dir());
+                        .arg(self.data_dir())
+                        .envs(self.env.iter().cloned());
                     command
                 }
                 Target::Distribution => {
@@ -283,6 +292,7 @@ impl Registry {
             .arg(self.data_dir())
             .args(args)
             .env_remove("BERTH_DATA_DIR")
+            .envs(self.env.iter().cloned())
             .output()
             .unwrap_or_else(|e| panic!("cannot run berth {command}: {e}"))
     }

@@ -150,3 +150,34 @@ mod redb_views {
             .await;
     }
 }
+
+/// Every adapter's test file lists the checks of its suites by name; this keeps those lists complete,
+/// so a check added to a suite cannot silently skip an adapter.
+#[test]
+fn every_adapter_runs_every_check_of_its_suites() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    let suites = [
+        ("contract/blob_store.rs", ["contract.rs", "contract_s3.rs"]),
+        ("contract/event_log.rs", ["contract.rs", "contract_dynamodb.rs"]),
+        ("contract/views.rs", ["contract.rs", "contract_dynamodb.rs"]),
+    ];
+    for (suite, adapters) in suites {
+        let checks: Vec<String> = (read(suite).lines())
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split(['(', '<']).next())
+            .map(str::to_string)
+            .collect();
+        assert!(checks.len() >= 8, "{suite}: found only {checks:?}");
+        for adapter in adapters {
+            let text = read(adapter);
+            let words: std::collections::HashSet<&str> =
+                text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+            let missing: Vec<&String> = checks.iter().filter(|c| !words.contains(c.as_str())).collect();
+            assert!(
+                missing.is_empty(),
+                "{adapter} does not run these checks of {suite}: {missing:?}"
+            );
+        }
+    }
+}

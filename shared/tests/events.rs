@@ -224,6 +224,7 @@ fn sample_events() -> Vec<RecordedEvent> {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+                annotations_omitted: false,
                 blobs: vec![empty_config(), digest("alpine 3.21.3 spdx document")],
                 manifests: vec![],
             },
@@ -291,6 +292,7 @@ fn other_events() -> Vec<RecordedEvent> {
         artifact_type: None,
         config_media_type: Some("application/vnd.oci.image.config.v1+json".to_string()),
         annotations: Default::default(),
+        annotations_omitted: false,
         blobs: vec![digest("config"), digest("layer 1"), sha512.clone()],
         manifests: vec![],
     };
@@ -303,6 +305,7 @@ fn other_events() -> Vec<RecordedEvent> {
         artifact_type: None,
         config_media_type: None,
         annotations: Default::default(),
+        annotations_omitted: false,
         blobs: vec![],
         manifests: vec![child(1), child(2)],
     };
@@ -341,6 +344,7 @@ fn other_events() -> Vec<RecordedEvent> {
             artifact_type: Some("application/vnd.example+type".to_string()),
             config_media_type: None,
             annotations: [("a".to_string(), String::new())].into_iter().collect(),
+            annotations_omitted: false,
             blobs: vec![],
             manifests: vec![],
         },

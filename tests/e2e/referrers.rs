@@ -392,3 +392,32 @@ fn referrers_are_scoped_to_their_repository_and_validate_the_digest() {
     let resp = reg.get("/v2/e2e/scope-a/referrers/sha256:xyz");
     assert_eq!(resp.status().as_u16(), 400, "GET referrers of an invalid digest");
 }
+
+#[test]
+fn a_referrer_with_annotations_too_large_for_its_event_is_listed_with_all_of_them() {
+    if skip_unless_berth("distribution 2.8 has no referrers API") {
+        return;
+    }
+    let reg = Registry::start();
+    let subject = subject_image(&reg, "e2e/ref-big");
+    // 64 KiB of annotations: more than an event carries (they stay in the manifest).
+    let description = "d".repeat(64 * 1024);
+    let sbom = push_artifact(
+        &reg,
+        "e2e/ref-big",
+        &subject,
+        Some(SBOM),
+        json!({"org.opencontainers.image.description": description, "small": "s"}),
+    );
+    let (_, listed) = referrers(&reg, "e2e/ref-big", &subject.digest, "");
+    assert_eq!(digests(&listed), BTreeSet::from([sbom.digest.clone()]));
+    let annotations = &listed[0]["annotations"];
+    assert_eq!(annotations["small"], "s");
+    assert_eq!(
+        annotations["org.opencontainers.image.description"]
+            .as_str()
+            .map(str::len),
+        Some(64 * 1024)
+    );
+    assert!(listed[0].get("annotations_omitted").is_none(), "{}", listed[0]);
+}

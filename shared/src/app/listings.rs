@@ -1,5 +1,6 @@
 //! Listings: tags, referrers and the catalog (distribution-spec "Content discovery").
 
+use crate::domain::manifest::ManifestInfo;
 use crate::domain::projection::ReferrerRecord;
 use crate::domain::{Digest, RepoName, Tag};
 
@@ -50,7 +51,14 @@ impl Registry {
             .filter(|r| last.is_none_or(|l| r.digest.to_string().as_str() > l))
             .take(limit.saturating_add(1))
             .collect();
-        Ok(Page::from_overfetch(matching, limit))
+        let mut page = Page::from_overfetch(matching, limit);
+        for referrer in page.items.iter_mut().filter(|r| r.annotations_omitted) {
+            let content = self.read_whole_blob(&referrer.digest).await?;
+            referrer.annotations = ManifestInfo::annotations_of(&content)
+                .map_err(|e| AppError::Backend(format!("stored manifest {}: {e}", referrer.digest)))?;
+            referrer.annotations_omitted = false;
+        }
+        Ok(page)
     }
 
     pub async fn catalog(&self, last: Option<&str>, limit: usize) -> Result<Page<RepoName>, AppError> {

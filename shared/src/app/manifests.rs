@@ -125,7 +125,12 @@ impl Registry {
     /// A manifest's bytes, whole: at most [`MAX_MANIFEST_BYTES`], and sent with the headers in one
     /// write.
     pub async fn manifest_content(&self, record: &ManifestRecord) -> Result<Bytes, AppError> {
-        let read = self.blobs.get(&record.digest, None).await?;
+        self.read_whole_blob(&record.digest).await
+    }
+
+    /// A stored manifest's bytes (manifests are kept in the blob store under their digest).
+    pub(super) async fn read_whole_blob(&self, digest: &Digest) -> Result<Bytes, AppError> {
+        let read = self.blobs.get(digest, None).await?;
         let chunks: Vec<Bytes> = read
             .body
             .try_collect()

@@ -66,6 +66,10 @@ pub enum Event {
         config_media_type: Option<String>,
         #[serde(default)]
         annotations: BTreeMap<String, String>,
+        /// The annotations were too large to record here (`manifest::MAX_RECORDED_ANNOTATIONS_BYTES`);
+        /// they are in the manifest.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        annotations_omitted: bool,
         /// Blobs the manifest references (config and distributable layers).
         blobs: Vec<Digest>,
         /// Child manifests (for an index).

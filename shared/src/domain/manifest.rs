@@ -85,6 +85,21 @@ struct RawManifest {
     annotations: BTreeMap<String, String>,
 }
 
+/// The most blobs and child manifests one manifest may reference. Every reference is recorded in the
+/// manifest's event, and an event must fit in one DynamoDB item (400 KB); Docker caps images at 127
+/// layers, so this refuses only pathological manifests.
+pub const MAX_REFERENCES: usize = 1_000;
+/// The longest media or artifact type recorded (RFC 6838 allows 127 characters on each side of `/`).
+pub const MAX_MEDIA_TYPE_LEN: usize = 255;
+/// Annotations larger than this (as JSON) are not copied into the manifest's event; the referrers
+/// listing reads them from the manifest itself. Keeps every event well inside a DynamoDB item.
+pub const MAX_RECORDED_ANNOTATIONS_BYTES: usize = 16 * 1024;
+
+/// The size of annotations as JSON, roughly: keys and values plus quotes and separators.
+fn annotations_size(annotations: &BTreeMap<String, String>) -> usize {
+    annotations.iter().map(|(k, v)| k.len() + v.len() + 6).sum()
+}
+
 /// What Berth keeps of a valid manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestInfo {
@@ -96,7 +111,10 @@ pub struct ManifestInfo {
     /// Child manifests of an index, which the repository must hold.
     pub manifests: Vec<Digest>,
     pub subject: Option<Digest>,
+    /// The manifest's annotations, unless they exceed [`MAX_RECORDED_ANNOTATIONS_BYTES`].
     pub annotations: BTreeMap<String, String>,
+    /// The annotations were too large to record: read them from the manifest when needed.
+    pub annotations_omitted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,6 +133,10 @@ pub enum ManifestError {
     NotAnImage,
     #[error("an index needs a manifests array, and no config or layers")]
     NotAnIndex,
+    #[error("the manifest references {0} blobs or manifests; at most {MAX_REFERENCES} are accepted")]
+    TooManyReferences(usize),
+    #[error("a media or artifact type is longer than {MAX_MEDIA_TYPE_LEN} characters")]
+    MediaTypeTooLong,
 }
 
 impl ManifestInfo {
@@ -141,15 +163,43 @@ impl ManifestInfo {
                 _ => return Err(ManifestError::NotAnImage),
             }
         };
+        let references = blobs.len() + manifests.len();
+        if references > MAX_REFERENCES {
+            return Err(ManifestError::TooManyReferences(references));
+        }
+        let config_media_type = raw.config.map(|c| c.media_type);
+        let types = [raw.artifact_type.as_deref(), config_media_type.as_deref()];
+        if types.iter().flatten().any(|t| t.len() > MAX_MEDIA_TYPE_LEN) {
+            return Err(ManifestError::MediaTypeTooLong);
+        }
+        let annotations_omitted = annotations_size(&raw.annotations) > MAX_RECORDED_ANNOTATIONS_BYTES;
         Ok(ManifestInfo {
             media_type,
             artifact_type: raw.artifact_type,
-            config_media_type: raw.config.map(|c| c.media_type),
+            config_media_type,
             blobs,
             manifests,
             subject: raw.subject.map(|s| s.digest),
-            annotations: raw.annotations,
+            annotations: if annotations_omitted {
+                BTreeMap::new()
+            } else {
+                raw.annotations
+            },
+            annotations_omitted,
         })
+    }
+
+    /// The annotations of a manifest already validated by [`ManifestInfo::parse`] (for those too
+    /// large to record).
+    pub fn annotations_of(body: &[u8]) -> Result<BTreeMap<String, String>, ManifestError> {
+        #[derive(Deserialize)]
+        struct Annotated {
+            #[serde(default)]
+            annotations: BTreeMap<String, String>,
+        }
+        serde_json::from_slice::<Annotated>(body)
+            .map(|a| a.annotations)
+            .map_err(|e| ManifestError::Json(e.to_string()))
     }
 
     /// The artifact type a referrers response reports: `artifactType`, else the config's media type.
@@ -225,6 +275,48 @@ mod tests {
         assert_eq!(
             info.effective_artifact_type(),
             Some("application/vnd.oci.image.config.v1+json")
+        );
+    }
+
+    #[test]
+    fn large_annotations_are_left_in_the_manifest_and_marked_omitted() {
+        let small = format!(r#","annotations":{{"k":"{}"}}"#, "v".repeat(100));
+        let info = ManifestInfo::parse(OCI_MANIFEST, image(&small).as_bytes()).unwrap();
+        assert!(!info.annotations_omitted);
+        assert_eq!(info.annotations["k"].len(), 100);
+
+        let large = format!(
+            r#","annotations":{{"k":"{}"}}"#,
+            "v".repeat(MAX_RECORDED_ANNOTATIONS_BYTES)
+        );
+        let body = image(&large);
+        let info = ManifestInfo::parse(OCI_MANIFEST, body.as_bytes()).unwrap();
+        assert!(info.annotations_omitted);
+        assert!(info.annotations.is_empty());
+        let read_back = ManifestInfo::annotations_of(body.as_bytes()).unwrap();
+        assert_eq!(read_back["k"].len(), MAX_RECORDED_ANNOTATIONS_BYTES);
+    }
+
+    #[test]
+    fn too_many_references_or_overlong_types_are_refused() {
+        let children: Vec<String> = (0..=MAX_REFERENCES)
+            .map(|i| format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"sha256:{i:064x}","size":1}}"#))
+            .collect();
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+            children.join(",")
+        );
+        assert_eq!(
+            ManifestInfo::parse(OCI_INDEX, index.as_bytes()),
+            Err(ManifestError::TooManyReferences(MAX_REFERENCES + 1))
+        );
+        let long = format!(
+            r#","artifactType":"application/{}""#,
+            "x".repeat(MAX_MEDIA_TYPE_LEN)
+        );
+        assert_eq!(
+            ManifestInfo::parse(OCI_MANIFEST, image(&long).as_bytes()),
+            Err(ManifestError::MediaTypeTooLong)
         );
     }
 

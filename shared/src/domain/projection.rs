@@ -26,6 +26,9 @@ pub struct ManifestRecord {
     pub config_media_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The annotations were too large to record; they are in the manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub annotations_omitted: bool,
     pub blobs: Vec<Digest>,
     pub manifests: Vec<Digest>,
     pub pushed_at: DateTime<Utc>,
@@ -42,6 +45,9 @@ pub struct ReferrerRecord {
     pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The annotations were too large to record; the listing reads them from the manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub annotations_omitted: bool,
 }
 
 /// A row of one view.
@@ -114,6 +120,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
             artifact_type,
             config_media_type,
             annotations,
+            annotations_omitted,
             blobs,
             manifests,
             ..
@@ -125,6 +132,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                     size: *size,
                     artifact_type: artifact_type.clone().or_else(|| config_media_type.clone()),
                     annotations: annotations.clone(),
+                    annotations_omitted: *annotations_omitted,
                 };
                 ops.push(Put(
                     ViewKey::Referrer {
@@ -143,6 +151,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 artifact_type: artifact_type.clone(),
                 config_media_type: config_media_type.clone(),
                 annotations: annotations.clone(),
+                annotations_omitted: *annotations_omitted,
                 blobs: blobs.clone(),
                 manifests: manifests.clone(),
                 pushed_at: recorded.envelope.time,

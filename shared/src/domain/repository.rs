@@ -58,6 +58,7 @@ pub fn push_manifest(cmd: &PushManifest, state: &PushState) -> Result<Vec<Event>
             artifact_type: info.artifact_type.clone(),
             config_media_type: info.config_media_type.clone(),
             annotations: info.annotations.clone(),
+            annotations_omitted: info.annotations_omitted,
             blobs: info.blobs.clone(),
             manifests: info.manifests.clone(),
         });
@@ -248,6 +249,7 @@ mod tests {
             artifact_type: Some("application/x.sig".to_string()),
             config_media_type: None,
             annotations: Default::default(),
+            annotations_omitted: false,
             blobs: vec![],
             manifests: vec![],
             pushed_at: chrono::DateTime::UNIX_EPOCH,

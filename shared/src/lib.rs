@@ -10,3 +10,4 @@ pub mod domain;
 pub mod events_out;
 pub mod oci;
 pub mod ports;
+pub mod telemetry;

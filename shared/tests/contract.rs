@@ -1,12 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Port contract suites. Each port has one suite of generic checks (in `contract/`) that take the port
 //! as a trait object, so every adapter runs the same checks; this file runs them against the embedded
-//! adapters: `FsBlobStore` for `BlobStore`, `RedbStore` for `EventLog` and `Views`.
+//! adapters: `FsBlobStore` for `BlobStore`, `RedbStore` for `EventLog`, `Views` and `Checkpoints`,
+//! `FsAuditSink` for `EventSink`.
 
 #[path = "contract/blob_store.rs"]
 mod blob_store;
+#[path = "contract/checkpoints.rs"]
+mod checkpoints;
 #[path = "contract/event_log.rs"]
 mod event_log;
+#[path = "contract/event_sink.rs"]
+mod event_sink;
 #[path = "contract/support.rs"]
 mod support;
 #[path = "contract/views.rs"]
@@ -78,6 +83,8 @@ mod fs_blob_store {
         concurrent_sessions_are_independent,
         concurrent_commits_of_the_same_content_all_succeed_and_leave_the_blob_intact,
         a_body_that_fails_midway_leaves_a_session_that_can_resume_from_its_state,
+        expiring_uploads_spares_sessions_written_since_the_cutoff,
+        expiring_uploads_aborts_idle_sessions_and_leaves_committed_blobs,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,6 +158,96 @@ mod redb_views {
     }
 }
 
+mod redb_checkpoints {
+    use std::sync::Arc;
+
+    use berth::adapters::embedded::RedbStore;
+    use berth::ports::Checkpoints;
+
+    checks!(checkpoints, redb =>
+        a_projection_without_a_checkpoint_has_none,
+        advancing_a_fresh_checkpoint_sets_it,
+        a_checkpoint_moves_forward,
+        a_checkpoint_never_moves_backwards,
+        advancing_to_the_current_sequence_is_not_a_move,
+        checkpoints_are_independent_per_name,
+        concurrent_advances_keep_the_highest,
+        every_u64_sequence_is_kept_exactly,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_checkpoint_survives_reopening_the_store() {
+        let scratch = crate::Scratch::default();
+        let path = scratch.dir().join("berth.redb");
+        crate::checkpoints::a_checkpoint_survives_reopening_the_store(|| -> Arc<dyn Checkpoints> {
+            Arc::new(RedbStore::open(&path).unwrap())
+        })
+        .await;
+    }
+}
+
+mod fs_audit_sink {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use berth::adapters::audit::FsAuditSink;
+
+    /// The archive's files read back from disk, every file under `audit/` included.
+    struct Files(PathBuf);
+
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+
+    #[async_trait]
+    impl crate::event_sink::Archive for Files {
+        async fn documents(&self) -> BTreeMap<String, Vec<u8>> {
+            let mut out = BTreeMap::new();
+            walk(&self.0, &self.0, &mut out);
+            out
+        }
+    }
+
+    macro_rules! sink_checks {
+        ($($check:ident),+ $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let scratch = crate::Scratch::default();
+                    let sink = FsAuditSink::open(&scratch.dir()).unwrap();
+                    let archive = Arc::new(Files(sink.root().to_path_buf()));
+                    crate::event_sink::$check(Arc::new(sink), archive).await;
+                }
+            )+
+        };
+    }
+
+    sink_checks!(
+        a_published_event_is_archived_as_its_cloudevent,
+        publishing_the_same_event_twice_leaves_one_copy,
+        concurrent_publishes_of_one_event_leave_one_copy,
+        events_are_filed_under_the_utc_day_of_their_time,
+        keys_sort_in_log_order_within_a_day,
+        every_event_type_is_archived_with_its_cloudevent_type,
+        republishing_earlier_events_after_later_ones_changes_nothing,
+        concurrent_publishes_of_many_events_archive_each_once,
+    );
+}
+
 /// Every adapter's test file lists the checks of its suites by name; this keeps those lists complete,
 /// so a check added to a suite cannot silently skip an adapter.
 #[test]
@@ -161,6 +258,8 @@ fn every_adapter_runs_every_check_of_its_suites() {
         ("contract/blob_store.rs", ["contract.rs", "contract_s3.rs"]),
         ("contract/event_log.rs", ["contract.rs", "contract_dynamodb.rs"]),
         ("contract/views.rs", ["contract.rs", "contract_dynamodb.rs"]),
+        ("contract/event_sink.rs", ["contract.rs", "contract_s3.rs"]),
+        ("contract/checkpoints.rs", ["contract.rs", "contract_dynamodb.rs"]),
     ];
     for (suite, adapters) in suites {
         let checks: Vec<String> = (read(suite).lines())

@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The `EventLog` and `Views` contract suites against `DynamoStore`, each check on a fresh table with
+//! The `EventLog`, `Views` and `Checkpoints` contract suites against `DynamoStore`, each check on a fresh table with
 //! a random name. Needs a DynamoDB endpoint (moto from `scripts/local-stack.sh up`) in
 //! `AWS_ENDPOINT_URL_DYNAMODB` or `BERTH_TEST_DYNAMODB_ENDPOINT`; `BERTH_SKIP_AWS_TESTS=1` skips.
 
+#[path = "contract/checkpoints.rs"]
+mod checkpoints;
 #[path = "contract/event_log.rs"]
 mod event_log;
 #[path = "contract/support.rs"]
@@ -161,6 +163,54 @@ mod dynamodb_views {
         dumps_are_sorted_and_equal_exactly_when_the_contents_are: 4,
         replaying_the_same_ops_twice_changes_nothing: 2,
     );
+}
+
+mod dynamodb_checkpoints {
+    use std::sync::Arc;
+
+    use berth::adapters::dynamodb::DynamoStore;
+    use berth::ports::Checkpoints;
+
+    checks!(checkpoints =>
+        a_projection_without_a_checkpoint_has_none,
+        advancing_a_fresh_checkpoint_sets_it,
+        a_checkpoint_moves_forward,
+        a_checkpoint_never_moves_backwards,
+        advancing_to_the_current_sequence_is_not_a_move,
+        checkpoints_are_independent_per_name,
+        concurrent_advances_keep_the_highest,
+        every_u64_sequence_is_kept_exactly,
+    );
+
+    /// A new client on the same table is a restarted process.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_checkpoint_survives_reopening_the_store() {
+        let Some(stores) = crate::stores(1).await else {
+            return;
+        };
+        let config = crate::sdk_config(&crate::endpoint().unwrap()).await;
+        let table = stores[0].table().to_string();
+        crate::checkpoints::a_checkpoint_survives_reopening_the_store(|| -> Arc<dyn Checkpoints> {
+            Arc::new(DynamoStore::new(&config, table.clone()))
+        })
+        .await;
+        crate::drop_tables(&stores).await;
+    }
+
+    /// Checkpoints share the table with the views but are none of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn checkpoints_are_not_views() {
+        use berth::ports::Views;
+        let Some(stores) = crate::stores(1).await else {
+            return;
+        };
+        let store = stores[0].clone();
+        store.advance("audit", 3).await.unwrap();
+        assert_eq!(store.dump().await.unwrap(), Vec::<String>::new());
+        store.clear().await.unwrap();
+        assert_eq!(Checkpoints::get(&*store, "audit").await.unwrap(), Some(3));
+        crate::drop_tables(&stores).await;
+    }
 }
 
 /// DynamoDB-specific: appends beyond the transaction limits fail cleanly and append nothing.

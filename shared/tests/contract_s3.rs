@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The `BlobStore` contract suite (`contract/blob_store.rs`) against `S3BlobStore`, on two S3
-//! implementations: moto (server mode) and s3s-fs (which checks SigV4). Each test uses a fresh bucket.
+//! The `BlobStore` contract suite (`contract/blob_store.rs`) against `S3BlobStore`, and the
+//! `EventSink` suite (`contract/event_sink.rs`) against `S3AuditSink`, on two S3 implementations: moto
+//! (server mode) and s3s-fs (which checks SigV4). Each test uses a fresh bucket.
 //!
 //! The servers come from `scripts/local-stack.sh up`; its `env` output names them:
 //! `BERTH_TEST_S3_MOTO_ENDPOINT`, `BERTH_TEST_S3_S3SFS_ENDPOINT` (+ `BERTH_TEST_S3_S3SFS_ACCESS_KEY_ID`,
@@ -9,6 +10,8 @@
 
 #[path = "contract/blob_store.rs"]
 mod blob_store;
+#[path = "contract/event_sink.rs"]
+mod event_sink;
 #[allow(dead_code)]
 #[path = "contract/support.rs"]
 mod support;
@@ -102,6 +105,8 @@ macro_rules! s3_checks {
             concurrent_sessions_are_independent,
             concurrent_commits_of_the_same_content_all_succeed_and_leave_the_blob_intact,
             a_body_that_fails_midway_leaves_a_session_that_can_resume_from_its_state,
+            expiring_uploads_spares_sessions_written_since_the_cutoff,
+            expiring_uploads_aborts_idle_sessions_and_leaves_committed_blobs,
             a_large_upload_is_assembled_from_multipart_parts,
             a_large_upload_with_the_wrong_digest_stores_nothing,
             a_presigned_url_fetches_the_blob,
@@ -150,6 +155,72 @@ macro_rules! s3_checks {
     };
 }
 
+/// The archive's objects read back with a client of the test's own.
+struct Objects {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+#[async_trait::async_trait]
+impl event_sink::Archive for Objects {
+    async fn documents(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        let listed = (self.client.list_objects_v2())
+            .bucket(&self.bucket)
+            .prefix("audit/")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(listed.is_truncated(), Some(true), "the checks archive few events");
+        for object in listed.contents() {
+            let key = object.key().unwrap();
+            let got = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
+            out.insert(key.strip_prefix("audit/").unwrap().to_string(), bytes);
+        }
+        out
+    }
+}
+
+/// One test per check of the event sink suite, on the server `$target` names.
+macro_rules! audit_checks {
+    ($target:expr) => {
+        audit_checks!($target =>
+            a_published_event_is_archived_as_its_cloudevent,
+            publishing_the_same_event_twice_leaves_one_copy,
+            concurrent_publishes_of_one_event_leave_one_copy,
+            events_are_filed_under_the_utc_day_of_their_time,
+            keys_sort_in_log_order_within_a_day,
+            every_event_type_is_archived_with_its_cloudevent_type,
+            republishing_earlier_events_after_later_ones_changes_nothing,
+            concurrent_publishes_of_many_events_archive_each_once,
+        );
+    };
+    ($target:expr => $($check:ident),+ $(,)?) => {
+        mod audit {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let Some(target) = $target else { return };
+                    let (bucket, _) = target.fresh().await;
+                    let sink = berth::adapters::s3::S3AuditSink::from_config(target.config(), &bucket);
+                    let client = aws_sdk_s3::Client::from_conf(target.config());
+                    let archive = Arc::new(crate::Objects { client, bucket });
+                    crate::event_sink::$check(Arc::new(sink), archive).await;
+                }
+            )+
+        }
+    };
+}
+
 // The suite's checks, re-exported so the macro names them and the S3-only checks alike.
 use blob_store::*;
 
@@ -157,9 +228,55 @@ mod moto {
     use super::*;
 
     s3_checks!(Target::from_env("BERTH_TEST_S3_MOTO_ENDPOINT", None));
+    audit_checks!(Target::from_env("BERTH_TEST_S3_MOTO_ENDPOINT", None));
     s3_checks!(Target::from_env("BERTH_TEST_S3_MOTO_ENDPOINT", None) =>
         concurrent_appends_at_one_offset_keep_exactly_one,
     );
+
+    /// A commit that crashed leaves an incomplete multipart upload on a blob key; expiry aborts it.
+    /// Only here: moto reports every upload as initiated in 2010 (so a recent one cannot be shown to
+    /// survive), and s3s-fs 0.14.1 lacks ListMultipartUploads (its expiry skips this step).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn expiry_aborts_the_multipart_upload_a_crashed_commit_left() {
+        let Some(target) = Target::from_env("BERTH_TEST_S3_MOTO_ENDPOINT", None) else {
+            return;
+        };
+        let (bucket, store) = target.fresh().await;
+        let client = aws_sdk_s3::Client::from_conf(target.config());
+        let digest = sha256(b"a crashed commit");
+        let key = format!("blobs/sha256/{}", digest.hex());
+        let created = (client.create_multipart_upload().bucket(&bucket).key(&key).send())
+            .await
+            .unwrap();
+        (client.upload_part())
+            .bucket(&bucket)
+            .key(&key)
+            .upload_id(created.upload_id().unwrap())
+            .part_number(1)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"partial"))
+            .send()
+            .await
+            .unwrap();
+        let uploads = || async {
+            let listed = client
+                .list_multipart_uploads()
+                .bucket(&bucket)
+                .send()
+                .await
+                .unwrap();
+            listed.uploads().len()
+        };
+        assert_eq!(uploads().await, 1);
+
+        let cutoff = chrono::Utc::now() + chrono::Duration::minutes(1);
+        assert_eq!(
+            store.expire_uploads(cutoff).await.unwrap(),
+            0,
+            "a multipart upload is not an upload session"
+        );
+        assert_eq!(uploads().await, 0, "the incomplete multipart upload is aborted");
+        assert_eq!(store.stat(&digest).await.unwrap(), None);
+    }
 }
 
 /// Not `concurrent_appends_at_one_offset_keep_exactly_one`: s3s-fs 0.14.1 checks `If-None-Match: *` by
@@ -169,6 +286,13 @@ mod s3s_fs {
     use super::*;
 
     s3_checks!(Target::from_env(
+        "BERTH_TEST_S3_S3SFS_ENDPOINT",
+        Some((
+            "BERTH_TEST_S3_S3SFS_ACCESS_KEY_ID",
+            "BERTH_TEST_S3_S3SFS_SECRET_ACCESS_KEY"
+        ))
+    ));
+    audit_checks!(Target::from_env(
         "BERTH_TEST_S3_S3SFS_ENDPOINT",
         Some((
             "BERTH_TEST_S3_S3SFS_ACCESS_KEY_ID",

@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use berth::adapters::aws::AwsTargets;
 use berth::app::Registry;
+use berth::oci::Host;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -25,6 +27,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         storage: Storage,
+        #[command(flatten)]
+        blobs: BlobServing,
     },
     /// Drop every view, replay the event log, and compare with the views before (nothing else may
     /// write meanwhile: stop the servers). Exits 1 if the rebuilt views differ.
@@ -34,6 +38,28 @@ enum Command {
     },
     /// Print the event log as CloudEvents 1.0, one JSON object per line.
     Log {
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Expire the upload sessions not written to for --max-age-secs (what the janitor function does
+    /// on a schedule; for the container host, e.g. from cron). Prints {"expired_uploads": n}.
+    Janitor {
+        /// How long an upload session may sit idle, in seconds.
+        #[arg(long, env = "BERTH_UPLOAD_MAX_AGE_SECS", default_value_t = 86_400)]
+        max_age_secs: u64,
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Project the event log into the audit archive (<data-dir>/audit/, or audit/ in the bucket),
+    /// from the projection's checkpoint on; what the projector function does from DynamoDB Streams.
+    /// The embedded store is single-process: not while `berth serve` runs on the same data dir.
+    Project {
+        /// Keep projecting new events until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow, how often to look for new events, in milliseconds.
+        #[arg(long, default_value_t = 1_000)]
+        poll_ms: u64,
         #[command(flatten)]
         storage: Storage,
     },
@@ -74,6 +100,23 @@ struct Storage {
 }
 
 #[derive(Args)]
+struct BlobServing {
+    /// Answer blob GETs with a 307 redirect to a presigned URL when the store has them (S3); the
+    /// embedded store always streams.
+    #[arg(long, env = "BERTH_BLOB_REDIRECT", default_value_t = true, action = clap::ArgAction::Set)]
+    blob_redirect: bool,
+    /// How long a blob redirect's presigned URL stays valid, in seconds (at most 7 days).
+    #[arg(long, env = "BERTH_PRESIGN_TTL_SECS", default_value = "900", value_parser = berth::oci::host::parse_ttl)]
+    presign_ttl_secs: Duration,
+}
+
+impl BlobServing {
+    fn host(&self) -> Host {
+        Host::container().with_blob_redirect(self.blob_redirect.then_some(self.presign_ttl_secs))
+    }
+}
+
+#[derive(Args)]
 struct AwsArgs {
     /// The S3 bucket for blobs (with --storage aws).
     #[arg(long, env = "BERTH_S3_BUCKET")]
@@ -111,9 +154,22 @@ const LOG_PAGE: usize = 1024;
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve { listen, storage } => serve(listen, storage.open().await?).await,
+            Command::Serve {
+                listen,
+                storage,
+                blobs,
+            } => serve(listen, storage.open().await?, blobs.host()).await,
             Command::RebuildViews { storage } => rebuild_views(storage.open().await?).await,
             Command::Log { storage } => print_log(storage.open().await?).await,
+            Command::Janitor {
+                max_age_secs,
+                storage,
+            } => expire_uploads(storage.open().await?, max_age_secs).await,
+            Command::Project {
+                follow,
+                poll_ms,
+                storage,
+            } => project(&storage, follow, std::time::Duration::from_millis(poll_ms)).await,
             Command::Aws {
                 command: AwsCommand::Init { targets },
             } => {
@@ -126,7 +182,7 @@ impl Cli {
     }
 }
 
-async fn serve(listen: SocketAddr, registry: Registry) -> anyhow::Result<()> {
+async fn serve(listen: SocketAddr, registry: Registry, host: Host) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -137,7 +193,7 @@ async fn serve(listen: SocketAddr, registry: Registry) -> anyhow::Result<()> {
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, berth::oci::router(registry))
+    axum::serve(listener, berth::oci::router(registry, host))
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
@@ -179,6 +235,43 @@ async fn print_log(registry: Registry) -> anyhow::Result<()> {
         after = last.sequence;
         for event in &page {
             println!("{}", berth::events_out::to_json(event)?);
+        }
+    }
+}
+
+async fn expire_uploads(registry: Registry, max_age_secs: u64) -> anyhow::Result<()> {
+    let expired = registry
+        .expire_uploads(std::time::Duration::from_secs(max_age_secs))
+        .await?;
+    println!("{}", serde_json::json!({ "expired_uploads": expired }));
+    Ok(())
+}
+
+async fn project(storage: &Storage, follow: bool, poll: std::time::Duration) -> anyhow::Result<()> {
+    let projection = match storage.storage {
+        StorageKind::Embedded => berth::adapters::projection::local(&storage.data_dir)
+            .with_context(|| "is another berth process using this data directory?")?,
+        StorageKind::Aws => berth::adapters::projection::aws(&storage.aws.targets()?).await,
+    };
+    let stop = shutdown();
+    tokio::pin!(stop);
+    loop {
+        let projected = projection.projector.catch_up(&*projection.log).await?;
+        if !follow || projected.published > 0 {
+            let report = serde_json::json!({
+                "projection": projection.projector.name(),
+                "published": projected.published,
+                "skipped": projected.skipped,
+                "checkpoint": projected.checkpoint,
+            });
+            println!("{report}");
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = &mut stop => return Ok(()),
         }
     }
 }

@@ -18,6 +18,32 @@ pub struct AwsTargets {
     pub table: String,
 }
 
+impl AwsTargets {
+    /// The bucket in `BERTH_S3_BUCKET` and the table in `BERTH_DYNAMODB_TABLE` (how the Lambda
+    /// functions and `berth serve --storage aws` are configured).
+    pub fn from_env() -> Result<AwsTargets, MissingTargets> {
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(MissingTargets(name))
+        };
+        Ok(AwsTargets {
+            bucket: var(BUCKET_VAR)?,
+            table: var(TABLE_VAR)?,
+        })
+    }
+}
+
+/// The environment variable naming the S3 bucket.
+pub const BUCKET_VAR: &str = "BERTH_S3_BUCKET";
+/// The environment variable naming the DynamoDB table.
+pub const TABLE_VAR: &str = "BERTH_DYNAMODB_TABLE";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set: the AWS storage needs BERTH_S3_BUCKET and BERTH_DYNAMODB_TABLE")]
+pub struct MissingTargets(&'static str);
+
 #[derive(Debug, thiserror::Error)]
 pub enum AwsSetupError {
     #[error("cannot create the S3 bucket {bucket}: {reason}")]

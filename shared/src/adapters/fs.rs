@@ -9,6 +9,9 @@
 //! ```
 //! A blob becomes visible by `rename` after its digest was verified and its data fsynced; the
 //! directory is fsynced after the rename, so a crash never exposes a partial blob.
+//!
+//! A session's last write is the newest modification time in its directory; `expire_uploads`
+//! removes the sessions whose last write is older than the cutoff, and leftovers in `tmp/` as old.
 
 use std::collections::HashMap;
 use std::io::SeekFrom;
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
@@ -93,6 +97,48 @@ impl FsBlobStore {
         }
     }
 
+    /// Removes the session `id` if its last write is older than `cutoff`; returns whether it did.
+    /// Holds the session's lock, so no append or commit of it runs meanwhile.
+    async fn expire_upload(&self, id: &UploadId, cutoff: DateTime<Utc>) -> Result<bool, BlobError> {
+        let slot = self.cursor(id);
+        let _guard = slot.lock().await;
+        let dir = self.upload_dir(id);
+        let idle = match last_write(&dir).await {
+            Ok(last) => last < cutoff,
+            // Committed or aborted since the directory was listed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.forget(id);
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if idle {
+            self.forget(id);
+            match fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(idle)
+    }
+
+    /// Removes files in `tmp/` older than `cutoff`: what a `put` that crashed left behind.
+    async fn expire_tmp(&self, cutoff: DateTime<Utc>) -> Result<(), BlobError> {
+        let mut entries = fs::read_dir(self.root.join("tmp")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let modified: DateTime<Utc> = entry.metadata().await?.modified()?.into();
+            if modified < cutoff {
+                match fs::remove_file(entry.path()).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Moves a verified, fsynced file into place as `digest` and makes the rename durable.
     async fn install(&self, file: &Path, digest: &Digest) -> Result<(), BlobError> {
         let target = self.blob_path(digest);
@@ -111,6 +157,18 @@ fn not_found_is_unknown(e: std::io::Error) -> BlobError {
         std::io::ErrorKind::NotFound => BlobError::UploadUnknown,
         _ => e.into(),
     }
+}
+
+/// When the session in `dir` was last written: the newest modification time of the directory and
+/// its files.
+async fn last_write(dir: &Path) -> std::io::Result<DateTime<Utc>> {
+    let mut newest: DateTime<Utc> = fs::metadata(dir).await?.modified()?.into();
+    let mut entries = fs::read_dir(dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let modified: DateTime<Utc> = entry.metadata().await?.modified()?.into();
+        newest = newest.max(modified);
+    }
+    Ok(newest)
 }
 
 async fn hash_file(path: &Path, algorithm: Algorithm) -> std::io::Result<(DigestHasher, u64)> {
@@ -278,5 +336,22 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::UploadUnknown),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn expire_uploads(&self, cutoff: DateTime<Utc>) -> Result<u64, BlobError> {
+        let mut expired = 0;
+        let mut entries = fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name();
+            // Only directories this store named: a normalized UUID.
+            let Some(id) = name.to_str().and_then(UploadId::parse) else {
+                continue;
+            };
+            if name.to_str() == Some(id.as_str()) && self.expire_upload(&id, cutoff).await? {
+                expired += 1;
+            }
+        }
+        self.expire_tmp(cutoff).await?;
+        Ok(expired)
     }
 }

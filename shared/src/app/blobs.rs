@@ -28,6 +28,16 @@ impl Registry {
         }
     }
 
+    /// A URL the client can fetch a blob from directly for `ttl` (checked with
+    /// [`Registry::blob_size`] first), or `None` if the store serves blobs only through Berth.
+    pub async fn blob_url(
+        &self,
+        digest: &Digest,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>, AppError> {
+        Ok(self.blobs.direct_url(digest, ttl).await?)
+    }
+
     pub async fn delete_blob(
         &self,
         ctx: &RequestContext,

@@ -4,8 +4,10 @@
 mod blobs;
 mod context;
 mod error;
+mod janitor;
 mod listings;
 mod manifests;
+mod projector;
 mod rebuild;
 mod registry;
 
@@ -14,5 +16,6 @@ pub use context::{Principal, RequestContext};
 pub use error::AppError;
 pub use listings::Page;
 pub use manifests::{PushedManifest, MAX_MANIFEST_BYTES};
+pub use projector::{CatchUpError, Projected, ProjectionFailure, Projector, AUDIT_PROJECTION};
 pub use rebuild::RebuildReport;
 pub use registry::Registry;

@@ -16,6 +16,8 @@ use super::error::OciError;
 
 pub const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 pub const DOCKER_UPLOAD_UUID: &str = "docker-upload-uuid";
+/// The chunk size an upload session advises (OCI distribution spec v1.1).
+pub const OCI_CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
 
 pub fn repo(name: &str) -> Result<RepoName, OciError> {
     name.parse().map_err(|e| OciError::name_invalid(&e))

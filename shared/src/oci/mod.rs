@@ -3,8 +3,11 @@
 
 mod error;
 mod handlers;
+pub mod host;
 pub mod http;
 pub mod route;
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -15,22 +18,35 @@ use axum::Router;
 use crate::app::{Registry, RequestContext};
 
 pub use error::OciError;
+pub use host::Host;
 use route::{Endpoint, RouteError};
 
 /// The header every `/v2/` response carries.
 const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
 
-/// The router every host serves.
-pub fn router(registry: Registry) -> Router {
-    Router::new().fallback(dispatch).with_state(registry)
+/// The router every host serves; `host` says what the host in front of it can carry.
+pub fn router(registry: Registry, host: Host) -> Router {
+    Router::new().fallback(dispatch).with_state(Oci {
+        registry,
+        host: Arc::new(host),
+    })
 }
 
-async fn dispatch(State(registry): State<Registry>, request: Request<Body>) -> Response {
+#[derive(Clone)]
+struct Oci {
+    registry: Registry,
+    host: Arc<Host>,
+}
+
+async fn dispatch(State(oci): State<Oci>, request: Request<Body>) -> Response {
     let ctx = RequestContext::anonymous();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let result = match route::parse(&method, &path) {
-        Ok(endpoint) => handle(&registry, &ctx, endpoint, request).await,
+        Ok(endpoint) => match body_fits(&oci.host, &endpoint, &request) {
+            Ok(()) => handle(&oci.registry, &oci.host, &ctx, endpoint, request).await,
+            Err(e) => Err(e),
+        },
         Err(RouteError::NotFound) => Err(OciError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -48,8 +64,49 @@ async fn dispatch(State(registry): State<Registry>, request: Request<Body>) -> R
     response
 }
 
+/// Refuses, before reading it, a body larger than the host can deliver (the Lambda payload limit),
+/// telling the client how to send it instead.
+fn body_fits(host: &Host, endpoint: &Endpoint, request: &Request<Body>) -> Result<(), OciError> {
+    let Some(max) = host.max_request_body else {
+        return Ok(());
+    };
+    let length = http::content_length(request.headers())
+        .or_else(|| axum::body::HttpBody::size_hint(request.body()).exact());
+    let Some(length) = length.filter(|&n| n > max) else {
+        return Ok(());
+    };
+    let is_upload = matches!(
+        endpoint,
+        Endpoint::UploadStart { .. } | Endpoint::UploadPatch { .. } | Endpoint::UploadFinish { .. }
+    );
+    let (code, advice) = if is_upload {
+        (
+            "BLOB_UPLOAD_INVALID",
+            format!(
+                "send the blob as a chunked upload (POST, then PATCH chunks of at most {max} bytes \
+                 with Content-Range; {} bytes advised), or push through the container host (berth serve)",
+                host.chunk_length
+            ),
+        )
+    } else {
+        (
+            "SIZE_INVALID",
+            "use the container host (berth serve) for larger requests".to_string(),
+        )
+    };
+    Err(OciError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code,
+        format!(
+            "the request body of {length} bytes exceeds the {} limit of {max} bytes: {advice}",
+            host.name
+        ),
+    ))
+}
+
 async fn handle(
     registry: &Registry,
+    host: &Host,
     ctx: &RequestContext,
     endpoint: Endpoint,
     request: Request<Body>,
@@ -58,15 +115,15 @@ async fn handle(
     match endpoint {
         Endpoint::Base => base::handle(),
         Endpoint::BlobGet { name, digest, head } => {
-            blob_get::handle(registry, &name, &digest, head, request).await
+            blob_get::handle(registry, host, &name, &digest, head, request).await
         }
         Endpoint::BlobDelete { name, digest } => blob_delete::handle(registry, ctx, &name, &digest).await,
-        Endpoint::UploadStart { name } => upload_start::handle(registry, ctx, &name, request).await,
-        Endpoint::UploadPatch { name, id } => upload_patch::handle(registry, &name, &id, request).await,
+        Endpoint::UploadStart { name } => upload_start::handle(registry, host, ctx, &name, request).await,
+        Endpoint::UploadPatch { name, id } => upload_patch::handle(registry, host, &name, &id, request).await,
         Endpoint::UploadFinish { name, id } => {
             upload_finish::handle(registry, ctx, &name, &id, request).await
         }
-        Endpoint::UploadStatus { name, id } => upload_status::handle(registry, &name, &id).await,
+        Endpoint::UploadStatus { name, id } => upload_status::handle(registry, host, &name, &id).await,
         Endpoint::UploadCancel { name, id } => upload_cancel::handle(registry, &name, &id).await,
         Endpoint::ManifestGet {
             name,

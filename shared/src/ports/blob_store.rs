@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
 use crate::domain::{Digest, RepoName};
@@ -98,4 +100,16 @@ pub trait BlobStore: Send + Sync {
     /// session ends either way. Returns the size.
     async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64, BlobError>;
     async fn upload_abort(&self, id: &UploadId) -> Result<(), BlobError>;
+
+    /// A URL from which a client can GET the blob (honouring `Range`) without passing through Berth,
+    /// valid for `ttl`: a presigned object-store URL. `None` when the store has no such URL (local
+    /// disk); the caller then streams the blob itself. Does not check that the blob exists.
+    async fn direct_url(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, BlobError> {
+        let _ = (digest, ttl);
+        Ok(None)
+    }
+
+    /// Aborts every upload session that has not been written to since `cutoff` and releases its
+    /// storage; returns how many it aborted. For the janitor: clients abandon sessions.
+    async fn expire_uploads(&self, cutoff: DateTime<Utc>) -> Result<u64, BlobError>;
 }

@@ -4,9 +4,11 @@
 pub mod blob_store;
 pub mod clock;
 pub mod event_log;
+pub mod projection;
 pub mod views;
 
 pub use blob_store::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
 pub use clock::{Clock, SystemClock};
 pub use event_log::{EventLog, LogError, Version};
+pub use projection::{Checkpoints, EventSink, ProjectionError};
 pub use views::{ViewError, Views};

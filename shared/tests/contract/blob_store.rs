@@ -548,3 +548,93 @@ pub async fn a_body_that_fails_midway_leaves_a_session_that_can_resume_from_its_
     );
     assert_eq!(content(&*store, &digest).await, data);
 }
+
+/// Pause between the writes of the expiry check: S3 servers report `LastModified` to the second.
+const EXPIRY_STEP: std::time::Duration = std::time::Duration::from_millis(2_100);
+
+pub async fn expiring_uploads_spares_sessions_written_since_the_cutoff(store: Arc<dyn BlobStore>) {
+    let r = repo("contract/expiry");
+    let (first, second, third) = (pattern(9_000, 40), pattern(6_000, 41), pattern(3_000, 42));
+    let whole: Vec<u8> = [&first[..], &second[..], &third[..]].concat();
+    let started = chrono::Utc::now();
+    let kept = store.upload_start(&r).await.unwrap();
+    store.upload_append(&kept, 0, body(&first, CHUNK)).await.unwrap();
+    let idle = store.upload_start(&r).await.unwrap();
+    tokio::time::sleep(EXPIRY_STEP).await;
+    // After both sessions' first writes, before `kept`'s next one.
+    let cutoff = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let size = store
+        .upload_append(&kept, first.len() as u64, body(&second, CHUNK))
+        .await
+        .unwrap();
+
+    let before_any_write = started - chrono::Duration::minutes(1);
+    assert_eq!(
+        store.expire_uploads(before_any_write).await.unwrap(),
+        0,
+        "no session is older than a cutoff before every write"
+    );
+    assert_eq!(store.upload_state(&idle).await.unwrap().size, 0);
+
+    assert_eq!(
+        store.expire_uploads(cutoff).await.unwrap(),
+        1,
+        "only the session not written to since the cutoff expires"
+    );
+    assert_upload_unknown(store.upload_state(&idle).await, "state of the expired session");
+    assert_eq!(store.upload_state(&kept).await.unwrap().size, size);
+
+    // The session written to after the cutoff resumes where it was and commits.
+    let size = store
+        .upload_append(&kept, size, body(&third, CHUNK))
+        .await
+        .unwrap();
+    assert_eq!(size, whole.len() as u64);
+    let digest = sha256(&whole);
+    assert_eq!(store.upload_commit(&kept, &digest).await.unwrap(), size);
+    assert_eq!(content(&*store, &digest).await, whole);
+}
+
+pub async fn expiring_uploads_aborts_idle_sessions_and_leaves_committed_blobs(store: Arc<dyn BlobStore>) {
+    let r = repo("contract/expiry");
+    let (uploaded, put, pending) = (pattern(20_000, 43), pattern(4_000, 44), pattern(5_000, 45));
+    let id = store.upload_start(&r).await.unwrap();
+    store.upload_append(&id, 0, body(&uploaded, CHUNK)).await.unwrap();
+    store.upload_commit(&id, &sha256(&uploaded)).await.unwrap();
+    store.put(&sha256(&put), Bytes::from(put.clone())).await.unwrap();
+    let written = store.upload_start(&r).await.unwrap();
+    store
+        .upload_append(&written, 0, body(&pending, CHUNK))
+        .await
+        .unwrap();
+    let empty = store.upload_start(&r).await.unwrap();
+
+    let after_every_write = chrono::Utc::now() + chrono::Duration::minutes(1);
+    assert_eq!(store.expire_uploads(after_every_write).await.unwrap(), 2);
+
+    for session in [&written, &empty] {
+        assert_upload_unknown(store.upload_state(session).await, "state after expiry");
+        assert_upload_unknown(
+            store.upload_append(session, 0, body(b"x", CHUNK)).await,
+            "append after expiry",
+        );
+        assert_upload_unknown(
+            store.upload_commit(session, &sha256(&pending)).await,
+            "commit after expiry",
+        );
+    }
+    assert_eq!(store.stat(&sha256(&pending)).await.unwrap(), None);
+    assert_eq!(content(&*store, &sha256(&uploaded)).await, uploaded);
+    assert_eq!(content(&*store, &sha256(&put)).await, put);
+    assert_eq!(
+        store.expire_uploads(after_every_write).await.unwrap(),
+        0,
+        "expiring again finds nothing"
+    );
+
+    // New sessions work as before.
+    let id = store.upload_start(&r).await.unwrap();
+    store.upload_append(&id, 0, body(&pending, CHUNK)).await.unwrap();
+    store.upload_commit(&id, &sha256(&pending)).await.unwrap();
+    assert_eq!(content(&*store, &sha256(&pending)).await, pending);
+}

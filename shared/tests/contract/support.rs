@@ -157,6 +157,7 @@ pub fn manifest_pushed(repository: &RepoName, digest: &Digest, subject: Option<&
         artifact_type: None,
         config_media_type: Some(CONFIG_MEDIA_TYPE.to_string()),
         annotations: annotations_for(digest),
+        annotations_omitted: false,
         blobs: vec![self::digest("config"), self::digest("layer")],
         manifests: vec![],
     }
@@ -178,6 +179,7 @@ pub fn artifact_pushed(
         artifact_type: Some(artifact_type.to_string()),
         config_media_type: Some(CONFIG_MEDIA_TYPE.to_string()),
         annotations: BTreeMap::new(),
+        annotations_omitted: false,
         blobs: vec![],
         manifests: vec![],
     }
@@ -193,6 +195,7 @@ pub fn expected_manifest(digest: &Digest, subject: Option<&Digest>) -> ManifestR
         artifact_type: None,
         config_media_type: Some(CONFIG_MEDIA_TYPE.to_string()),
         annotations: annotations_for(digest),
+        annotations_omitted: false,
         blobs: vec![self::digest("config"), self::digest("layer")],
         manifests: vec![],
         pushed_at: time(),
@@ -208,6 +211,7 @@ pub fn expected_referrer(digest: &Digest) -> ReferrerRecord {
         size: MANIFEST_SIZE,
         artifact_type: Some(CONFIG_MEDIA_TYPE.to_string()),
         annotations: annotations_for(digest),
+        annotations_omitted: false,
     }
 }
 
@@ -219,6 +223,7 @@ pub fn expected_artifact_referrer(digest: &Digest, artifact_type: &str) -> Refer
         size: MANIFEST_SIZE + 1,
         artifact_type: Some(artifact_type.to_string()),
         annotations: BTreeMap::new(),
+        annotations_omitted: false,
     }
 }
 

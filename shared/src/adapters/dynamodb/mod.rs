@@ -27,6 +27,7 @@
 //! Reads use strongly consistent `GetItem`/`Query`. `dump` and `clear` scan the whole table (they
 //! serve rebuilds and tests, not requests).
 
+mod checkpoints;
 mod log;
 mod views;
 

@@ -19,6 +19,7 @@
 //! repositories    repo                      → ()
 //! ```
 
+mod checkpoints;
 mod log;
 mod views;
 

@@ -10,6 +10,7 @@
 //!   blobs/<algorithm>/<hex>                  content; written once, only after its digest was verified
 //!   uploads/<uuid>/meta                      JSON {repository, created}; the session exists iff this does
 //!   uploads/<uuid>/chunk-<offset, 20 digits> bytes [offset, offset + len) of the upload, in key order
+//!   audit/<yyyy>/<mm>/<dd>/<seq, 20 digits>.json  the audit archive's CloudEvents (`S3AuditSink`)
 //! ```
 //! An upload's size is the sum of its chunks' sizes (one ListObjectsV2), so no process keeps a cursor.
 //! Chunks are written with `If-None-Match: *`: of two appends at the same offset one wins, the other
@@ -17,10 +18,13 @@
 //! of a multipart upload whose target is the blob's key, and completes that upload only if the digest
 //! matches — parts of an incomplete multipart upload are never visible, so no unverified byte is.
 //!
-//! Operational note: give the bucket a lifecycle rule that aborts incomplete multipart uploads and
-//! expires `uploads/` after a few days; sessions a client abandons are otherwise never deleted.
+//! Sessions a client abandons are deleted by `expire_uploads` (the janitor, see `janitor`), which also
+//! aborts incomplete multipart uploads a crashed commit left; a bucket lifecycle rule that aborts
+//! incomplete multipart uploads after a few days is still a good backstop.
 
+mod audit;
 mod error;
+mod janitor;
 mod session;
 
 use std::time::Duration;
@@ -37,6 +41,7 @@ use bytes::Bytes;
 use crate::domain::{Digest, RepoName};
 use crate::ports::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
 
+pub use audit::S3AuditSink;
 use error::sdk;
 pub use error::S3Error;
 
@@ -198,6 +203,10 @@ fn into_stream(body: SdkByteStream) -> ByteStream {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    async fn direct_url(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, BlobError> {
+        self.presigned_get(digest, ttl).await.map(Some)
+    }
+
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
         self.head(&blob_key(digest)).await.map_err(S3Error::into_blob)
     }
@@ -256,6 +265,10 @@ impl BlobStore for S3BlobStore {
 
     async fn upload_abort(&self, id: &UploadId) -> Result<(), BlobError> {
         session::abort(self, id).await
+    }
+
+    async fn expire_uploads(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, BlobError> {
+        janitor::expire(self, cutoff).await
     }
 }
 

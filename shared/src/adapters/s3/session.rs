@@ -24,7 +24,7 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 const MAX_PARTS: i32 = 10_000;
 /// Digits of the zero-padded offset in chunk keys, so key order is offset order (u64::MAX has 20).
 const OFFSET_DIGITS: usize = 20;
-const META: &str = "meta";
+pub(super) const META: &str = "meta";
 const CHUNK_PREFIX: &str = "chunk-";
 
 #[derive(Serialize, Deserialize)]
@@ -33,7 +33,7 @@ struct Meta {
     created: chrono::DateTime<chrono::Utc>,
 }
 
-fn prefix(id: &UploadId) -> String {
+pub(super) fn prefix(id: &UploadId) -> String {
     format!("uploads/{}/", id.as_str())
 }
 
@@ -381,7 +381,7 @@ async fn abort_multipart(store: &S3BlobStore, key: &str, upload_id: &str) {
 }
 
 /// Deletes `keys` in order (`meta` first, so the session ends before its chunks go).
-async fn delete_all(store: &S3BlobStore, keys: &[String]) -> Result<(), BlobError> {
+pub(super) async fn delete_all(store: &S3BlobStore, keys: &[String]) -> Result<(), BlobError> {
     for key in keys {
         let deleted = store
             .client

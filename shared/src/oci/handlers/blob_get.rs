@@ -1,5 +1,6 @@
 //! end-2: `GET|HEAD /v2/<name>/blobs/<digest>`, with `Range` → 206. Only blobs linked to the
-//! repository are served.
+//! repository are served. When the host redirects blobs and the store has direct URLs, a GET answers
+//! 307 to a presigned URL (the client sends its `Range` there); HEAD always answers here.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -8,10 +9,11 @@ use axum::response::Response;
 
 use crate::app::Registry;
 use crate::oci::http::{self, finish, DOCKER_CONTENT_DIGEST};
-use crate::oci::OciError;
+use crate::oci::{Host, OciError};
 
 pub async fn handle(
     registry: &Registry,
+    host: &Host,
     name: &str,
     digest: &str,
     head: bool,
@@ -20,6 +22,16 @@ pub async fn handle(
     let repo = http::repo(name)?;
     let digest = http::digest(digest)?;
     let size = registry.blob_size(&repo, &digest).await?;
+    if let (false, Some(ttl)) = (head, host.blob_redirect) {
+        if let Some(url) = registry.blob_url(&digest, ttl).await? {
+            let builder = Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header(header::LOCATION, url)
+                .header(DOCKER_CONTENT_DIGEST, digest.to_string())
+                .header(header::CONTENT_LENGTH, 0);
+            return finish(builder, Body::empty());
+        }
+    }
     let range = http::byte_range(request.headers(), size)?;
     let builder = Response::builder()
         .header(DOCKER_CONTENT_DIGEST, digest.to_string())

@@ -6,12 +6,13 @@ use axum::response::Response;
 
 use crate::app::Registry;
 use crate::oci::http;
-use crate::oci::OciError;
+use crate::oci::{Host, OciError};
 
 use super::upload_start::accepted;
 
 pub async fn handle(
     registry: &Registry,
+    host: &Host,
     name: &str,
     id: &str,
     request: Request,
@@ -22,5 +23,5 @@ pub async fn handle(
     let range = http::chunk_range(request.headers(), size)?;
     let body = http::body_stream(request.into_body());
     let size = registry.upload_chunk(&repo, &id, range, body).await?;
-    accepted(&repo, &id, size)
+    accepted(host, &repo, &id, size)
 }

@@ -9,12 +9,15 @@ use axum::response::Response;
 
 use crate::app::{Registry, RequestContext};
 use crate::domain::{Digest, RepoName};
-use crate::oci::http::{self, empty, finish, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID};
-use crate::oci::OciError;
+use crate::oci::http::{
+    self, empty, finish, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, OCI_CHUNK_MIN_LENGTH,
+};
+use crate::oci::{Host, OciError};
 use crate::ports::UploadId;
 
 pub async fn handle(
     registry: &Registry,
+    host: &Host,
     ctx: &RequestContext,
     name: &str,
     request: Request,
@@ -39,7 +42,7 @@ pub async fn handle(
             .await?;
         return created(&repo, &digest);
     }
-    accepted(&repo, &id, 0)
+    accepted(host, &repo, &id, 0)
 }
 
 /// 201 for a blob now linked to the repository.
@@ -50,11 +53,24 @@ pub fn created(repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
     finish(builder, Body::empty())
 }
 
-/// 202 for a session in progress, with where to send the next chunk.
-pub fn accepted(repo: &RepoName, id: &UploadId, size: u64) -> Result<Response, OciError> {
-    let builder = empty(StatusCode::ACCEPTED)
+/// 202 for a session in progress, with where to send the next chunk and what chunk size the host
+/// advises.
+pub fn accepted(host: &Host, repo: &RepoName, id: &UploadId, size: u64) -> Result<Response, OciError> {
+    let builder = session(StatusCode::ACCEPTED, host, repo, id, size);
+    finish(builder, Body::empty())
+}
+
+/// The headers that describe an upload session.
+pub fn session(
+    status: StatusCode,
+    host: &Host,
+    repo: &RepoName,
+    id: &UploadId,
+    size: u64,
+) -> axum::http::response::Builder {
+    empty(status)
         .header(header::LOCATION, format!("/v2/{repo}/blobs/uploads/{id}"))
         .header(header::RANGE, http::upload_range(size))
-        .header(DOCKER_UPLOAD_UUID, id.to_string());
-    finish(builder, Body::empty())
+        .header(DOCKER_UPLOAD_UUID, id.to_string())
+        .header(OCI_CHUNK_MIN_LENGTH, host.chunk_length)
 }

@@ -1,20 +1,21 @@
 //! end-13: `GET /v2/<name>/blobs/uploads/<reference>` — 204 with the `Range` received so far.
 
 use axum::body::Body;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::app::Registry;
-use crate::oci::http::{self, empty, finish, DOCKER_UPLOAD_UUID};
-use crate::oci::OciError;
+use crate::oci::http::{self, finish};
+use crate::oci::{Host, OciError};
 
-pub async fn handle(registry: &Registry, name: &str, id: &str) -> Result<Response, OciError> {
+use super::upload_start::session;
+
+pub async fn handle(registry: &Registry, host: &Host, name: &str, id: &str) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let id = http::upload_id(id)?;
     let size = registry.upload_size(&repo, &id).await?;
-    let builder = empty(StatusCode::NO_CONTENT)
-        .header(header::LOCATION, format!("/v2/{repo}/blobs/uploads/{id}"))
-        .header(header::RANGE, http::upload_range(size))
-        .header(DOCKER_UPLOAD_UUID, id.to_string());
-    finish(builder, Body::empty())
+    finish(
+        session(StatusCode::NO_CONTENT, host, &repo, &id, size),
+        Body::empty(),
+    )
 }

@@ -1,0 +1,45 @@
+//! The Lambda `api` function: the OCI router of `berth serve`, behind lambda_http (function URL,
+//! API Gateway or ALB events). Configuration and SDK clients are built once, at cold start.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::Uri;
+use berth::adapters::aws::{self, AwsTargets};
+use berth::oci::{self, host, Host};
+use lambda_http::RequestExt;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let started = Instant::now();
+    berth::telemetry::init_lambda();
+    let targets = AwsTargets::from_env()?;
+    let host = Host::lambda().with_blob_redirect(host::blob_redirect_from_env()?);
+    let router =
+        oci::router(aws::open(&targets).await, host).layer(axum::middleware::map_request(with_raw_path));
+    tracing::info!(
+        init_us = started.elapsed().as_micros() as u64,
+        bucket = %targets.bucket,
+        table = %targets.table,
+        "api initialised"
+    );
+    lambda_http::run(router).await
+}
+
+/// Routes on the path as the client sent it. lambda_http rebuilds the request URI through a URL
+/// parser, which resolves `..` segments (`/v2/a/../b/` becomes `/v2/b/`); the container host sees the
+/// raw path and refuses such names, and the Lambda host must answer the same.
+async fn with_raw_path(mut request: Request) -> Request {
+    let raw = request.extensions().raw_http_path();
+    if raw.is_empty() || raw == request.uri().path() {
+        return request;
+    }
+    let target = match request.uri().query() {
+        Some(query) => format!("{raw}?{query}"),
+        None => raw.to_string(),
+    };
+    if let Ok(uri) = target.parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+    request
+}

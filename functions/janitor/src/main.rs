@@ -1,0 +1,55 @@
+//! The Lambda `janitor` function: on an EventBridge schedule, expires the upload sessions that have
+//! not been written to for `BERTH_UPLOAD_MAX_AGE_SECS` (default: one day) and answers
+//! `{"expired_uploads": n}`. Configuration and SDK clients are built once, at cold start.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use berth::adapters::aws::{self, AwsTargets};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+/// How long an upload session may sit idle, in seconds.
+const MAX_AGE_VAR: &str = "BERTH_UPLOAD_MAX_AGE_SECS";
+/// One day: longer than any client pauses within a push, short enough to bound abandoned storage.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn max_age(value: Option<&str>) -> Result<Duration, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_MAX_AGE),
+        Some(v) => (v.parse().map(Duration::from_secs))
+            .map_err(|_| format!("{MAX_AGE_VAR}={v}: expected a whole number of seconds")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    berth::telemetry::init_lambda();
+    let targets = AwsTargets::from_env()?;
+    let max_age = max_age(std::env::var(MAX_AGE_VAR).ok().as_deref())?;
+    let registry = aws::open(&targets).await;
+    tracing::info!(bucket = %targets.bucket, max_age_secs = max_age.as_secs(), "janitor initialised");
+    let registry = &registry;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent>| async move {
+            let expired = registry.expire_uploads(max_age).await?;
+            tracing::info!(expired_uploads = expired, time = ?event.payload.time, "janitor run");
+            Ok::<_, lambda_runtime::Error>(serde_json::json!({ "expired_uploads": expired }))
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_max_age_defaults_to_a_day_and_must_be_whole_seconds() {
+        assert_eq!(max_age(None), Ok(DEFAULT_MAX_AGE));
+        assert_eq!(max_age(Some(" ")), Ok(DEFAULT_MAX_AGE));
+        assert_eq!(max_age(Some("3600")), Ok(Duration::from_secs(3600)));
+        for bad in ["-1", "1.5", "a day"] {
+            assert!(max_age(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The audit archive: every event of the log as its CloudEvent (`events_out`), one JSON document per
+//! event, under a key made of the event's UTC day and its 20-digit sequence, so that keys sort in log
+//! order within a day and a day's events list with one prefix. The same layout serves every backend:
+//!
+//! ```text
+//! audit/<yyyy>/<mm>/<dd>/<sequence, 20 digits>.json     CloudEvent 1.0, structured JSON
+//! ```
+//! `FsAuditSink` (the embedded configuration) keeps it under `<data-dir>/audit/`; `s3::S3AuditSink`
+//! under the bucket's `audit/` prefix. Both are idempotent: an event's key and bytes are functions of
+//! the event, and an existing document is left as it is.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::fs::{self, File};
+use tokio::io::AsyncWriteExt;
+
+use crate::domain::RecordedEvent;
+use crate::ports::{EventSink, ProjectionError};
+
+/// The archive's top-level prefix (a directory on disk, a key prefix in a bucket).
+pub const AUDIT_PREFIX: &str = "audit";
+/// Digits of the zero-padded sequence in keys, so key order is log order (u64::MAX has 20).
+const SEQUENCE_DIGITS: usize = 20;
+
+/// The event's key below the archive's prefix: `<yyyy>/<mm>/<dd>/<sequence>.json`.
+pub fn archive_key(event: &RecordedEvent) -> String {
+    format!(
+        "{}/{:0width$}.json",
+        event.envelope.time.format("%Y/%m/%d"),
+        event.sequence,
+        width = SEQUENCE_DIGITS
+    )
+}
+
+/// The archived document: the event's CloudEvent as structured JSON.
+pub fn archive_body(event: &RecordedEvent) -> Result<Vec<u8>, ProjectionError> {
+    let json = crate::events_out::to_json(event).map_err(|e| ProjectionError::Sink(e.to_string()))?;
+    serde_json::to_vec(&json).map_err(|e| ProjectionError::Sink(e.to_string()))
+}
+
+/// The audit archive on local disk, for the embedded configuration.
+pub struct FsAuditSink {
+    root: PathBuf,
+}
+
+impl FsAuditSink {
+    /// The archive under `<data_dir>/audit` (created if needed).
+    pub fn open(data_dir: &Path) -> std::io::Result<FsAuditSink> {
+        let root = data_dir.join(AUDIT_PREFIX);
+        std::fs::create_dir_all(&root)?;
+        Ok(FsAuditSink { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn sink_error(e: std::io::Error) -> ProjectionError {
+    ProjectionError::Sink(e.to_string())
+}
+
+#[async_trait]
+impl EventSink for FsAuditSink {
+    /// Writes a temporary file, fsyncs it, renames it into place and fsyncs the directory, so the
+    /// archive never holds a partial document; a document already there is kept.
+    async fn publish(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let path = self.root.join(archive_key(event));
+        if fs::try_exists(&path).await.map_err(sink_error)? {
+            return Ok(());
+        }
+        let dir = path
+            .parent()
+            .ok_or_else(|| ProjectionError::Sink("audit path has no parent".into()))?;
+        fs::create_dir_all(dir).await.map_err(sink_error)?;
+        let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
+        let written = async {
+            let mut file = File::create(&tmp).await?;
+            file.write_all(&archive_body(event).map_err(std::io::Error::other)?)
+                .await?;
+            file.sync_all().await?;
+            // Concurrent publishers of one event rename identical bytes: one document either way.
+            fs::rename(&tmp, &path).await?;
+            File::open(dir).await?.sync_all().await
+        }
+        .await;
+        if written.is_err() {
+            fs::remove_file(&tmp).await.ok();
+        }
+        written.map_err(sink_error)
+    }
+}

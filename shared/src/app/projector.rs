@@ -1,0 +1,267 @@
+//! Asynchronous projections (DESIGN.md, "Read-after-write where clients need it"): a projector
+//! publishes the log's events to an `EventSink` in log order and keeps a checkpoint, so that at-least-
+//! once delivery (DynamoDB Streams redeliver, a host restarts mid-batch) projects every event once.
+//!
+//! Per batch: events at or below the checkpoint are skipped; each other event is published, then the
+//! checkpoint advances to it. The first failure stops the batch and names the event, so the host
+//! retries from there (a Lambda partial batch failure); what was published before it stays done.
+
+use std::sync::Arc;
+
+use crate::domain::RecordedEvent;
+use crate::ports::{Checkpoints, EventLog, EventSink, ProjectionError};
+
+/// The checkpoint name of the audit archive (every event as a CloudEvent).
+pub const AUDIT_PROJECTION: &str = "audit";
+/// Events read per page when catching up from the log.
+const CATCH_UP_PAGE: usize = 256;
+
+/// What a batch came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projected {
+    /// Events published by this call.
+    pub published: u64,
+    /// Events at or below the checkpoint: projected before.
+    pub skipped: u64,
+    /// The checkpoint after the call.
+    pub checkpoint: Option<u64>,
+}
+
+/// Where a batch stopped: `sequence` is the first event not projected (retry from it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("projection stopped at event {sequence} (after publishing {published} events): {cause}")]
+pub struct ProjectionFailure {
+    pub sequence: u64,
+    pub published: u64,
+    pub cause: ProjectionError,
+}
+
+/// Why catching up from the log stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CatchUpError {
+    #[error("reading the log: {0}")]
+    Log(String),
+    #[error(transparent)]
+    Projection(#[from] ProjectionFailure),
+}
+
+/// One named projection: events go to `sink`, progress to `checkpoints` under `name`.
+#[derive(Clone)]
+pub struct Projector {
+    name: String,
+    sink: Arc<dyn EventSink>,
+    checkpoints: Arc<dyn Checkpoints>,
+}
+
+impl Projector {
+    pub fn new(
+        name: impl Into<String>,
+        sink: Arc<dyn EventSink>,
+        checkpoints: Arc<dyn Checkpoints>,
+    ) -> Projector {
+        Projector {
+            name: name.into(),
+            sink,
+            checkpoints,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The projection's checkpoint: the last event it finished.
+    pub async fn checkpoint(&self) -> Result<Option<u64>, ProjectionError> {
+        self.checkpoints.get(&self.name).await
+    }
+
+    /// Projects `events`, which are in log order (ascending sequences).
+    pub async fn project(&self, events: &[RecordedEvent]) -> Result<Projected, ProjectionFailure> {
+        let Some(first) = events.first() else {
+            return Ok(Projected::default());
+        };
+        let failure = |sequence, published, cause| ProjectionFailure {
+            sequence,
+            published,
+            cause,
+        };
+        let mut checkpoint =
+            (self.checkpoints.get(&self.name).await).map_err(|e| failure(first.sequence, 0, e))?;
+        let mut outcome = Projected::default();
+        for event in events {
+            if checkpoint.is_some_and(|done| event.sequence <= done) {
+                outcome.skipped += 1;
+                continue;
+            }
+            let done = match self.sink.publish(event).await {
+                Ok(()) => self.checkpoints.advance(&self.name, event.sequence).await,
+                Err(e) => Err(e),
+            };
+            done.map_err(|e| failure(event.sequence, outcome.published, e))?;
+            outcome.published += 1;
+            checkpoint = Some(event.sequence);
+        }
+        outcome.checkpoint = checkpoint;
+        Ok(outcome)
+    }
+
+    /// Projects every event of `log` after the checkpoint, page by page, until the end of the log.
+    pub async fn catch_up(&self, log: &dyn EventLog) -> Result<Projected, CatchUpError> {
+        let mut total = Projected {
+            checkpoint: self.checkpoint().await.map_err(|cause| ProjectionFailure {
+                sequence: 1,
+                published: 0,
+                cause,
+            })?,
+            ..Projected::default()
+        };
+        loop {
+            let after = total.checkpoint.unwrap_or(0);
+            let page =
+                (log.read_all(after, CATCH_UP_PAGE).await).map_err(|e| CatchUpError::Log(e.to_string()))?;
+            if page.is_empty() {
+                return Ok(total);
+            }
+            let batch = self.project(&page).await.map_err(|mut f| {
+                f.published += total.published;
+                f
+            })?;
+            total.published += batch.published;
+            total.skipped += batch.skipped;
+            total.checkpoint = batch.checkpoint;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::domain::{Event, EventEnvelope, StreamId};
+
+    /// A sink that records what it was given and fails on the sequences in `failing`.
+    #[derive(Default)]
+    struct Recording {
+        published: Mutex<Vec<u64>>,
+        failing: Mutex<HashSet<u64>>,
+    }
+
+    #[async_trait]
+    impl EventSink for Recording {
+        async fn publish(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+            if self.failing.lock().unwrap().contains(&event.sequence) {
+                return Err(ProjectionError::Sink(format!(
+                    "cannot publish {}",
+                    event.sequence
+                )));
+            }
+            self.published.lock().unwrap().push(event.sequence);
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Memory(Mutex<BTreeMap<String, u64>>);
+
+    #[async_trait]
+    impl Checkpoints for Memory {
+        async fn get(&self, name: &str) -> Result<Option<u64>, ProjectionError> {
+            Ok(self.0.lock().unwrap().get(name).copied())
+        }
+
+        async fn advance(&self, name: &str, sequence: u64) -> Result<bool, ProjectionError> {
+            let mut map = self.0.lock().unwrap();
+            let current = map.entry(name.to_string()).or_insert(0);
+            let moved = *current < sequence;
+            *current = (*current).max(sequence);
+            Ok(moved)
+        }
+    }
+
+    fn events(sequences: std::ops::RangeInclusive<u64>) -> Vec<RecordedEvent> {
+        let repository = "projector/test".parse().unwrap();
+        sequences
+            .map(|sequence| RecordedEvent {
+                sequence,
+                stream: StreamId::repository(&repository),
+                version: sequence,
+                envelope: EventEnvelope {
+                    id: format!("event-{sequence}"),
+                    time: chrono::Utc::now(),
+                    principal: "test".into(),
+                    event: Event::TagDeleted {
+                        repository: repository.clone(),
+                        tag: "v1".parse().unwrap(),
+                        digest: "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                            .parse()
+                            .unwrap(),
+                    },
+                },
+            })
+            .collect()
+    }
+
+    fn projector() -> (Projector, Arc<Recording>, Arc<Memory>) {
+        let (sink, checkpoints) = (Arc::new(Recording::default()), Arc::new(Memory::default()));
+        (
+            Projector::new("test", sink.clone(), checkpoints.clone()),
+            sink,
+            checkpoints,
+        )
+    }
+
+    #[tokio::test]
+    async fn given_a_fresh_projection_when_a_batch_arrives_then_every_event_is_published_in_order() {
+        let (projector, sink, _) = projector();
+        let outcome = projector.project(&events(1..=3)).await.unwrap();
+        assert_eq!(*sink.published.lock().unwrap(), [1, 2, 3]);
+        assert_eq!(
+            outcome,
+            Projected {
+                published: 3,
+                skipped: 0,
+                checkpoint: Some(3)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn given_a_checkpoint_when_a_batch_is_redelivered_then_events_at_or_below_it_are_skipped() {
+        let (projector, sink, _) = projector();
+        projector.project(&events(1..=3)).await.unwrap();
+        let outcome = projector.project(&events(2..=5)).await.unwrap();
+        assert_eq!(*sink.published.lock().unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            (outcome.published, outcome.skipped, outcome.checkpoint),
+            (2, 2, Some(5))
+        );
+    }
+
+    #[tokio::test]
+    async fn given_a_failing_event_when_a_batch_arrives_then_it_stops_there_and_the_retry_resumes_from_it() {
+        let (projector, sink, checkpoints) = projector();
+        sink.failing.lock().unwrap().insert(3);
+        let failure = projector.project(&events(1..=5)).await.unwrap_err();
+        assert_eq!((failure.sequence, failure.published), (3, 2));
+        assert_eq!(*sink.published.lock().unwrap(), [1, 2]);
+        assert_eq!(checkpoints.get("test").await.unwrap(), Some(2));
+
+        sink.failing.lock().unwrap().clear();
+        let outcome = projector.project(&events(3..=5)).await.unwrap();
+        assert_eq!(outcome.published, 3);
+        assert_eq!(*sink.published.lock().unwrap(), [1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn given_an_empty_batch_then_nothing_happens() {
+        let (projector, _, checkpoints) = projector();
+        assert_eq!(projector.project(&[]).await.unwrap(), Projected::default());
+        assert_eq!(checkpoints.get("test").await.unwrap(), None);
+    }
+}

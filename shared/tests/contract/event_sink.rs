@@ -1,0 +1,233 @@
+//! The `EventSink` contract, for the audit archive adapters. Each check takes a fresh sink and a
+//! view of what it archived (`Archive`), and exercises only the port: publishing is idempotent (at-
+//! least-once delivery leaves one copy), every event is archived as its CloudEvent under
+//! `<yyyy>/<mm>/<dd>/<20-digit sequence>.json` of its UTC time, and keys sort in log order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use berth::domain::{Event, RecordedEvent, StreamId};
+use berth::ports::EventSink;
+use chrono::{DateTime, Utc};
+use tokio::sync::Barrier;
+
+use crate::support::{
+    artifact_pushed, blob_unlinked, blob_uploaded, digest, envelope, manifest_deleted, manifest_pushed, repo,
+    tag_deleted, tag_moved, time,
+};
+
+/// What an adapter's archive holds, read back by the test's own means: document bytes by key below
+/// the archive's prefix (`2024/05/01/00000000000000000001.json`), every file or object included.
+#[async_trait]
+pub trait Archive: Send + Sync {
+    async fn documents(&self) -> BTreeMap<String, Vec<u8>>;
+}
+
+/// An event as the log would record it at `sequence` (version = sequence: one stream).
+fn recorded(sequence: u64, event: Event) -> RecordedEvent {
+    RecordedEvent {
+        sequence,
+        stream: StreamId::repository(event.repository()),
+        version: sequence,
+        envelope: envelope(event),
+    }
+}
+
+/// The same event for the same `sequence`, as a redelivery would carry it.
+fn blob_event(sequence: u64) -> RecordedEvent {
+    let r = repo("contract/audit");
+    let mut event = recorded(
+        sequence,
+        blob_uploaded(&r, &digest(&format!("blob-{sequence}")), sequence),
+    );
+    event.envelope.id = format!("contract-audit-{sequence}");
+    event
+}
+
+fn at(mut event: RecordedEvent, rfc3339: &str) -> RecordedEvent {
+    event.envelope.time = DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc);
+    event
+}
+
+fn parse(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("an archived document is not JSON: {e}"))
+}
+
+pub async fn a_published_event_is_archived_as_its_cloudevent(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    let r = repo("contract/audit");
+    let event = recorded(
+        1,
+        manifest_pushed(&r, &digest("manifest"), Some(&digest("subject"))),
+    );
+    sink.publish(&event).await.unwrap();
+
+    let documents = archive.documents().await;
+    let keys: Vec<&String> = documents.keys().collect();
+    assert_eq!(
+        keys,
+        ["2024/05/01/00000000000000000001.json"],
+        "the support events happen on {}",
+        time()
+    );
+    let document = parse(&documents["2024/05/01/00000000000000000001.json"]);
+    assert_eq!(document, berth::events_out::to_json(&event).unwrap());
+    assert_eq!(document["type"], "dev.berth.manifest_pushed.v1");
+    assert_eq!(document["id"], event.envelope.id.as_str());
+    assert_eq!(document["berthsequence"], 1);
+    assert_eq!(document["data"]["digest"], digest("manifest").to_string());
+}
+
+pub async fn publishing_the_same_event_twice_leaves_one_copy(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    let event = blob_event(7);
+    sink.publish(&event).await.unwrap();
+    let first = archive.documents().await;
+    sink.publish(&event).await.unwrap();
+    assert_eq!(archive.documents().await, first);
+    assert_eq!(first.len(), 1);
+}
+
+pub async fn concurrent_publishes_of_one_event_leave_one_copy(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    let event = blob_event(3);
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (sink, event, barrier) = (sink.clone(), event.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sink.publish(&event).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let documents = archive.documents().await;
+    assert_eq!(documents.len(), 1, "one document, not {:?}", documents.keys());
+    let document = documents.values().next().unwrap();
+    assert_eq!(parse(document), berth::events_out::to_json(&event).unwrap());
+}
+
+pub async fn events_are_filed_under_the_utc_day_of_their_time(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    let events = [
+        at(blob_event(1), "2023-12-31T23:59:59.999999999Z"),
+        at(blob_event(2), "2024-01-01T00:00:00Z"),
+        // 23:30 in UTC-05:00 is the next day in UTC.
+        at(blob_event(3), "2024-02-28T23:30:00-05:00"),
+    ];
+    for event in &events {
+        sink.publish(event).await.unwrap();
+    }
+    let keys: Vec<String> = archive.documents().await.into_keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "2023/12/31/00000000000000000001.json",
+            "2024/01/01/00000000000000000002.json",
+            "2024/02/29/00000000000000000003.json",
+        ]
+    );
+}
+
+pub async fn keys_sort_in_log_order_within_a_day(sink: Arc<dyn EventSink>, archive: Arc<dyn Archive>) {
+    let sequences = [9, 10, 99, 100, 123_456_789_012, u64::MAX];
+    // Published out of order: the keys, not the publishing order, carry the log order.
+    for sequence in sequences.iter().rev() {
+        sink.publish(&blob_event(*sequence)).await.unwrap();
+    }
+    let documents = archive.documents().await;
+    let archived: Vec<u64> = documents
+        .values()
+        .map(|d| parse(d)["berthsequence"].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(
+        archived[..5],
+        sequences[..5],
+        "keys in order: {:?}",
+        documents.keys()
+    );
+    assert!(
+        documents.contains_key("2024/05/01/18446744073709551615.json"),
+        "{:?}",
+        documents.keys()
+    );
+}
+
+pub async fn every_event_type_is_archived_with_its_cloudevent_type(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    let r = repo("contract/audit-types");
+    let (m, s) = (digest("m"), digest("s"));
+    let events = [
+        blob_uploaded(&r, &digest("b"), 1),
+        Event::BlobMounted {
+            repository: r.clone(),
+            digest: digest("b2"),
+            size: 2,
+            from: repo("contract/other"),
+        },
+        blob_unlinked(&r, &digest("b")),
+        artifact_pushed(&r, &m, &s, "application/example"),
+        tag_moved(&r, "v1", &m, None),
+        tag_deleted(&r, "v1", &m),
+        manifest_deleted(&r, &m, Some(&s)),
+    ];
+    for (event, sequence) in events.into_iter().zip(1..) {
+        sink.publish(&recorded(sequence, event)).await.unwrap();
+    }
+    let types: Vec<String> = (archive.documents().await.values())
+        .map(|d| parse(d)["type"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let expected: Vec<&str> = Event::KINDS.iter().map(|k| k.cloud_type).collect();
+    assert_eq!(types, expected);
+}
+
+pub async fn republishing_earlier_events_after_later_ones_changes_nothing(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    for sequence in 1..=5 {
+        sink.publish(&blob_event(sequence)).await.unwrap();
+    }
+    let before = archive.documents().await;
+    for sequence in [2, 4, 1] {
+        sink.publish(&blob_event(sequence)).await.unwrap();
+    }
+    assert_eq!(archive.documents().await, before);
+    assert_eq!(before.len(), 5);
+}
+
+pub async fn concurrent_publishes_of_many_events_archive_each_once(
+    sink: Arc<dyn EventSink>,
+    archive: Arc<dyn Archive>,
+) {
+    let events: Vec<RecordedEvent> = (1..=24).map(blob_event).collect();
+    let tasks: Vec<_> = (events.iter().chain(events.iter()))
+        .cloned()
+        .map(|event| {
+            let sink = sink.clone();
+            tokio::spawn(async move { sink.publish(&event).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let documents = archive.documents().await;
+    assert_eq!(documents.len(), events.len());
+    for (document, event) in documents.values().zip(&events) {
+        assert_eq!(parse(document), berth::events_out::to_json(event).unwrap());
+    }
+}

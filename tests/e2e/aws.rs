@@ -2,66 +2,15 @@
 //! checks SigV4 signatures) and the event log and views in DynamoDB on moto, as started by
 //! `scripts/local-stack.sh up` (whose `env` output the test command exports).
 
-use std::process::Command;
-
 use crate::harness::*;
 use crate::skopeo::{assert_layout_has_image, assert_registry_serves_image, docker_ref, oci_ref};
-
-/// The environment for a berth process on the local stack, with a bucket and table of its own;
-/// `None` (after saying why) when the AWS tests are skipped on purpose.
-fn aws_env() -> Option<Vec<(String, String)>> {
-    if std::env::var("BERTH_SKIP_AWS_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: BERTH_SKIP_AWS_TESTS=1");
-        return None;
-    }
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run `scripts/local-stack.sh up` and `eval \"$(scripts/local-stack.sh env)\"`")
-        })
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("e2e-{}-{nanos}", std::process::id());
-    Some(vec![
-        ("BERTH_STORAGE".into(), "aws".into()),
-        ("BERTH_S3_BUCKET".into(), name.clone()),
-        ("BERTH_DYNAMODB_TABLE".into(), name),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        ("AWS_ENDPOINT_URL_S3".into(), var("BERTH_TEST_S3_S3SFS_ENDPOINT")),
-        (
-            "AWS_ACCESS_KEY_ID".into(),
-            var("BERTH_TEST_S3_S3SFS_ACCESS_KEY_ID"),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".into(),
-            var("BERTH_TEST_S3_S3SFS_SECRET_ACCESS_KEY"),
-        ),
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB".into(),
-            var("AWS_ENDPOINT_URL_DYNAMODB"),
-        ),
-    ])
-}
 
 /// `berth aws init` creates the bucket and the table, then a server starts on them.
 fn start_on_aws() -> Option<Registry> {
     if skip_unless_berth("the AWS storage is Berth's") {
         return None;
     }
-    let env = aws_env()?;
-    let out = Command::new(berth_bin())
-        .args(["aws", "init"])
-        .envs(env.iter().cloned())
-        .output()
-        .expect("run berth aws init");
-    assert!(
-        out.status.success(),
-        "berth aws init failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(Registry::start_with_env(env))
+    Some(Registry::start_with_env(local_stack_env()?))
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod http;
+pub mod lambda_front;
 pub mod layout;
 pub mod server;
 

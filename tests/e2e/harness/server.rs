@@ -1,13 +1,24 @@
 //! Starting, stopping, killing and restarting the registry under test, and Berth's offline CLI.
 //!
 //! Every server binds 127.0.0.1 on an ephemeral port and keeps its data in its own temporary
-//! directory; the child process is killed when the [`Registry`] is dropped.
+//! directory (or, on the local AWS stack, its own bucket and table); the child processes are killed
+//! when the [`Registry`] is dropped.
+//!
+//! `BERTH_E2E_TARGET` picks what the whole suite runs against:
+//! - `berth` (default): `berth serve` on embedded storage;
+//! - `aws`: `berth serve --storage aws` on the local stack (`scripts/local-stack.sh`): blobs in
+//!   s3s-fs, which checks SigV4 signatures (so blob pulls follow real presigned redirects), the log
+//!   and views in DynamoDB on moto;
+//! - `lambda`: the `api` Lambda function under cargo-lambda's emulator on the same stack;
+//! - `distribution`: Debian's docker-registry, to check the portable tests themselves.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -24,11 +35,115 @@ pub enum Target {
     Distribution,
 }
 
-pub fn target() -> Target {
+/// How Berth is deployed for the suite (meaningful for [`Target::Berth`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    /// `berth serve` with embedded storage.
+    Embedded,
+    /// `berth serve --storage aws` on the local AWS stack.
+    Aws,
+    /// The `api` function in cargo-lambda's emulator, on the local AWS stack.
+    Lambda,
+}
+
+fn selection() -> (Target, Deployment) {
     match std::env::var("BERTH_E2E_TARGET").as_deref() {
-        Ok("distribution") => Target::Distribution,
-        Ok("berth") | Ok("") | Err(_) => Target::Berth,
-        Ok(other) => panic!("BERTH_E2E_TARGET={other}: expected `berth` or `distribution`"),
+        Ok("distribution") => (Target::Distribution, Deployment::Embedded),
+        Ok("berth") | Ok("") | Err(_) => (Target::Berth, Deployment::Embedded),
+        Ok("aws") => (Target::Berth, Deployment::Aws),
+        Ok("lambda") => (Target::Berth, Deployment::Lambda),
+        Ok(other) => {
+            panic!("BERTH_E2E_TARGET={other}: expected `berth`, `aws`, `lambda` or `distribution`")
+        }
+    }
+}
+
+pub fn target() -> Target {
+    selection().0
+}
+
+/// The environment for berth processes on the local AWS stack with a fresh bucket and table of their
+/// own, after `berth aws init` created them; `None` (after saying why) when AWS tests are skipped
+/// on purpose (`BERTH_SKIP_AWS_TESTS=1`).
+pub fn local_stack_env() -> Option<Vec<(String, String)>> {
+    if std::env::var("BERTH_SKIP_AWS_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: BERTH_SKIP_AWS_TESTS=1");
+        return None;
+    }
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: run `scripts/local-stack.sh up` and `eval \"$(scripts/local-stack.sh env)\"`"
+            )
+        })
+    };
+    let name = format!("e2e-{}", random_hex(12));
+    let env: Vec<(String, String)> = vec![
+        ("BERTH_STORAGE".into(), "aws".into()),
+        ("BERTH_S3_BUCKET".into(), name.clone()),
+        ("BERTH_DYNAMODB_TABLE".into(), name),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ENDPOINT_URL_S3".into(), var("BERTH_TEST_S3_S3SFS_ENDPOINT")),
+        (
+            "AWS_ACCESS_KEY_ID".into(),
+            var("BERTH_TEST_S3_S3SFS_ACCESS_KEY_ID"),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            var("BERTH_TEST_S3_S3SFS_SECRET_ACCESS_KEY"),
+        ),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB".into(),
+            var("AWS_ENDPOINT_URL_DYNAMODB"),
+        ),
+    ];
+    let out = Command::new(berth_bin())
+        .args(["aws", "init"])
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run berth aws init");
+    assert!(
+        out.status.success(),
+        "berth aws init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(env)
+}
+
+fn random_hex(n: usize) -> String {
+    hex::encode(super::http::random_bytes(n.div_ceil(2)))[..n].to_owned()
+}
+
+/// A workspace binary: `$<var>`, else `<workspace>/target/debug/<name>`.
+fn workspace_bin(var: &str, name: &str) -> PathBuf {
+    let bin = match std::env::var_os(var) {
+        Some(path) => PathBuf::from(path),
+        None => workspace().join("target/debug").join(name),
+    };
+    assert!(
+        bin.is_file(),
+        "the {name} binary is missing at {}: run `cargo build --workspace` first (or set {var})",
+        bin.display()
+    );
+    bin
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// cargo-lambda's binary: `$BERTH_CARGO_LAMBDA`, else the project venv's (`scripts/test.sh`
+/// installs it there), else `cargo-lambda` on the PATH.
+pub fn cargo_lambda_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("BERTH_CARGO_LAMBDA") {
+        return PathBuf::from(path);
+    }
+    let venv = workspace().join(".venv/bin/cargo-lambda");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("cargo-lambda")
     }
 }
 
@@ -44,16 +159,19 @@ pub fn skip_unless_berth(why: &str) -> bool {
 
 /// The `berth` binary: `$BERTH_BIN`, else `<workspace>/target/debug/berth`.
 pub fn berth_bin() -> PathBuf {
-    let bin = match std::env::var_os("BERTH_BIN") {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/berth"),
-    };
-    assert!(
-        bin.is_file(),
-        "the berth binary is missing at {}: run `cargo build -p berth` first (or set BERTH_BIN)",
-        bin.display()
-    );
-    bin
+    workspace_bin("BERTH_BIN", "berth")
+}
+
+/// Follows 307s (a blob GET redirected to a presigned object-store URL, as docker and skopeo do) and
+/// nothing else: other redirects are answers the tests inspect.
+fn follow_blob_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.status() == reqwest::StatusCode::TEMPORARY_REDIRECT && attempt.previous().len() < 3 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 fn free_port() -> u16 {
@@ -64,9 +182,14 @@ fn free_port() -> u16 {
 /// A running (or stopped) registry with its own data directory.
 pub struct Registry {
     pub target: Target,
+    pub deployment: Deployment,
     pub http: Client,
     work: TempDir,
     child: Option<Child>,
+    /// The Lambda emulator in front of `child` (the `api` function) in the Lambda deployment.
+    emulator: Option<Child>,
+    /// Where the emulator listens, read by the [`lambda_front`] clients connect to (`port`).
+    emulator_port: Arc<AtomicU16>,
     port: u16,
     /// Extra environment for the `berth` processes (e.g. the AWS storage configuration).
     env: Vec<(String, String)>,
@@ -78,23 +201,35 @@ impl Registry {
         Registry::start_with_env(vec![])
     }
 
-    /// Starts a fresh registry whose `berth` processes (server and CLI) get `env` too.
-    pub fn start_with_env(env: Vec<(String, String)>) -> Registry {
+    /// Starts a fresh registry whose `berth` processes (server and CLI) get `env` too. Under the
+    /// `aws` and `lambda` targets a fresh bucket and table are added unless `env` names its own.
+    pub fn start_with_env(mut env: Vec<(String, String)>) -> Registry {
+        let (target, deployment) = selection();
+        let names_storage = env.iter().any(|(k, _)| k == "BERTH_STORAGE");
+        if target == Target::Berth && deployment != Deployment::Embedded && !names_storage {
+            match local_stack_env() {
+                Some(stack) => env.extend(stack),
+                None => panic!("BERTH_E2E_TARGET={deployment:?} needs the local AWS stack"),
+            }
+        }
         let work = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir()
             .expect("temp dir");
         fs::create_dir_all(work.path().join("data")).expect("data dir");
         let http = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(follow_blob_redirects())
             .timeout(Duration::from_secs(60))
             .build()
             .expect("http client");
         let mut registry = Registry {
-            target: target(),
+            target,
+            deployment,
             http,
             work,
             child: None,
+            emulator: None,
+            emulator_port: Arc::new(AtomicU16::new(0)),
             port: 0,
             env,
         };
@@ -134,13 +269,39 @@ impl Registry {
         // A restart tries the previous port first so clients' URLs stay valid.
         let mut last_failure = String::new();
         for attempt in 0..6 {
-            let port = if attempt == 0 && self.port != 0 {
-                self.port
+            let previous = match self.deployment {
+                Deployment::Lambda => self.emulator_port.load(Ordering::SeqCst),
+                _ => self.port,
+            };
+            let port = if attempt == 0 && previous != 0 {
+                previous
             } else {
                 free_port()
             };
-            let mut command = match self.target {
-                Target::Berth => {
+            let lambda = (self.target, self.deployment) == (Target::Berth, Deployment::Lambda);
+            let mut command = match (self.target, self.deployment) {
+                (Target::Berth, Deployment::Lambda) => {
+                    if self.port == 0 {
+                        self.port = self.start_front();
+                    }
+                    self.emulator_port.store(port, Ordering::SeqCst);
+                    if let Err(why) = self.spawn_emulator(port) {
+                        // Another test's process took the port between free_port() and the bind.
+                        last_failure = why;
+                        continue;
+                    }
+                    let mut command = Command::new(workspace_bin("BERTH_API_BIN", "api"));
+                    command
+                        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+                        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                        // Every request's status in the log a failing test prints.
+                        .env("RUST_LOG", "info,berth::oci=debug")
+                        .envs(self.env.iter().cloned());
+                    command
+                }
+                (Target::Berth, _) => {
                     let mut command = Command::new(berth_bin());
                     command
                         .arg("serve")
@@ -151,7 +312,7 @@ impl Registry {
                         .envs(self.env.iter().cloned());
                     command
                 }
-                Target::Distribution => {
+                (Target::Distribution, _) => {
                     let config = self.write_distribution_config(port);
                     let mut command = Command::new("docker-registry");
                     command.arg("serve").arg(config);
@@ -174,7 +335,9 @@ impl Registry {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.target));
             self.child = Some(child);
-            self.port = port;
+            if !lambda {
+                self.port = port;
+            }
             match self.wait_ready() {
                 Ok(()) => return,
                 Err(why) => {
@@ -189,6 +352,72 @@ impl Registry {
             }
         }
         panic!("the registry did not start: {last_failure}");
+    }
+
+    /// Starts the [`lambda_front`] on an ephemeral port, for the registry's lifetime; returns the port.
+    fn start_front(&self) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Lambda front");
+        let port = listener.local_addr().expect("front address").port();
+        let upstream = self.emulator_port.clone();
+        std::thread::spawn(move || super::lambda_front::serve(listener, upstream));
+        port
+    }
+
+    /// cargo-lambda's emulator on `port`, serving the Lambda runtime API to a function we start
+    /// ourselves (`--only-lambda-apis`) and routing HTTP requests to it as function URL events.
+    /// `Err` if it is not listening and alive within 20 s (a lost race for the port, most often:
+    /// the caller picks another).
+    fn spawn_emulator(&mut self, port: u16) -> Result<(), String> {
+        if let Some(mut old) = self.emulator.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.emulator_log_path())
+            .expect("emulator log");
+        let child = Command::new(cargo_lambda_bin())
+            .args(["lambda", "watch", "--only-lambda-apis", "--disable-cors"])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .args(["--timeout", "120"])
+            .current_dir(workspace())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log clone"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start cargo-lambda (pip install cargo-lambda): {e}"));
+        self.emulator = Some(child);
+        let exited = |emulator: &mut Option<Child>| {
+            matches!(emulator.as_mut().map(Child::try_wait), Some(Ok(Some(_))))
+        };
+        // The function exits if the runtime API is not there yet when it starts.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if exited(&mut self.emulator) {
+                return Err(format!("the emulator on port {port} exited"));
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Something listens: it must be our emulator, still alive a moment later, and not
+                // another test's process that holds the port while ours fails to bind it.
+                std::thread::sleep(Duration::from_millis(150));
+                if exited(&mut self.emulator) {
+                    return Err(format!("the emulator lost port {port} to another process"));
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("the emulator did not listen on port {port} within 20s"))
+    }
+
+    fn emulator_log_path(&self) -> PathBuf {
+        self.work.path().join("emulator.log")
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -242,6 +471,7 @@ impl Registry {
     /// Stops the server gracefully (SIGTERM, then SIGKILL after 15 s).
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
+            self.stop_emulator();
             return;
         };
         let _ = Command::new("kill")
@@ -251,6 +481,7 @@ impl Registry {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
+                self.stop_emulator();
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -258,6 +489,7 @@ impl Registry {
         eprintln!("the server ignored SIGTERM for 15s: killing it");
         let _ = child.kill();
         let _ = child.wait();
+        self.stop_emulator();
     }
 
     /// Kills the server with SIGKILL, as a crash would.
@@ -265,6 +497,14 @@ impl Registry {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        self.stop_emulator();
+    }
+
+    fn stop_emulator(&mut self) {
+        if let Some(mut emulator) = self.emulator.take() {
+            let _ = emulator.kill();
+            let _ = emulator.wait();
         }
     }
 
@@ -349,6 +589,15 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
+            if self.emulator_log_path().exists() {
+                let log = std::fs::read_to_string(self.emulator_log_path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(25).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                eprintln!(
+                    "--- last lines of the Lambda emulator log ---\n{}",
+                    tail.join("\n")
+                );
+            }
             let log = self.log_since(0);
             let tail: Vec<String> = log
                 .lines()

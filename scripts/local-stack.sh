@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Local stand-ins for the AWS services Berth's cloud adapters use, for the S3/DynamoDB contract tests.
+# A local AWS stack for Berth: stand-ins for the services its cloud adapters use, and the `api` Lambda
+# function in cargo-lambda's emulator on top of them.
 #
-#   moto (server mode)  S3 + DynamoDB emulator           http://127.0.0.1:${BERTH_MOTO_PORT:-5301}
-#   s3s-fs 0.14.1       S3 on a directory, checks SigV4  http://127.0.0.1:${BERTH_S3SFS_PORT:-5302}
+#   moto (server mode)  S3 + DynamoDB + Streams emulator  http://127.0.0.1:${BERTH_MOTO_PORT:-5301}
+#   s3s-fs 0.14.1       S3 on a directory, checks SigV4   http://127.0.0.1:${BERTH_S3SFS_PORT:-5302}
+#   api function        cargo lambda watch (function URL) http://127.0.0.1:${BERTH_LAMBDA_PORT:-5303}/v2/
 #
-# Everything lives in the project-local, gitignored .venv/: the Python venv with moto, the s3s-fs binary
-# (.venv/cargo/bin), s3s-fs's data (.venv/s3s-data), pid files and logs.
+# The api function keeps blobs in s3s-fs (bucket `berth`) and the log in DynamoDB on moto (table
+# `berth`): push to it with `skopeo copy ... docker://127.0.0.1:5303/repo:tag --dest-tls-verify=false`.
+# Everything lives in the project-local, gitignored .venv/: the Python venv with moto and cargo-lambda,
+# the s3s-fs binary (.venv/cargo/bin), s3s-fs's data (.venv/s3s-data), pid files and logs.
 #
 # Usage: scripts/local-stack.sh up|down|env
-#   up    install what is missing, start both servers (unless already running), wait until they answer,
-#         then print the environment as `export` lines
-#   down  stop both servers
+#   up    install what is missing, start the servers (unless already running), wait until they answer,
+#         then print the environment as `export` lines. BERTH_STACK_API=0 leaves the api function out
+#         (the test command does: its tests start emulators of their own).
+#   down  stop everything
 #   env   print the environment: eval "$(scripts/local-stack.sh env)"
 set -euo pipefail
 
@@ -18,6 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 MOTO_PORT="${BERTH_MOTO_PORT:-5301}"
 S3SFS_PORT="${BERTH_S3SFS_PORT:-5302}"
+LAMBDA_PORT="${BERTH_LAMBDA_PORT:-5303}"
+CARGO_LAMBDA_VERSION="1.9.2"
 S3SFS_VERSION="0.14.1"
 S3SFS_BIN="$VENV/cargo/bin/s3s-fs"
 S3SFS_DATA="$VENV/s3s-data"
@@ -40,6 +47,10 @@ install() {
     if [[ ! -x "$VENV/bin/moto_server" ]]; then
         log "installing moto[server]"
         "$VENV/bin/pip" install --quiet 'moto[server]==5.2.5' >&2
+    fi
+    if [[ ! -x "$VENV/bin/cargo-lambda" ]]; then
+        log "installing cargo-lambda $CARGO_LAMBDA_VERSION (the Lambda emulator)"
+        "$VENV/bin/pip" install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2
     fi
     if [[ ! -x "$S3SFS_BIN" ]]; then
         log "installing s3s-fs $S3SFS_VERSION (cargo install; takes a few minutes)"
@@ -93,11 +104,44 @@ start() {
     fi
     wait_http moto "$MOTO_URL"
     wait_http s3s-fs "$S3SFS_URL"
+    if [[ "${BERTH_STACK_API:-1}" != "0" ]]; then
+        start_api
+    fi
+}
+
+# The environment of Berth processes on the stack: blobs in s3s-fs, the log and views on moto.
+berth_env() {
+    cat <<EOF
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=$ACCESS_KEY
+AWS_SECRET_ACCESS_KEY=$SECRET_KEY
+AWS_ENDPOINT_URL_S3=$S3SFS_URL
+AWS_ENDPOINT_URL_DYNAMODB=$MOTO_URL
+BERTH_S3_BUCKET=berth
+BERTH_DYNAMODB_TABLE=berth
+EOF
+}
+
+start_api() {
+    if running api; then
+        log "the api function is already running (pid $(cat "$VENV/api.pid"))"
+        return 0
+    fi
+    log "building berth and the api function"
+    (cd "$ROOT" && cargo build --quiet -p berth -p berth-api >&2)
+    berth_env >"$VENV/api.env"
+    (set -a && . "$VENV/api.env" && "$ROOT/target/debug/berth" aws init >&2)
+    log "starting the api function in cargo-lambda's emulator on http://127.0.0.1:$LAMBDA_PORT"
+    (cd "$ROOT" && nohup "$VENV/bin/cargo-lambda" lambda watch --bin api --ignore-changes --disable-cors \
+        --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$VENV/api.env" \
+        >"$VENV/api.log" 2>&1 &
+        echo $! >"$VENV/api.pid")
+    wait_http api "http://127.0.0.1:$LAMBDA_PORT/v2/"
 }
 
 stop() {
     local name pid
-    for name in moto s3s-fs; do
+    for name in api moto s3s-fs; do
         if running "$name"; then
             pid="$(cat "$VENV/$name.pid")"
             log "stopping $name (pid $pid)"
@@ -118,6 +162,8 @@ export BERTH_TEST_S3_MOTO_ENDPOINT=$MOTO_URL
 export BERTH_TEST_S3_S3SFS_ENDPOINT=$S3SFS_URL
 export BERTH_TEST_S3_S3SFS_ACCESS_KEY_ID=$ACCESS_KEY
 export BERTH_TEST_S3_S3SFS_SECRET_ACCESS_KEY=$SECRET_KEY
+export BERTH_CARGO_LAMBDA=$VENV/bin/cargo-lambda
+export BERTH_LAMBDA_URL=http://127.0.0.1:$LAMBDA_PORT
 EOF
 }
 

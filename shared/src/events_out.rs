@@ -2,7 +2,11 @@
 //!
 //! - `type`: `dev.berth.<event>.v<version>` (stable per event type and schema version);
 //! - `id`: the event's id, unique and stable (subscribers deduplicate on it);
-//! - `source`: `/repositories/<repository>`; `subject`: the digest or tag concerned;
+//! - `source`: `/repositories/<repository>` (or `/projects/<p>`, `/users/<u>`,
+//!   `/projects/<p>/robots/<robot>` for access-control events); `subject`: the digest, tag, member,
+//!   user, robot or project concerned;
+//! - `data`: the event, except credential hashes (`passwordHash`, `secretHash`): they stay in the
+//!   log, and subscribers never receive them;
 //! - extensions: `berthsequence` (position in the log), `berthstream`, `berthversion` (stream
 //!   version), `berthprincipal` (who caused it).
 //!
@@ -12,6 +16,9 @@
 use cloudevents::{EventBuilder, EventBuilderV10};
 
 use crate::domain::{Event, RecordedEvent};
+
+/// Fields of `data` never published: salted hashes of passwords and robot secrets.
+const CREDENTIAL_FIELDS: [&str; 2] = ["passwordHash", "secretHash"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudEventError {
@@ -23,16 +30,19 @@ pub enum CloudEventError {
 pub fn to_cloudevent(recorded: &RecordedEvent) -> Result<cloudevents::Event, CloudEventError> {
     let envelope = &recorded.envelope;
     let event = &envelope.event;
-    let data = serde_json::to_value(event)
+    let mut data = serde_json::to_value(event)
         .map_err(|e| CloudEventError::Build(e.to_string()))?
         .get("data")
         .cloned()
         .unwrap_or_default();
+    if let Some(fields) = data.as_object_mut() {
+        fields.retain(|name, _| !CREDENTIAL_FIELDS.contains(&name.as_str()));
+    }
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     EventBuilderV10::new()
         .id(envelope.id.clone())
         .ty(event.kind().cloud_type)
-        .source(format!("/repositories/{}", event.repository()))
+        .source(event.source())
         .subject(subject_of(event))
         .time(envelope.time)
         .extension("berthsequence", as_i64(recorded.sequence))
@@ -57,5 +67,19 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobUnlinked { digest, .. }
         | Event::ManifestPushed { digest, .. }
         | Event::ManifestDeleted { digest, .. } => digest.to_string(),
+        Event::ProjectCreated { project, .. }
+        | Event::ProjectUpdated { project, .. }
+        | Event::ProjectDeleted { project } => project.to_string(),
+        Event::UserCreated { username, .. }
+        | Event::UserPasswordChanged { username, .. }
+        | Event::UserAdminChanged { username, .. }
+        | Event::UserDeleted { username }
+        | Event::MemberAdded { username, .. }
+        | Event::MemberRoleChanged { username, .. }
+        | Event::MemberRemoved { username, .. } => username.to_string(),
+        Event::RobotCreated { robot, .. }
+        | Event::RobotUpdated { robot, .. }
+        | Event::RobotSecretRefreshed { robot, .. }
+        | Event::RobotDeleted { robot } => robot.to_string(),
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use berth::domain::access::{Action, ProjectName, RobotName, Role, Username};
 use berth::domain::event::EventKind;
 use berth::domain::{Algorithm, Digest, Event, EventEnvelope, RecordedEvent, RepoName, StreamId, Tag};
 use berth::events_out::to_json;
@@ -22,7 +23,13 @@ const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
 const COMMON: &str = "common.json";
 const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
 /// `data` fields an event may leave out.
-const OPTIONAL_DATA_FIELDS: [&str; 3] = ["subject", "artifactType", "previous"];
+const OPTIONAL_DATA_FIELDS: [&str; 5] = ["subject", "artifactType", "previous", "quota", "expiresAt"];
+/// Fields of the logged events that never reach a CloudEvent (`events_out` removes them), and that no
+/// schema allows.
+const CREDENTIAL_FIELDS: [&str; 2] = ["passwordHash", "secretHash"];
+/// An argon2id PHC string, as `passwordHash` and `secretHash` hold in the log.
+const SAMPLE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YmVydGggc2FtcGxlIHNhbHQ$\
+                           c2FtcGxlIGhhc2ggb2YgYSBzYW1wbGUgc2VjcmV0IDAxMjM0NTY3";
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -139,6 +146,18 @@ fn tag(name: &str) -> Tag {
     name.parse().unwrap()
 }
 
+fn project(name: &str) -> ProjectName {
+    name.parse().unwrap()
+}
+
+fn user(name: &str) -> Username {
+    name.parse().unwrap()
+}
+
+fn robot(name: &str) -> RobotName {
+    name.parse().unwrap()
+}
+
 /// `2025-03-14T09:26:53.589Z` plus `seconds`.
 fn time(seconds: i64) -> DateTime<Utc> {
     let start = DateTime::parse_from_rfc3339("2025-03-14T09:26:53.589Z").unwrap();
@@ -148,6 +167,11 @@ fn time(seconds: i64) -> DateTime<Utc> {
 /// A recorded event shaped like the log's: a UUIDv7 id of the event's time (with fixed random bits),
 /// the principal `anonymous`, the repository's stream.
 fn recorded(sequence: u64, version: u64, seconds: i64, event: Event) -> RecordedEvent {
+    recorded_by("anonymous", sequence, version, seconds, event)
+}
+
+/// [`recorded`], caused by `principal`; access-control events are on the `access` stream.
+fn recorded_by(principal: &str, sequence: u64, version: u64, seconds: i64, event: Event) -> RecordedEvent {
     let time = time(seconds);
     let millis = u64::try_from(time.timestamp_millis()).unwrap();
     let seed = Digest::compute(Algorithm::Sha256, &sequence.to_be_bytes());
@@ -155,12 +179,14 @@ fn recorded(sequence: u64, version: u64, seconds: i64, event: Event) -> Recorded
     let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
     RecordedEvent {
         sequence,
-        stream: StreamId::repository(event.repository()),
+        stream: event
+            .repository()
+            .map_or_else(StreamId::access, StreamId::repository),
         version,
         envelope: EventEnvelope {
             id: id.to_string(),
             time,
-            principal: "anonymous".to_string(),
+            principal: principal.to_string(),
             event,
         },
     }
@@ -171,9 +197,16 @@ fn empty_config() -> Digest {
     digest("{}")
 }
 
-/// One event per type, a short story in `library/alpine`: its samples. Optional fields are set, so
-/// the samples show them.
+/// One event per type, its samples: a short story in `library/alpine`, then the life of the project
+/// `team-web`, its member `bob` and its robot account `ci`, all by the admin. Optional fields are set,
+/// so the samples show them; credential hashes are set too, and the CloudEvents leave them out.
 fn sample_events() -> Vec<RecordedEvent> {
+    let mut events = repository_sample_events();
+    events.extend(access_sample_events());
+    events
+}
+
+fn repository_sample_events() -> Vec<RecordedEvent> {
     let alpine = || repo("library/alpine");
     let layer = digest("alpine 3.21.3 rootfs layer");
     let image = digest("alpine 3.21.3 image manifest");
@@ -276,8 +309,86 @@ fn sample_events() -> Vec<RecordedEvent> {
     ]
 }
 
+fn access_sample_events() -> Vec<RecordedEvent> {
+    const GIB: u64 = 1 << 30;
+    let team = || project("team-web");
+    let bob = || user("bob");
+    let ci = || robot("robot$team-web+ci");
+    let expires = time(365 * 24 * 3600);
+    let events = vec![
+        Event::ProjectCreated {
+            project: team(),
+            id: 7,
+            public: false,
+            quota: Some(10 * GIB),
+        },
+        Event::UserCreated {
+            username: bob(),
+            id: 8,
+            password_hash: SAMPLE_HASH.to_string(),
+            admin: false,
+        },
+        Event::MemberAdded {
+            project: team(),
+            username: bob(),
+            role: Role::Developer,
+            id: 9,
+        },
+        Event::MemberRoleChanged {
+            project: team(),
+            username: bob(),
+            role: Role::Maintainer,
+        },
+        Event::UserPasswordChanged {
+            username: bob(),
+            password_hash: SAMPLE_HASH.replace("YmVydGggc2FtcGxlIHNhbHQ", "YW5vdGhlciBzYWx0"),
+        },
+        Event::UserAdminChanged {
+            username: bob(),
+            admin: true,
+        },
+        Event::RobotCreated {
+            robot: ci(),
+            id: 10,
+            description: "CI pipeline of team-web".to_string(),
+            actions: [Action::Pull, Action::Push].into(),
+            expires_at: Some(expires),
+            secret_hash: SAMPLE_HASH.to_string(),
+        },
+        Event::RobotUpdated {
+            robot: ci(),
+            description: "CI pipeline of team-web, cleans up old builds".to_string(),
+            actions: Action::ALL.into(),
+            expires_at: Some(expires),
+            disabled: false,
+        },
+        Event::RobotSecretRefreshed {
+            robot: ci(),
+            secret_hash: SAMPLE_HASH.replace("YmVydGggc2FtcGxlIHNhbHQ", "bmV3IHNhbHQ"),
+        },
+        Event::ProjectUpdated {
+            project: team(),
+            public: true,
+            quota: Some(20 * GIB),
+        },
+        Event::MemberRemoved {
+            project: team(),
+            username: bob(),
+        },
+        Event::UserDeleted { username: bob() },
+        Event::RobotDeleted { robot: ci() },
+        Event::ProjectDeleted { project: team() },
+    ];
+    (events.into_iter().zip(0_u32..))
+        .map(|(event, n)| {
+            let n64 = u64::from(n);
+            recorded_by("admin", 1048 + n64, 41 + n64, 20 + 10 * i64::from(n), event)
+        })
+        .collect()
+}
+
 /// Other shapes Berth emits, beyond the samples: optional fields absent, indexes, Docker media types,
-/// sha512 digests, names at the edges of their grammars, the empty blob.
+/// sha512 digests, names at the edges of their grammars, the empty blob, every role.
 fn other_events() -> Vec<RecordedEvent> {
     let sha512 = Digest::compute(Algorithm::Sha512, b"a sha512 blob");
     let odd_repo = || repo("a.b_c__d---e/f0/x");
@@ -368,7 +479,7 @@ fn other_events() -> Vec<RecordedEvent> {
             config_media_type: None,
         },
     ];
-    (events.into_iter().enumerate())
+    (events.into_iter().chain(other_access_events()).enumerate())
         .map(|(i, event)| {
             let n = u64::try_from(i).unwrap();
             recorded(
@@ -379,6 +490,104 @@ fn other_events() -> Vec<RecordedEvent> {
             )
         })
         .collect()
+}
+
+fn other_access_events() -> Vec<Event> {
+    let long_project = || project(&"p".repeat(255));
+    let odd_project = || project("a.b_c-d0");
+    let long_robot = || RobotName::new(&long_project(), &format!("r.{}", "x".repeat(253))).unwrap();
+    let odd_user = || user("alice.o'brien@example.com");
+    let punctuation = || user("!#%&'()*,-.;<=>?@[]^_`{|}~");
+    let mut events = vec![
+        Event::ProjectCreated {
+            project: long_project(),
+            id: 1,
+            public: true,
+            quota: None,
+        },
+        Event::ProjectCreated {
+            project: odd_project(),
+            id: u64::MAX,
+            public: false,
+            quota: Some(0),
+        },
+        Event::ProjectUpdated {
+            project: project("0"),
+            public: false,
+            quota: None,
+        },
+        Event::ProjectUpdated {
+            project: odd_project(),
+            public: true,
+            quota: Some(u64::MAX),
+        },
+        Event::UserCreated {
+            username: odd_user(),
+            id: 2,
+            password_hash: SAMPLE_HASH.to_string(),
+            admin: true,
+        },
+        Event::UserCreated {
+            username: user(&"U".repeat(255)),
+            id: 3,
+            password_hash: String::new(),
+            admin: false,
+        },
+        Event::UserPasswordChanged {
+            username: punctuation(),
+            password_hash: SAMPLE_HASH.to_string(),
+        },
+        Event::UserAdminChanged {
+            username: odd_user(),
+            admin: false,
+        },
+        Event::UserDeleted {
+            username: punctuation(),
+        },
+        Event::MemberRemoved {
+            project: long_project(),
+            username: punctuation(),
+        },
+        Event::RobotCreated {
+            robot: long_robot(),
+            id: 4,
+            description: String::new(),
+            actions: [Action::Pull].into(),
+            expires_at: None,
+            secret_hash: SAMPLE_HASH.to_string(),
+        },
+        Event::RobotUpdated {
+            robot: robot("robot$a.b_c-d0+x"),
+            description: "é ✓ \"quoted\"\nmultiline".to_string(),
+            actions: [Action::Delete].into(),
+            expires_at: None,
+            disabled: true,
+        },
+        Event::RobotSecretRefreshed {
+            robot: long_robot(),
+            secret_hash: SAMPLE_HASH.to_string(),
+        },
+        Event::RobotDeleted {
+            robot: robot("robot$0+1"),
+        },
+    ];
+    for (role, id) in [Role::ProjectAdmin, Role::Maintainer, Role::Developer, Role::Guest]
+        .into_iter()
+        .zip(5..)
+    {
+        events.push(Event::MemberAdded {
+            project: odd_project(),
+            username: odd_user(),
+            role,
+            id,
+        });
+        events.push(Event::MemberRoleChanged {
+            project: long_project(),
+            username: punctuation(),
+            role,
+        });
+    }
+    events
 }
 
 fn cloud_event(recorded: &RecordedEvent) -> Value {
@@ -521,27 +730,93 @@ fn every_checked_in_sample_is_valid_against_the_schema_its_file_name_names() {
     }
 }
 
+/// The `source`, `berthstream` and `subject` an event's `data` implies, as the README states them.
+fn expected_attributes(data: &Value) -> (String, String, String) {
+    let field = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
+    if let Some(repository) = field("repository") {
+        let subject = field("tag").or_else(|| field("digest")).unwrap();
+        return (
+            format!("/repositories/{repository}"),
+            format!("repository/{repository}"),
+            subject,
+        );
+    }
+    let access = "access".to_string();
+    if let Some(robot) = field("robot") {
+        let (project, _) = robot.strip_prefix("robot$").unwrap().split_once('+').unwrap();
+        (format!("/projects/{project}/robots/{robot}"), access, robot)
+    } else if let Some(username) = field("username") {
+        match field("project") {
+            Some(project) => (format!("/projects/{project}"), access, username),
+            None => (format!("/users/{username}"), access, username),
+        }
+    } else {
+        let project = field("project").unwrap();
+        (format!("/projects/{project}"), access, project)
+    }
+}
+
 #[test]
 fn the_cloud_event_attributes_agree_with_the_data() {
     for recorded in sample_events().iter().chain(&other_events()) {
         let event = cloud_event(recorded);
-        let data = &event["data"];
-        let repository = data["repository"].as_str().unwrap();
+        let (source, stream, subject) = expected_attributes(&event["data"]);
         assert_eq!(event["specversion"], "1.0");
         assert_eq!(event["id"], recorded.envelope.id.as_str());
-        assert_eq!(event["source"], format!("/repositories/{repository}"));
-        assert_eq!(event["berthstream"], format!("repository/{repository}"));
+        assert_eq!(event["source"], source);
+        assert_eq!(event["berthstream"], stream);
+        assert_eq!(recorded.stream.as_str(), stream);
         assert_eq!(event["berthsequence"], recorded.sequence);
         assert_eq!(event["berthversion"], recorded.version);
-        assert_eq!(event["berthprincipal"], "anonymous");
-        let subject = if data.get("tag").is_some() {
-            &data["tag"]
-        } else {
-            &data["digest"]
-        };
-        assert_eq!(&event["subject"], subject);
+        assert_eq!(event["berthprincipal"], recorded.envelope.principal.as_str());
+        assert_eq!(event["subject"], subject);
         let time: DateTime<Utc> = event["time"].as_str().unwrap().parse().unwrap();
         assert_eq!(time, recorded.envelope.time);
+    }
+}
+
+#[test]
+fn credential_hashes_stay_in_the_log_never_reach_a_cloud_event_and_no_schema_allows_them() {
+    let mut logged_hashes = 0;
+    for recorded in sample_events().iter().chain(&other_events()) {
+        let logged = serde_json::to_value(&recorded.envelope.event).unwrap();
+        let event = cloud_event(recorded);
+        let text = event.to_string();
+        for field in CREDENTIAL_FIELDS {
+            if let Some(hash) = logged["data"].get(field) {
+                logged_hashes += 1;
+                let hash = hash.as_str().unwrap();
+                assert!(
+                    hash.is_empty() || !text.contains(hash),
+                    "the CloudEvent of {field} leaks it: {event:#}"
+                );
+            }
+            assert!(!text.contains(field), "a CloudEvent names {field}: {event:#}");
+        }
+    }
+    assert!(
+        logged_hashes >= 4,
+        "the sample events should carry hashes, so that this test sees them removed"
+    );
+    if !updating_samples() {
+        for entry in fs::read_dir(events_dir().join("samples")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = fs::read_to_string(&path).unwrap();
+            for needle in CREDENTIAL_FIELDS.iter().chain(&["$argon2"]) {
+                assert!(!text.contains(needle), "{} holds {needle}", path.display());
+            }
+        }
+    }
+    for (cloud_type, sample) in samples() {
+        let text = fs::read_to_string(schema_path(&cloud_type)).unwrap();
+        let validator = schema_validator(&cloud_type);
+        for field in CREDENTIAL_FIELDS {
+            assert!(!text.contains(field), "the schema of {cloud_type} names {field}");
+            let (what, event) = mutated(&sample, &format!("data.{field}"), |v| {
+                v["data"][field] = json!(SAMPLE_HASH);
+            });
+            assert_invalid(&validator, &event, &format!("{cloud_type}: {what}"));
+        }
     }
 }
 
@@ -564,6 +839,46 @@ fn mutated(sample: &Value, what: &str, change: impl FnOnce(&mut Value)) -> (Stri
     (what.to_string(), value)
 }
 
+/// Wrong values of the `data` fields of access-control events (none of them in repository events).
+fn bad_access_values(field: &str) -> Vec<Value> {
+    match field {
+        "project" => vec![
+            json!("Team-Web"),
+            json!("a/b"),
+            json!("a__b"),
+            json!(""),
+            json!(7),
+        ],
+        "username" => vec![json!("a:b"), json!("robot$team-web+ci"), json!("a b"), json!("")],
+        "robot" => vec![
+            json!("ci"),
+            json!("robot$team-web"),
+            json!("robot$team-web+"),
+            json!("robot$Team+ci"),
+            json!("bob"),
+        ],
+        "role" => vec![
+            json!("owner"),
+            json!("ProjectAdmin"),
+            json!("project_admin"),
+            json!(1),
+        ],
+        "actions" => vec![
+            json!([]),
+            json!(["pull", "pull"]),
+            json!(["pull", "admin"]),
+            json!(["Pull"]),
+            json!("pull"),
+        ],
+        "id" => vec![json!(0), json!(-1), json!(1.5), json!("7")],
+        "public" | "admin" | "disabled" => vec![json!("true"), json!(1), Value::Null],
+        "quota" => vec![json!(-1), json!(1.5), json!("10GiB")],
+        "expiresAt" => vec![json!("next year"), json!("2026-03-14T09:26:53"), json!(0)],
+        "description" => vec![json!(1), Value::Null],
+        _ => vec![],
+    }
+}
+
 #[test]
 fn each_schema_rejects_a_missing_data_field_a_bad_digest_an_extra_field_or_another_type() {
     for (cloud_type, sample) in samples() {
@@ -584,14 +899,19 @@ fn each_schema_rejects_a_missing_data_field_a_bad_digest_an_extra_field_or_anoth
                 rejected.push(without);
             }
         }
-        for bad in [
-            "sha256:abc",
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555",
-            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-            "md5:d41d8cd98f00b204e9800998ecf8427e",
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        ] {
+        let digests = if data.contains_key("digest") {
+            &[
+                "sha256:abc",
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555",
+                "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+                "md5:d41d8cd98f00b204e9800998ecf8427e",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ][..]
+        } else {
+            &[][..]
+        };
+        for bad in digests {
             rejected.push(mutated(&sample, &format!("data.digest {bad}"), |v| {
                 v["data"]["digest"] = json!(bad);
             }));
@@ -599,9 +919,22 @@ fn each_schema_rejects_a_missing_data_field_a_bad_digest_an_extra_field_or_anoth
         rejected.push(mutated(&sample, "an extra data field", |v| {
             v["data"]["unexpected"] = json!("field");
         }));
-        rejected.push(mutated(&sample, "data.repository with capitals", |v| {
-            v["data"]["repository"] = json!("Library/Alpine");
-        }));
+        if data.contains_key("repository") {
+            rejected.push(mutated(&sample, "data.repository with capitals", |v| {
+                v["data"]["repository"] = json!("Library/Alpine");
+            }));
+        } else {
+            rejected.push(mutated(&sample, "a data.repository", |v| {
+                v["data"]["repository"] = json!("library/alpine");
+            }));
+        }
+        for field in data.keys() {
+            for bad in bad_access_values(field) {
+                rejected.push(mutated(&sample, &format!("data.{field} {bad}"), |v| {
+                    v["data"][field] = bad.clone();
+                }));
+            }
+        }
         rejected.push(mutated(&sample, "data as a string", |v| v["data"] = json!("{}")));
         if data.contains_key("size") {
             rejected.push(mutated(&sample, "a negative size", |v| {
@@ -614,16 +947,35 @@ fn each_schema_rejects_a_missing_data_field_a_bad_digest_an_extra_field_or_anoth
                 v["data"]["size"] = json!("1")
             }));
         }
+        // A subject of another kind than the event's: a tag, a digest, a project, a user or a robot.
+        let other_subjects: &[&str] = if data.contains_key("tag") {
+            &[
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "robot$team-web+ci",
+            ]
+        } else if data.contains_key("digest") {
+            &["latest", "robot$team-web+ci"]
+        } else if data.contains_key("robot") {
+            &[
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "team-web",
+                "bob",
+            ]
+        } else {
+            &[
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "robot$team-web+ci",
+                "/users/bob",
+            ]
+        };
+        for subject in other_subjects {
+            rejected.push(mutated(&sample, &format!("subject {subject}"), |v| {
+                v["subject"] = json!(subject)
+            }));
+        }
         if data.contains_key("tag") {
             rejected.push(mutated(&sample, "a tag starting with a dot", |v| {
                 v["data"]["tag"] = json!(".x")
-            }));
-            rejected.push(mutated(&sample, "a digest as subject", |v| {
-                v["subject"] = v["data"]["digest"].clone();
-            }));
-        } else {
-            rejected.push(mutated(&sample, "a tag as subject", |v| {
-                v["subject"] = json!("latest")
             }));
         }
         for other in Event::KINDS.iter().filter(|k| k.cloud_type != cloud_type) {
@@ -647,7 +999,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
         let mut rejected = vec![
             mutated(&sample, "specversion 0.3", |v| v["specversion"] = json!("0.3")),
             mutated(&sample, "an empty id", |v| v["id"] = json!("")),
-            mutated(&sample, "a source outside /repositories", |v| {
+            mutated(&sample, "a source of no kind", |v| {
                 v["source"] = json!("/blobs/x")
             }),
             mutated(&sample, "a source with a bad name", |v| {
@@ -681,6 +1033,53 @@ fn each_schema_checks_the_cloud_events_envelope() {
                 v["TraceParent"] = json!("x")
             }),
         ];
+        let source = sample["source"].as_str().unwrap();
+        let kind_of_source = |s: &str| {
+            let project = s.strip_prefix("/projects/");
+            match (
+                s.strip_prefix("/repositories/"),
+                project,
+                s.strip_prefix("/users/"),
+            ) {
+                (Some(_), _, _) => "repository",
+                (_, Some(p), _) if p.contains("/robots/") => "robot",
+                (_, Some(_), _) => "project",
+                (_, _, Some(_)) => "user",
+                _ => panic!("{s}: a source of no kind"),
+            }
+        };
+        for other in [
+            "/repositories/library/alpine",
+            "/projects/team-web",
+            "/users/bob",
+            "/projects/team-web/robots/robot$team-web+ci",
+        ] {
+            if kind_of_source(other) != kind_of_source(source) {
+                rejected.push(mutated(&sample, &format!("source {other}"), |v| {
+                    v["source"] = json!(other)
+                }));
+            }
+        }
+        for bad in [
+            "/projects/Team-Web",
+            "/users/a:b",
+            "/users/",
+            "/projects/team-web/robots/ci",
+            "/projects/team-web/robots/robot$Team+ci",
+            "/projects/team-web/robots/robot$team-web+ci/x",
+        ] {
+            rejected.push(mutated(&sample, &format!("source {bad}"), |v| {
+                v["source"] = json!(bad)
+            }));
+        }
+        let other_stream = if sample["berthstream"] == "access" {
+            "repository/library/alpine"
+        } else {
+            "access"
+        };
+        rejected.push(mutated(&sample, &format!("berthstream {other_stream}"), |v| {
+            v["berthstream"] = json!(other_stream)
+        }));
         for attribute in sample.as_object().unwrap().keys() {
             rejected.push(mutated(&sample, &format!("no {attribute}"), |v| {
                 v.as_object_mut().unwrap().remove(attribute);
@@ -753,6 +1152,8 @@ fn the_schemas_take_their_definitions_from_common_json_and_do_not_build_without_
 
 /// Whether a Rust parser accepts a string.
 type Parses = fn(&str) -> bool;
+/// A `common.json` definition of a source, and the prefix it puts before a name.
+type Source<'a> = Option<(&'a str, &'a str)>;
 
 #[test]
 fn the_schema_grammars_agree_with_the_rust_parsers() {
@@ -765,6 +1166,10 @@ fn the_schema_grammars_agree_with_the_rust_parsers() {
     let sha256_then_newline = format!("{sha256}\n");
     let long_tag = "a".repeat(128);
     let too_long_tag = "a".repeat(129);
+    let robot_of =
+        |project: usize, name: usize| format!("robot${}+{}", "p".repeat(project), "n".repeat(name));
+    let (long_robot, robot_too_long_project, robot_too_long_name) =
+        (robot_of(255, 255), robot_of(256, 1), robot_of(1, 256));
     let candidates: Vec<&str> = vec![
         "",
         "a",
@@ -811,13 +1216,52 @@ fn the_schema_grammars_agree_with_the_rust_parsers() {
         &long_path,
         &long_tag,
         &too_long_tag,
+        "a--b",
+        "a__b",
+        "team-web",
+        "alice.o'brien@example.com",
+        "!#%&'()*,-.;<=>?@[]^_`{|}~",
+        "a$b",
+        "a\"b",
+        "a\\b",
+        "a\tb",
+        "a\u{7f}",
+        "robot",
+        "robot$team+ci",
+        "robot$team-web+c.i_0",
+        "robot$team",
+        "team+ci",
+        "robot$+ci",
+        "robot$team+",
+        "robot$Team+ci",
+        "robot$team+Ci",
+        "robot$team+ci+x",
+        "robot$team+ci\n",
+        "robot$a..b+ci",
+        "robot$a__b+ci",
+        "robot$team/x+ci",
+        "robot$team+c/i",
+        "ROBOT$team+ci",
+        &long_robot,
+        &robot_too_long_project,
+        &robot_too_long_name,
     ];
-    let grammars: [(&str, Parses); 3] = [
-        ("digest", |s| s.parse::<Digest>().is_ok()),
-        ("repository", |s| s.parse::<RepoName>().is_ok()),
-        ("tag", |s| s.parse::<Tag>().is_ok()),
+    // Each definition, with the source its names make (`None` when there is none).
+    let grammars: [(&str, Source, Parses); 6] = [
+        ("digest", None, |s| s.parse::<Digest>().is_ok()),
+        ("repository", Some(("repositorySource", "/repositories/")), |s| {
+            s.parse::<RepoName>().is_ok()
+        }),
+        ("tag", None, |s| s.parse::<Tag>().is_ok()),
+        ("project", Some(("projectSource", "/projects/")), |s| {
+            s.parse::<ProjectName>().is_ok()
+        }),
+        ("username", Some(("userSource", "/users/")), |s| {
+            s.parse::<Username>().is_ok()
+        }),
+        ("robot", None, |s| s.parse::<RobotName>().is_ok()),
     ];
-    for (definition, parses) in grammars {
+    for (definition, source, parses) in grammars {
         let validator = definition_validator(definition);
         let accepted: BTreeSet<&str> = candidates.iter().copied().filter(|s| parses(s)).collect();
         assert!(!accepted.is_empty(), "no candidate {definition} parses");
@@ -828,5 +1272,31 @@ fn the_schema_grammars_agree_with_the_rust_parsers() {
                 "common.json#/$defs/{definition} and the Rust parser disagree on {candidate:?}"
             );
         }
+        let Some((source_definition, prefix)) = source else {
+            continue;
+        };
+        let source_validator = definition_validator(source_definition);
+        for candidate in &candidates {
+            let source = format!("{prefix}{candidate}");
+            assert_eq!(
+                source_validator.is_valid(&json!(source)),
+                accepted.contains(candidate),
+                "common.json#/$defs/{source_definition} and the Rust parser disagree on {source:?}"
+            );
+        }
+    }
+    // A robot's source: its name under its project's (a name that does not parse under `team`).
+    let robot_source = definition_validator("robotSource");
+    for candidate in &candidates {
+        let robot = candidate.parse::<RobotName>();
+        let project = robot
+            .as_ref()
+            .map_or("team".to_string(), |r| r.project().to_string());
+        let source = format!("/projects/{project}/robots/{candidate}");
+        assert_eq!(
+            robot_source.is_valid(&json!(source)),
+            robot.is_ok(),
+            "common.json#/$defs/robotSource and the Rust parser disagree on {source:?}"
+        );
     }
 }

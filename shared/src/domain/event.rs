@@ -1,16 +1,18 @@
 //! Domain events: every state change of a repository is one of these, appended to the repository's
 //! stream. Names are past tense; each has a stable CloudEvents type `dev.berth.<snake_name>.v<version>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::access::{Action, ProjectName, RobotName, Role, Username};
 use super::digest::Digest;
 use super::name::{RepoName, Tag};
 
-/// The stream an event belongs to: one per repository.
+/// The stream an event belongs to: one per repository, and `access` for projects, users, members
+/// and robot accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StreamId(String);
@@ -18,6 +20,12 @@ pub struct StreamId(String);
 impl StreamId {
     pub fn repository(repo: &RepoName) -> StreamId {
         StreamId(format!("repository/{repo}"))
+    }
+
+    /// The stream of every access-control change (one stream: its version orders them all, which
+    /// keeps names unique and ids dense; these changes are rare).
+    pub fn access() -> StreamId {
+        StreamId("access".to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -100,6 +108,84 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         config_media_type: Option<String>,
     },
+    /// A project was created (ids are Harbor-style numbers, unique in the directory).
+    ProjectCreated {
+        project: ProjectName,
+        id: u64,
+        public: bool,
+        /// Storage limit in bytes; absent is unlimited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quota: Option<u64>,
+    },
+    /// The project's settings after the change.
+    ProjectUpdated {
+        project: ProjectName,
+        public: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quota: Option<u64>,
+    },
+    ProjectDeleted {
+        project: ProjectName,
+    },
+    UserCreated {
+        username: Username,
+        id: u64,
+        /// argon2id PHC string, never the password.
+        password_hash: String,
+        admin: bool,
+    },
+    UserPasswordChanged {
+        username: Username,
+        password_hash: String,
+    },
+    UserAdminChanged {
+        username: Username,
+        admin: bool,
+    },
+    UserDeleted {
+        username: Username,
+    },
+    MemberAdded {
+        project: ProjectName,
+        username: Username,
+        role: Role,
+        id: u64,
+    },
+    MemberRoleChanged {
+        project: ProjectName,
+        username: Username,
+        role: Role,
+    },
+    MemberRemoved {
+        project: ProjectName,
+        username: Username,
+    },
+    RobotCreated {
+        robot: RobotName,
+        id: u64,
+        description: String,
+        actions: BTreeSet<Action>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<DateTime<Utc>>,
+        /// argon2id PHC string, never the secret.
+        secret_hash: String,
+    },
+    /// The robot's settings after the change.
+    RobotUpdated {
+        robot: RobotName,
+        description: String,
+        actions: BTreeSet<Action>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<DateTime<Utc>>,
+        disabled: bool,
+    },
+    RobotSecretRefreshed {
+        robot: RobotName,
+        secret_hash: String,
+    },
+    RobotDeleted {
+        robot: RobotName,
+    },
 }
 
 /// The name, CloudEvents type and schema version of an event.
@@ -111,7 +197,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 7] = [
+    pub const KINDS: [EventKind; 21] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -119,6 +205,20 @@ impl Event {
         kind("TagMoved", "dev.berth.tag_moved.v1"),
         kind("TagDeleted", "dev.berth.tag_deleted.v1"),
         kind("ManifestDeleted", "dev.berth.manifest_deleted.v1"),
+        kind("ProjectCreated", "dev.berth.project_created.v1"),
+        kind("ProjectUpdated", "dev.berth.project_updated.v1"),
+        kind("ProjectDeleted", "dev.berth.project_deleted.v1"),
+        kind("UserCreated", "dev.berth.user_created.v1"),
+        kind("UserPasswordChanged", "dev.berth.user_password_changed.v1"),
+        kind("UserAdminChanged", "dev.berth.user_admin_changed.v1"),
+        kind("UserDeleted", "dev.berth.user_deleted.v1"),
+        kind("MemberAdded", "dev.berth.member_added.v1"),
+        kind("MemberRoleChanged", "dev.berth.member_role_changed.v1"),
+        kind("MemberRemoved", "dev.berth.member_removed.v1"),
+        kind("RobotCreated", "dev.berth.robot_created.v1"),
+        kind("RobotUpdated", "dev.berth.robot_updated.v1"),
+        kind("RobotSecretRefreshed", "dev.berth.robot_secret_refreshed.v1"),
+        kind("RobotDeleted", "dev.berth.robot_deleted.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -130,11 +230,26 @@ impl Event {
             Event::TagMoved { .. } => 4,
             Event::TagDeleted { .. } => 5,
             Event::ManifestDeleted { .. } => 6,
+            Event::ProjectCreated { .. } => 7,
+            Event::ProjectUpdated { .. } => 8,
+            Event::ProjectDeleted { .. } => 9,
+            Event::UserCreated { .. } => 10,
+            Event::UserPasswordChanged { .. } => 11,
+            Event::UserAdminChanged { .. } => 12,
+            Event::UserDeleted { .. } => 13,
+            Event::MemberAdded { .. } => 14,
+            Event::MemberRoleChanged { .. } => 15,
+            Event::MemberRemoved { .. } => 16,
+            Event::RobotCreated { .. } => 17,
+            Event::RobotUpdated { .. } => 18,
+            Event::RobotSecretRefreshed { .. } => 19,
+            Event::RobotDeleted { .. } => 20,
         };
         Self::KINDS[index]
     }
 
-    pub fn repository(&self) -> &RepoName {
+    /// The repository the event changed (`None` for access-control events).
+    pub fn repository(&self) -> Option<&RepoName> {
         match self {
             Event::BlobUploadCompleted { repository, .. }
             | Event::BlobMounted { repository, .. }
@@ -142,7 +257,32 @@ impl Event {
             | Event::ManifestPushed { repository, .. }
             | Event::TagMoved { repository, .. }
             | Event::TagDeleted { repository, .. }
-            | Event::ManifestDeleted { repository, .. } => repository,
+            | Event::ManifestDeleted { repository, .. } => Some(repository),
+            _ => None,
+        }
+    }
+
+    /// The CloudEvents `source`: the repository, the project, or the user or robot changed.
+    pub fn source(&self) -> String {
+        if let Some(repo) = self.repository() {
+            return format!("/repositories/{repo}");
+        }
+        match self {
+            Event::ProjectCreated { project, .. }
+            | Event::ProjectUpdated { project, .. }
+            | Event::ProjectDeleted { project }
+            | Event::MemberAdded { project, .. }
+            | Event::MemberRoleChanged { project, .. }
+            | Event::MemberRemoved { project, .. } => format!("/projects/{project}"),
+            Event::UserCreated { username, .. }
+            | Event::UserPasswordChanged { username, .. }
+            | Event::UserAdminChanged { username, .. }
+            | Event::UserDeleted { username } => format!("/users/{username}"),
+            Event::RobotCreated { robot, .. }
+            | Event::RobotUpdated { robot, .. }
+            | Event::RobotSecretRefreshed { robot, .. }
+            | Event::RobotDeleted { robot } => format!("/projects/{}/robots/{robot}", robot.project()),
+            _ => "/".to_string(),
         }
     }
 }
@@ -161,7 +301,7 @@ pub struct EventEnvelope {
     /// Unique and stable: subscribers deduplicate on it.
     pub id: String,
     pub time: DateTime<Utc>,
-    /// Who caused it (`anonymous` until access control exists).
+    /// Who caused it: a username, a robot name, `anonymous` or `system`.
     pub principal: String,
     pub event: Event,
 }

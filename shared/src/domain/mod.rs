@@ -1,6 +1,7 @@
 //! The pure domain: validated newtypes, manifest parsing, events, the repository's decisions and the
 //! projection of events onto views. No I/O, no async.
 
+pub mod access;
 pub mod digest;
 pub mod error;
 pub mod event;

@@ -94,7 +94,10 @@ pub enum ViewOp {
 pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
     use ViewOp::{Delete, Put};
     let event = &recorded.envelope.event;
-    let repo = event.repository().clone();
+    let Some(repo) = event.repository().cloned() else {
+        // Access-control events: the directory is folded from its stream, not kept in views.
+        return vec![];
+    };
     let mut ops = vec![Put(ViewKey::Repository { repo: repo.clone() }, ViewValue::Unit)];
     match event {
         Event::BlobUploadCompleted { digest, size, .. } | Event::BlobMounted { digest, size, .. } => {
@@ -217,6 +220,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 digest: digest.clone(),
             }));
         }
+        _ => {}
     }
     ops
 }

@@ -28,7 +28,9 @@ pub trait Archive: Send + Sync {
 fn recorded(sequence: u64, event: Event) -> RecordedEvent {
     RecordedEvent {
         sequence,
-        stream: StreamId::repository(event.repository()),
+        stream: event
+            .repository()
+            .map_or_else(StreamId::access, StreamId::repository),
         version: sequence,
         envelope: envelope(event),
     }
@@ -185,7 +187,8 @@ pub async fn every_event_type_is_archived_with_its_cloudevent_type(
         tag_deleted(&r, "v1", &m),
         manifest_deleted(&r, &m, Some(&s)),
     ];
-    for (event, sequence) in events.into_iter().zip(1..) {
+    let events = events.into_iter().chain(access_events());
+    for (event, sequence) in events.zip(1..) {
         sink.publish(&recorded(sequence, event)).await.unwrap();
     }
     let types: Vec<String> = (archive.documents().await.values())
@@ -230,4 +233,81 @@ pub async fn concurrent_publishes_of_many_events_archive_each_once(
     for (document, event) in documents.values().zip(&events) {
         assert_eq!(parse(document), berth::events_out::to_json(event).unwrap());
     }
+}
+
+/// One event of each access-control type, in `Event::KINDS` order.
+fn access_events() -> Vec<Event> {
+    use berth::domain::access::{Action, ProjectName, RobotName, Role, Username};
+    let project = ProjectName::parse("contract").unwrap();
+    let user = Username::parse("alice").unwrap();
+    let robot = RobotName::new(&project, "ci").unwrap();
+    let actions: std::collections::BTreeSet<Action> = [Action::Pull].into();
+    vec![
+        Event::ProjectCreated {
+            project: project.clone(),
+            id: 1,
+            public: false,
+            quota: None,
+        },
+        Event::ProjectUpdated {
+            project: project.clone(),
+            public: true,
+            quota: Some(10),
+        },
+        Event::ProjectDeleted {
+            project: project.clone(),
+        },
+        Event::UserCreated {
+            username: user.clone(),
+            id: 2,
+            password_hash: "h".into(),
+            admin: false,
+        },
+        Event::UserPasswordChanged {
+            username: user.clone(),
+            password_hash: "h2".into(),
+        },
+        Event::UserAdminChanged {
+            username: user.clone(),
+            admin: true,
+        },
+        Event::UserDeleted {
+            username: user.clone(),
+        },
+        Event::MemberAdded {
+            project: project.clone(),
+            username: user.clone(),
+            role: Role::Guest,
+            id: 3,
+        },
+        Event::MemberRoleChanged {
+            project: project.clone(),
+            username: user.clone(),
+            role: Role::Developer,
+        },
+        Event::MemberRemoved {
+            project: project.clone(),
+            username: user.clone(),
+        },
+        Event::RobotCreated {
+            robot: robot.clone(),
+            id: 4,
+            description: String::new(),
+            actions: actions.clone(),
+            expires_at: None,
+            secret_hash: "s".into(),
+        },
+        Event::RobotUpdated {
+            robot: robot.clone(),
+            description: "d".into(),
+            actions,
+            expires_at: None,
+            disabled: true,
+        },
+        Event::RobotSecretRefreshed {
+            robot: robot.clone(),
+            secret_hash: "s2".into(),
+        },
+        Event::RobotDeleted { robot },
+    ]
 }

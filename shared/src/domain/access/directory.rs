@@ -1,0 +1,699 @@
+//! The access directory: the fold of the `access` stream, the rules its commands follow, and the
+//! authorization decisions made from it. Pure: hashing and clocks are the caller's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::names::{ProjectName, RobotName, Username};
+use super::role::{Action, Role};
+use crate::domain::event::{Event, RecordedEvent};
+
+/// The project every registry has from the start (public, as in Harbor).
+pub const DEFAULT_PROJECT: &str = "library";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Project {
+    pub id: u64,
+    pub name: ProjectName,
+    pub public: bool,
+    /// Storage limit in bytes; `None` is unlimited.
+    pub quota: Option<u64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub members: BTreeMap<Username, Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub id: u64,
+    pub username: Username,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: u64,
+    pub username: Username,
+    /// A PHC string (argon2id); never the password.
+    #[serde(skip)]
+    pub password_hash: String,
+    pub admin: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Robot {
+    pub id: u64,
+    pub name: RobotName,
+    pub description: String,
+    pub actions: BTreeSet<Action>,
+    /// `None` never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub disabled: bool,
+    #[serde(skip)]
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Robot {
+    /// Whether the robot may act at `now`: enabled and not expired.
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        !self.disabled && self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// Who is asking, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum Principal {
+    Anonymous,
+    User(Username),
+    Robot(RobotName),
+}
+
+impl Principal {
+    /// The name events and audit logs record.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::User(u) => u.as_str(),
+            Principal::Robot(r) => r.as_str(),
+        }
+    }
+
+    /// The bootstrap and CLI principal.
+    pub fn system() -> Principal {
+        Principal::User(Username::system())
+    }
+}
+
+impl Username {
+    fn system() -> Username {
+        Username::parse("system").unwrap_or_else(|_| unreachable!("a valid literal"))
+    }
+}
+
+/// A change to the directory, already validated at the edge (names parsed, secrets hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessCommand {
+    CreateProject {
+        name: ProjectName,
+        public: bool,
+        quota: Option<u64>,
+        /// Becomes the project's admin (Harbor: the creator); `None` for the system.
+        owner: Option<Username>,
+    },
+    UpdateProject {
+        name: ProjectName,
+        public: Option<bool>,
+        /// `Some(None)` removes the limit.
+        quota: Option<Option<u64>>,
+    },
+    DeleteProject {
+        name: ProjectName,
+    },
+    CreateUser {
+        username: Username,
+        password_hash: String,
+        admin: bool,
+    },
+    ChangePassword {
+        username: Username,
+        password_hash: String,
+    },
+    SetAdmin {
+        username: Username,
+        admin: bool,
+    },
+    DeleteUser {
+        username: Username,
+    },
+    AddMember {
+        project: ProjectName,
+        username: Username,
+        role: Role,
+    },
+    ChangeRole {
+        project: ProjectName,
+        username: Username,
+        role: Role,
+    },
+    RemoveMember {
+        project: ProjectName,
+        username: Username,
+    },
+    CreateRobot {
+        name: RobotName,
+        description: String,
+        actions: BTreeSet<Action>,
+        expires_at: Option<DateTime<Utc>>,
+        secret_hash: String,
+    },
+    UpdateRobot {
+        name: RobotName,
+        description: Option<String>,
+        actions: Option<BTreeSet<Action>>,
+        expires_at: Option<Option<DateTime<Utc>>>,
+        disabled: Option<bool>,
+    },
+    RefreshRobotSecret {
+        name: RobotName,
+        secret_hash: String,
+    },
+    DeleteRobot {
+        name: RobotName,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("project {0} already exists")]
+    ProjectExists(ProjectName),
+    #[error("project {0} does not exist")]
+    ProjectUnknown(ProjectName),
+    #[error("user {0} already exists")]
+    UserExists(Username),
+    #[error("user {0} does not exist")]
+    UserUnknown(Username),
+    #[error("user {username} is already a member of project {project}")]
+    MemberExists {
+        project: ProjectName,
+        username: Username,
+    },
+    #[error("user {username} is not a member of project {project}")]
+    MemberUnknown {
+        project: ProjectName,
+        username: Username,
+    },
+    #[error("robot account {0} already exists")]
+    RobotExists(RobotName),
+    #[error("robot account {0} does not exist")]
+    RobotUnknown(RobotName),
+    #[error("a robot account needs at least one action")]
+    RobotWithoutActions,
+    #[error("the last system admin cannot be removed or demoted")]
+    LastAdmin,
+}
+
+/// The fold of the `access` stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// The stream version folded so far.
+    pub version: u64,
+    projects: BTreeMap<ProjectName, Project>,
+    users: BTreeMap<Username, User>,
+    robots: BTreeMap<RobotName, Robot>,
+    last_id: u64,
+}
+
+impl Directory {
+    pub fn project(&self, name: &ProjectName) -> Option<&Project> {
+        self.projects.get(name)
+    }
+
+    pub fn projects(&self) -> impl Iterator<Item = &Project> {
+        self.projects.values()
+    }
+
+    pub fn user(&self, name: &Username) -> Option<&User> {
+        self.users.get(name)
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+
+    pub fn robot(&self, name: &RobotName) -> Option<&Robot> {
+        self.robots.get(name)
+    }
+
+    pub fn robots(&self) -> impl Iterator<Item = &Robot> {
+        self.robots.values()
+    }
+
+    pub fn has_admin(&self) -> bool {
+        self.users.values().any(|u| u.admin)
+    }
+
+    /// The next id the directory hands out (ids are unique across every kind, as ids of events are
+    /// decided before they are appended).
+    fn next_id(&self) -> u64 {
+        self.last_id + 1
+    }
+
+    // ---- authorization ----
+
+    pub fn is_admin(&self, principal: &Principal) -> bool {
+        matches!(principal, Principal::User(u) if self.users.get(u).is_some_and(|u| u.admin))
+    }
+
+    /// The role of `principal` in `project`, if a user member.
+    pub fn role(&self, principal: &Principal, project: &ProjectName) -> Option<Role> {
+        let Principal::User(user) = principal else {
+            return None;
+        };
+        self.projects.get(project)?.members.get(user).map(|m| m.role)
+    }
+
+    /// What `principal` may do to the repositories of `project` at `now` (empty if the project does
+    /// not exist).
+    pub fn repository_actions(
+        &self,
+        principal: &Principal,
+        project: &ProjectName,
+        now: DateTime<Utc>,
+    ) -> BTreeSet<Action> {
+        let Some(p) = self.projects.get(project) else {
+            return BTreeSet::new();
+        };
+        let public_pull = || {
+            if p.public {
+                BTreeSet::from([Action::Pull])
+            } else {
+                BTreeSet::new()
+            }
+        };
+        match principal {
+            Principal::Anonymous => public_pull(),
+            Principal::User(user) => {
+                if !self.users.contains_key(user) {
+                    return BTreeSet::new();
+                }
+                if self.is_admin(principal) {
+                    return Action::ALL.into();
+                }
+                let mut actions = public_pull();
+                if let Some(member) = p.members.get(user) {
+                    actions.extend(member.role.actions());
+                }
+                actions
+            }
+            Principal::Robot(name) => match self.robots.get(name) {
+                Some(robot) if robot.active(now) && &name.project() == project => robot.actions.clone(),
+                _ => BTreeSet::new(),
+            },
+        }
+    }
+
+    /// Whether `principal` manages `project` (members, robots, settings): its admins and system admins.
+    pub fn manages(&self, principal: &Principal, project: &ProjectName) -> bool {
+        self.projects.contains_key(project)
+            && (self.is_admin(principal) || self.role(principal, project).is_some_and(Role::manages_project))
+    }
+
+    /// Whether `principal` may know that `project` exists.
+    pub fn sees(&self, principal: &Principal, project: &ProjectName, now: DateTime<Utc>) -> bool {
+        self.projects.get(project).is_some_and(|p| p.public)
+            || !self.repository_actions(principal, project, now).is_empty()
+            || self.role(principal, project).is_some()
+    }
+
+    /// Whether `principal` is a known, active principal at `now` (anonymous always is).
+    pub fn active(&self, principal: &Principal, now: DateTime<Utc>) -> bool {
+        match principal {
+            Principal::Anonymous => true,
+            Principal::User(u) => self.users.contains_key(u),
+            Principal::Robot(r) => self.robots.get(r).is_some_and(|r| r.active(now)),
+        }
+    }
+
+    // ---- decisions ----
+
+    /// The events `command` leads to, or why it is refused.
+    pub fn decide(&self, command: AccessCommand) -> Result<Vec<Event>, AccessError> {
+        use AccessCommand as C;
+        let id = self.next_id();
+        let project_of = |name: &ProjectName| {
+            (self.projects.get(name)).ok_or_else(|| AccessError::ProjectUnknown(name.clone()))
+        };
+        let user_of =
+            |name: &Username| (self.users.get(name)).ok_or_else(|| AccessError::UserUnknown(name.clone()));
+        let robot_of =
+            |name: &RobotName| (self.robots.get(name)).ok_or_else(|| AccessError::RobotUnknown(name.clone()));
+        let events = match command {
+            C::CreateProject {
+                name,
+                public,
+                quota,
+                owner,
+            } => {
+                if self.projects.contains_key(&name) {
+                    return Err(AccessError::ProjectExists(name));
+                }
+                let mut events = vec![Event::ProjectCreated {
+                    project: name.clone(),
+                    id,
+                    public,
+                    quota,
+                }];
+                if let Some(owner) = owner.filter(|o| self.users.contains_key(o)) {
+                    events.push(Event::MemberAdded {
+                        project: name,
+                        username: owner,
+                        role: Role::ProjectAdmin,
+                        id: id + 1,
+                    });
+                }
+                events
+            }
+            C::UpdateProject { name, public, quota } => {
+                let p = project_of(&name)?;
+                vec![Event::ProjectUpdated {
+                    project: name,
+                    public: public.unwrap_or(p.public),
+                    quota: quota.unwrap_or(p.quota),
+                }]
+            }
+            C::DeleteProject { name } => {
+                let p = project_of(&name)?;
+                let mut events: Vec<Event> = (self.robots.keys())
+                    .filter(|r| r.project() == name)
+                    .map(|r| Event::RobotDeleted { robot: r.clone() })
+                    .collect();
+                events.push(Event::ProjectDeleted {
+                    project: p.name.clone(),
+                });
+                events
+            }
+            C::CreateUser {
+                username,
+                password_hash,
+                admin,
+            } => {
+                if self.users.contains_key(&username) {
+                    return Err(AccessError::UserExists(username));
+                }
+                vec![Event::UserCreated {
+                    username,
+                    id,
+                    password_hash,
+                    admin,
+                }]
+            }
+            C::ChangePassword {
+                username,
+                password_hash,
+            } => {
+                user_of(&username)?;
+                vec![Event::UserPasswordChanged {
+                    username,
+                    password_hash,
+                }]
+            }
+            C::SetAdmin { username, admin } => {
+                let user = user_of(&username)?;
+                if user.admin && !admin && self.admins() == 1 {
+                    return Err(AccessError::LastAdmin);
+                }
+                vec![Event::UserAdminChanged { username, admin }]
+            }
+            C::DeleteUser { username } => {
+                let user = user_of(&username)?;
+                if user.admin && self.admins() == 1 {
+                    return Err(AccessError::LastAdmin);
+                }
+                let mut events: Vec<Event> = (self.projects.values())
+                    .filter(|p| p.members.contains_key(&username))
+                    .map(|p| Event::MemberRemoved {
+                        project: p.name.clone(),
+                        username: username.clone(),
+                    })
+                    .collect();
+                events.push(Event::UserDeleted { username });
+                events
+            }
+            C::AddMember {
+                project,
+                username,
+                role,
+            } => {
+                let p = project_of(&project)?;
+                user_of(&username)?;
+                if p.members.contains_key(&username) {
+                    return Err(AccessError::MemberExists { project, username });
+                }
+                vec![Event::MemberAdded {
+                    project,
+                    username,
+                    role,
+                    id,
+                }]
+            }
+            C::ChangeRole {
+                project,
+                username,
+                role,
+            } => {
+                let p = project_of(&project)?;
+                if !p.members.contains_key(&username) {
+                    return Err(AccessError::MemberUnknown { project, username });
+                }
+                vec![Event::MemberRoleChanged {
+                    project,
+                    username,
+                    role,
+                }]
+            }
+            C::RemoveMember { project, username } => {
+                let p = project_of(&project)?;
+                if !p.members.contains_key(&username) {
+                    return Err(AccessError::MemberUnknown { project, username });
+                }
+                vec![Event::MemberRemoved { project, username }]
+            }
+            C::CreateRobot {
+                name,
+                description,
+                actions,
+                expires_at,
+                secret_hash,
+            } => {
+                project_of(&name.project())?;
+                if self.robots.contains_key(&name) {
+                    return Err(AccessError::RobotExists(name));
+                }
+                if actions.is_empty() {
+                    return Err(AccessError::RobotWithoutActions);
+                }
+                vec![Event::RobotCreated {
+                    robot: name,
+                    id,
+                    description,
+                    actions,
+                    expires_at,
+                    secret_hash,
+                }]
+            }
+            C::UpdateRobot {
+                name,
+                description,
+                actions,
+                expires_at,
+                disabled,
+            } => {
+                let r = robot_of(&name)?;
+                let actions = actions.unwrap_or_else(|| r.actions.clone());
+                if actions.is_empty() {
+                    return Err(AccessError::RobotWithoutActions);
+                }
+                vec![Event::RobotUpdated {
+                    robot: name,
+                    description: description.unwrap_or_else(|| r.description.clone()),
+                    actions,
+                    expires_at: expires_at.unwrap_or(r.expires_at),
+                    disabled: disabled.unwrap_or(r.disabled),
+                }]
+            }
+            C::RefreshRobotSecret { name, secret_hash } => {
+                robot_of(&name)?;
+                vec![Event::RobotSecretRefreshed {
+                    robot: name,
+                    secret_hash,
+                }]
+            }
+            C::DeleteRobot { name } => {
+                robot_of(&name)?;
+                vec![Event::RobotDeleted { robot: name }]
+            }
+        };
+        Ok(events)
+    }
+
+    fn admins(&self) -> usize {
+        self.users.values().filter(|u| u.admin).count()
+    }
+
+    // ---- the fold ----
+
+    /// Folds one event of the `access` stream (events of other streams are ignored).
+    pub fn apply(&mut self, recorded: &RecordedEvent) {
+        let time = recorded.envelope.time;
+        self.version = recorded.version;
+        match &recorded.envelope.event {
+            Event::ProjectCreated {
+                project,
+                id,
+                public,
+                quota,
+            } => {
+                self.see_id(*id);
+                self.projects.insert(
+                    project.clone(),
+                    Project {
+                        id: *id,
+                        name: project.clone(),
+                        public: *public,
+                        quota: *quota,
+                        created_at: time,
+                        updated_at: time,
+                        members: BTreeMap::new(),
+                    },
+                );
+            }
+            Event::ProjectUpdated {
+                project,
+                public,
+                quota,
+            } => {
+                if let Some(p) = self.projects.get_mut(project) {
+                    p.public = *public;
+                    p.quota = *quota;
+                    p.updated_at = time;
+                }
+            }
+            Event::ProjectDeleted { project } => {
+                self.projects.remove(project);
+            }
+            Event::UserCreated {
+                username,
+                id,
+                password_hash,
+                admin,
+            } => {
+                self.see_id(*id);
+                self.users.insert(
+                    username.clone(),
+                    User {
+                        id: *id,
+                        username: username.clone(),
+                        password_hash: password_hash.clone(),
+                        admin: *admin,
+                        created_at: time,
+                        updated_at: time,
+                    },
+                );
+            }
+            Event::UserPasswordChanged {
+                username,
+                password_hash,
+            } => {
+                if let Some(u) = self.users.get_mut(username) {
+                    u.password_hash = password_hash.clone();
+                    u.updated_at = time;
+                }
+            }
+            Event::UserAdminChanged { username, admin } => {
+                if let Some(u) = self.users.get_mut(username) {
+                    u.admin = *admin;
+                    u.updated_at = time;
+                }
+            }
+            Event::UserDeleted { username } => {
+                self.users.remove(username);
+            }
+            Event::MemberAdded {
+                project,
+                username,
+                role,
+                id,
+            } => {
+                self.see_id(*id);
+                if let Some(p) = self.projects.get_mut(project) {
+                    p.members.insert(
+                        username.clone(),
+                        Member {
+                            id: *id,
+                            username: username.clone(),
+                            role: *role,
+                        },
+                    );
+                }
+            }
+            Event::MemberRoleChanged {
+                project,
+                username,
+                role,
+            } => {
+                if let Some(m) = (self.projects.get_mut(project)).and_then(|p| p.members.get_mut(username)) {
+                    m.role = *role;
+                }
+            }
+            Event::MemberRemoved { project, username } => {
+                if let Some(p) = self.projects.get_mut(project) {
+                    p.members.remove(username);
+                }
+            }
+            Event::RobotCreated {
+                robot,
+                id,
+                description,
+                actions,
+                expires_at,
+                secret_hash,
+            } => {
+                self.see_id(*id);
+                self.robots.insert(
+                    robot.clone(),
+                    Robot {
+                        id: *id,
+                        name: robot.clone(),
+                        description: description.clone(),
+                        actions: actions.clone(),
+                        expires_at: *expires_at,
+                        disabled: false,
+                        secret_hash: secret_hash.clone(),
+                        created_at: time,
+                        updated_at: time,
+                    },
+                );
+            }
+            Event::RobotUpdated {
+                robot,
+                description,
+                actions,
+                expires_at,
+                disabled,
+            } => {
+                if let Some(r) = self.robots.get_mut(robot) {
+                    r.description = description.clone();
+                    r.actions = actions.clone();
+                    r.expires_at = *expires_at;
+                    r.disabled = *disabled;
+                    r.updated_at = time;
+                }
+            }
+            Event::RobotSecretRefreshed { robot, secret_hash } => {
+                if let Some(r) = self.robots.get_mut(robot) {
+                    r.secret_hash = secret_hash.clone();
+                    r.updated_at = time;
+                }
+            }
+            Event::RobotDeleted { robot } => {
+                self.robots.remove(robot);
+            }
+            _ => {}
+        }
+    }
+
+    fn see_id(&mut self, id: u64) {
+        self.last_id = self.last_id.max(id);
+    }
+}
+
+#[cfg(test)]
+#[path = "directory_tests.rs"]
+mod tests;

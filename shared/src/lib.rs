@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod domain;
 pub mod events_out;
 pub mod oci;

@@ -7,6 +7,8 @@
 mod checkpoints;
 #[path = "contract/event_log.rs"]
 mod event_log;
+#[path = "contract/key_store.rs"]
+mod key_store;
 #[path = "contract/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -137,6 +139,11 @@ mod dynamodb_event_log {
         streams_are_versioned_independently,
         read_all_pages_through_every_stream_in_sequence_order,
         concurrent_appenders_that_retry_on_conflict_lose_no_update,
+        reading_a_stream_returns_only_its_events_in_version_order,
+        reading_a_stream_after_a_version_skips_up_to_it,
+        reading_a_stream_pages_by_limit,
+        a_stream_that_does_not_exist_reads_empty,
+        a_conflicting_append_adds_nothing_to_the_stream_read,
     );
 
     log_and_views_checks!(
@@ -162,6 +169,15 @@ mod dynamodb_views {
     factory_checks!(
         dumps_are_sorted_and_equal_exactly_when_the_contents_are: 4,
         replaying_the_same_ops_twice_changes_nothing: 2,
+    );
+}
+
+mod dynamodb_key_store {
+    checks!(key_store =>
+        a_new_store_holds_no_keys,
+        keys_load_back_oldest_first_byte_for_byte,
+        an_add_at_a_stale_count_adds_nothing,
+        concurrent_first_adds_agree_on_one_key,
     );
 }
 
@@ -243,19 +259,27 @@ mod dynamodb_limits {
         }
         assert_eq!(store.stream_version(&s).await.unwrap(), 0);
         assert_eq!(store.read_all(0, 10).await.unwrap(), vec![]);
+        assert_eq!(store.read_stream(&s, 0, 10).await.unwrap(), vec![]);
         assert_eq!(store.dump().await.unwrap(), Vec::<String>::new());
         crate::drop_tables(&stores).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn an_append_over_the_item_limit_of_a_transaction_is_rejected() {
-        // Each blob upload writes its event and its blob link: 2 + 60 × 2 + 1 items.
-        assert_rejected(blobs(60, 10), "MAX_TRANSACT_ITEMS").await;
+        // Each blob upload writes its event in the log and in its stream, and its blob link:
+        // 2 + 33 × 3 + 1 = 102 items.
+        assert_rejected(blobs(33, 10), "MAX_TRANSACT_ITEMS").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn an_append_over_the_byte_limit_of_a_transaction_is_rejected() {
         assert_rejected(blobs(12, 380 * 1024), "MAX_TRANSACT_BYTES").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_append_whose_events_fit_once_but_not_with_their_stream_copies_is_rejected() {
+        // About 2.2 MiB of events, written twice (log and stream items): over 4 MiB.
+        assert_rejected(blobs(6, 380 * 1024), "MAX_TRANSACT_BYTES").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -270,10 +294,11 @@ mod dynamodb_limits {
         };
         let store = stores[0].clone();
         let s = StreamId::repository(&repo("limits/repo"));
-        // 2 (head, counter) + 48 events + 48 blob links + 1 catalog row = 99 items.
-        let recorded = store.append(&s, 0, blobs(48, 10)).await.unwrap();
-        assert_eq!(recorded.len(), 48);
+        // 2 (head, counter) + 32 log items + 32 stream items + 32 blob links + 1 catalog row = 99.
+        let recorded = store.append(&s, 0, blobs(32, 10)).await.unwrap();
+        assert_eq!(recorded.len(), 32);
         assert_eq!(store.read_all(0, 100).await.unwrap(), recorded);
+        assert_eq!(store.read_stream(&s, 0, 100).await.unwrap(), recorded);
         crate::drop_tables(&stores).await;
     }
 }

@@ -15,8 +15,21 @@ async fn main() -> Result<(), lambda_http::Error> {
     berth::telemetry::init_lambda();
     let targets = AwsTargets::from_env()?;
     let host = Host::lambda().with_blob_redirect(host::blob_redirect_from_env()?);
-    let router =
-        oci::router(aws::open(&targets).await, host).layer(axum::middleware::map_request(with_raw_path));
+    let auto_create = std::env::var("BERTH_AUTO_CREATE_PROJECTS").is_ok_and(|v| v == "true");
+    let registry = aws::open(&targets).await.with_auto_create_projects(auto_create);
+    // First start of a deployment: the admin's password must be configured (a Lambda function
+    // has nowhere to show a generated one but its logs, where secrets never go).
+    match std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()) {
+        Some(password) => {
+            registry.bootstrap(Some(&password)).await?;
+        }
+        None if !registry.directory().await?.has_admin() => tracing::warn!(
+            "no system admin yet: set BERTH_ADMIN_PASSWORD, or run `berth admin create-user admin --admin --storage aws`"
+        ),
+        None => {}
+    }
+    let auth = oci::AuthConfig::from_env()?;
+    let router = oci::router(registry, host, auth).layer(axum::middleware::map_request(with_raw_path));
     tracing::info!(
         init_us = started.elapsed().as_micros() as u64,
         bucket = %targets.bucket,

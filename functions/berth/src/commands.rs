@@ -29,6 +29,15 @@ enum Command {
         storage: Storage,
         #[command(flatten)]
         blobs: BlobServing,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Bootstrap tasks on the registry's storage: projects, users, members, robot accounts, token keys.
+    Admin {
+        #[command(subcommand)]
+        command: crate::admin::AdminCommand,
+        #[command(flatten)]
+        storage: Storage,
     },
     /// Drop every view, replay the event log, and compare with the views before (nothing else may
     /// write meanwhile: stop the servers). Exits 1 if the rebuilt views differ.
@@ -117,6 +126,14 @@ impl BlobServing {
 }
 
 #[derive(Args)]
+struct AccessArgs {
+    /// A push to a project that does not exist creates it (private, the pusher its admin) instead
+    /// of being refused.
+    #[arg(long, env = "BERTH_AUTO_CREATE_PROJECTS", default_value_t = false, action = clap::ArgAction::Set)]
+    auto_create_projects: bool,
+}
+
+#[derive(Args)]
 struct AwsArgs {
     /// The S3 bucket for blobs (with --storage aws).
     #[arg(long, env = "BERTH_S3_BUCKET")]
@@ -158,7 +175,17 @@ impl Cli {
                 listen,
                 storage,
                 blobs,
-            } => serve(listen, storage.open().await?, blobs.host()).await,
+                access,
+            } => {
+                let registry = storage
+                    .open()
+                    .await?
+                    .with_auto_create_projects(access.auto_create_projects);
+                bootstrap(&registry).await?;
+                let auth = berth::oci::AuthConfig::from_env().map_err(anyhow::Error::msg)?;
+                serve(listen, registry, blobs.host(), auth).await
+            }
+            Command::Admin { command, storage } => crate::admin::run(storage.open().await?, command).await,
             Command::RebuildViews { storage } => rebuild_views(storage.open().await?).await,
             Command::Log { storage } => print_log(storage.open().await?).await,
             Command::Janitor {
@@ -182,7 +209,38 @@ impl Cli {
     }
 }
 
-async fn serve(listen: SocketAddr, registry: Registry, host: Host) -> anyhow::Result<()> {
+/// The system admin and the `library` project on first start. The admin's password comes from
+/// `BERTH_ADMIN_PASSWORD`, or is generated and printed once on stdout (never logged).
+async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
+    let password = std::env::var("BERTH_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let done = registry.bootstrap(password.as_deref()).await?;
+    if let Some(generated) = done.generated_admin_password {
+        println!(
+            "berth: created the system admin {:?}; its password, shown this once: {generated}",
+            berth::app::ADMIN_USERNAME
+        );
+    } else if done.created_admin {
+        tracing::info!(
+            "created the system admin {:?} (password from BERTH_ADMIN_PASSWORD)",
+            berth::app::ADMIN_USERNAME
+        );
+    }
+    if done.created_default_project {
+        tracing::info!("created the public project library");
+    }
+    // The first token key, now rather than on the first login.
+    registry.token_keys().await?;
+    Ok(())
+}
+
+async fn serve(
+    listen: SocketAddr,
+    registry: Registry,
+    host: Host,
+    auth: berth::oci::AuthConfig,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -193,7 +251,7 @@ async fn serve(listen: SocketAddr, registry: Registry, host: Host) -> anyhow::Re
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, berth::oci::router(registry, host))
+    axum::serve(listener, berth::oci::router(registry, host, auth))
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())

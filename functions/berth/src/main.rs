@@ -1,6 +1,7 @@
 //! `berth`: the local registry server (the container host of the same router the Lambda `api`
 //! function serves) and the operator's CLI.
 
+mod admin;
 mod commands;
 
 use clap::Parser;

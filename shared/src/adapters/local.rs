@@ -31,5 +31,5 @@ pub fn open(data_dir: &Path) -> Result<Registry, LocalError> {
     std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
     let store = Arc::new(RedbStore::open(&data_dir.join("berth.redb")).map_err(|e| err(e.to_string()))?);
     let blobs = Arc::new(FsBlobStore::open(data_dir).map_err(|e| err(e.to_string()))?);
-    Ok(Registry::new(store.clone(), store, blobs, Arc::new(SystemClock)))
+    Ok(Registry::new(store.clone(), store.clone(), blobs, Arc::new(SystemClock)).with_key_store(store))
 }

@@ -79,6 +79,9 @@ impl Registry {
             let Ok(events) = repository::mount_blob(repo, digest, from, size_in_from, linked_here) else {
                 return Ok(None);
             };
+            if let (Some(size), false) = (size_in_from, linked_here) {
+                self.check_quota(repo, digest, size).await?;
+            }
             if events.is_empty()
                 || self
                     .try_append(ctx, repo, version, events, attempt)
@@ -126,10 +129,17 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(Option<ChunkRange>, ByteStream)>,
     ) -> Result<u64, AppError> {
-        if let Some((range, body)) = last_chunk {
-            self.upload_chunk(repo, id, range, body).await?;
+        let size = if let Some((range, body)) = last_chunk {
+            self.upload_chunk(repo, id, range, body).await?
         } else {
-            self.upload_size(repo, id).await?;
+            self.upload_size(repo, id).await?
+        };
+        // Before the blob becomes content: a refused upload leaves nothing behind.
+        if self.views.blob_link(repo, digest).await?.is_none() {
+            if let Err(e) = self.check_quota(repo, digest, size).await {
+                self.blobs.upload_abort(id).await?;
+                return Err(e);
+            }
         }
         let size = match self.blobs.upload_commit(id, digest).await {
             Err(BlobError::DigestMismatch { computed }) => {

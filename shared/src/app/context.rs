@@ -1,18 +1,7 @@
-//! Who is asking. Every use case receives a context; access control (a later issue) fills in the
-//! principal from credentials, and every event records it.
+//! Who is asking. Every use case receives a context; the HTTP edge fills in the principal from
+//! credentials (or leaves it anonymous), and every event records it.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Anonymous,
-}
-
-impl Principal {
-    pub fn name(&self) -> &str {
-        match self {
-            Principal::Anonymous => "anonymous",
-        }
-    }
-}
+pub use crate::domain::access::Principal;
 
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -22,8 +11,12 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn anonymous() -> RequestContext {
+        RequestContext::as_principal(Principal::Anonymous)
+    }
+
+    pub fn as_principal(principal: Principal) -> RequestContext {
         RequestContext {
-            principal: Principal::Anonymous,
+            principal,
             request_id: uuid::Uuid::new_v4().to_string(),
         }
     }

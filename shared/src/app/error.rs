@@ -17,6 +17,8 @@ pub enum AppError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error(transparent)]
+    Access(#[from] crate::domain::access::AccessError),
+    #[error(transparent)]
     ManifestInvalid(#[from] ManifestError),
     #[error("manifest is larger than {limit} bytes")]
     ManifestTooLarge { limit: usize },
@@ -25,6 +27,9 @@ pub enum AppError {
     /// A chunk did not start where the upload ends (`size` bytes so far).
     #[error("chunk must start at offset {size}")]
     RangeMismatch { size: u64 },
+    /// Refused by a project rule (a quota, for one); the message says which and why.
+    #[error("{0}")]
+    Denied(String),
     #[error("too many concurrent writers on the repository; retry")]
     Contention,
     #[error("{0}")]

@@ -54,6 +54,9 @@ impl Registry {
             info,
             tag,
         };
+        if self.views.manifest(repo, &digest).await?.is_none() {
+            self.check_quota(repo, &digest, cmd.size).await?;
+        }
         // Content first, then the event: a crash in between leaves only unreferenced bytes.
         self.blobs.put(&digest, body).await?;
         for attempt in Self::attempts() {

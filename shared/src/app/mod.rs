@@ -1,6 +1,7 @@
 //! Use cases: load what a decision needs from the views, let the domain decide, append the events
 //! (retrying on a concurrency conflict). Generic over the ports; no HTTP here.
 
+mod access;
 mod blobs;
 mod context;
 mod error;
@@ -8,9 +9,11 @@ mod janitor;
 mod listings;
 mod manifests;
 mod projector;
+mod quota;
 mod rebuild;
 mod registry;
 
+pub use access::{hash as hash_secret, Bootstrap, ADMIN_USERNAME};
 pub use blobs::ChunkRange;
 pub use context::{Principal, RequestContext};
 pub use error::AppError;

@@ -18,6 +18,7 @@ pub struct Registry {
     pub(super) views: Arc<dyn Views>,
     pub(super) blobs: Arc<dyn BlobStore>,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) access: Arc<super::access::AccessState>,
 }
 
 impl Registry {
@@ -32,6 +33,7 @@ impl Registry {
             views,
             blobs,
             clock,
+            access: Arc::new(super::access::AccessState::in_memory()),
         }
     }
 

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::AppError;
+use crate::domain::access::AccessError;
 use crate::domain::name::NameError;
 use crate::domain::DomainError;
 
@@ -124,6 +125,11 @@ impl From<AppError> for OciError {
             }
             AppError::RangeMismatch { size } => OciError::range_mismatch(size),
             AppError::Contention => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message),
+            AppError::Access(a) => match a {
+                AccessError::ProjectUnknown(_) => OciError::new(S::NOT_FOUND, "NAME_UNKNOWN", message),
+                _ => OciError::new(S::CONFLICT, "DENIED", message),
+            },
+            AppError::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", message),
             AppError::Backend(cause) => OciError::internal(&cause),
         }
     }

@@ -1,11 +1,14 @@
-//! The OCI distribution API v1.1.1 as one axum router, hosted unchanged by the local server and the
-//! Lambda `api` function. Requests are parsed into an [`route::Endpoint`]; one handler per operation.
+//! The OCI distribution API v1.1.1, the token service (`/service/token`) and the management API
+//! (`/api/v2.0/`) as one axum router, hosted unchanged by the local server and the Lambda `api`
+//! function. Requests are parsed into an [`route::Endpoint`]; one handler per operation.
 
+pub mod auth;
 mod error;
 mod handlers;
 pub mod host;
 pub mod http;
 pub mod route;
+mod token;
 
 use std::sync::Arc;
 
@@ -17,6 +20,7 @@ use axum::Router;
 
 use crate::app::{Registry, RequestContext};
 
+pub use auth::AuthConfig;
 pub use error::OciError;
 pub use host::Host;
 use route::{Endpoint, RouteError};
@@ -24,27 +28,47 @@ use route::{Endpoint, RouteError};
 /// The header every `/v2/` response carries.
 const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
 
-/// The router every host serves; `host` says what the host in front of it can carry.
-pub fn router(registry: Registry, host: Host) -> Router {
-    Router::new().fallback(dispatch).with_state(Oci {
-        registry,
-        host: Arc::new(host),
-    })
+/// The router every host serves; `host` says what the host in front of it can carry, `auth` how
+/// the deployment names itself in tokens.
+pub fn router(registry: Registry, host: Host, auth: AuthConfig) -> Router {
+    let auth = Arc::new(auth);
+    Router::new()
+        .route("/service/token", axum::routing::get(token))
+        .fallback(dispatch)
+        .with_state(Oci {
+            registry: registry.clone(),
+            host: Arc::new(host),
+            auth: auth.clone(),
+        })
+        .nest("/api/v2.0", crate::api::router(registry, auth))
 }
 
 #[derive(Clone)]
 struct Oci {
     registry: Registry,
     host: Arc<Host>,
+    auth: Arc<AuthConfig>,
 }
 
-async fn dispatch(State(oci): State<Oci>, request: Request<Body>) -> Response {
-    let ctx = RequestContext::anonymous();
+async fn token(State(oci): State<Oci>, request: Request<Body>) -> Response {
+    token::handle(&oci.registry, &oci.auth, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn dispatch(State(oci): State<Oci>, mut request: Request<Body>) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let mut principal = String::from("-");
     let result = match route::parse(&method, &path) {
         Ok(endpoint) => match body_fits(&oci.host, &endpoint, &request) {
-            Ok(()) => handle(&oci.registry, &oci.host, &ctx, endpoint, request).await,
+            Ok(()) => match auth::authorize(&oci.registry, &oci.auth, &endpoint, &mut request).await {
+                Ok(ctx) => {
+                    principal = ctx.principal.name().to_string();
+                    handle(&oci.registry, &oci.host, &ctx, endpoint, request).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         Err(RouteError::NotFound) => Err(OciError::new(
@@ -60,7 +84,7 @@ async fn dispatch(State(oci): State<Oci>, request: Request<Body>) -> Response {
     response
         .headers_mut()
         .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
-    tracing::debug!(%method, %path, status = response.status().as_u16(), request_id = %ctx.request_id);
+    tracing::debug!(%method, %path, status = response.status().as_u16(), %principal);
     response
 }
 
@@ -138,6 +162,6 @@ async fn handle(
         }
         Endpoint::TagsList { name } => tags_list::handle(registry, &name, request).await,
         Endpoint::Referrers { name, digest } => referrers::handle(registry, &name, &digest, request).await,
-        Endpoint::Catalog => catalog::handle(registry, request).await,
+        Endpoint::Catalog => catalog::handle(registry, ctx, request).await,
     }
 }

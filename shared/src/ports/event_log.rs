@@ -34,6 +34,19 @@ pub trait EventLog: Send + Sync {
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, LogError>;
 
+    /// Up to `limit` events of `stream` with a version greater than `after`, in version order
+    /// (strongly consistent: an append that returned is visible).
+    ///
+    /// Loads an aggregate by folding its stream, and catches an in-memory copy up by reading only
+    /// what follows the version it has folded; adapters index streams so that this costs the events
+    /// read, never a scan of the log. A stream that does not exist reads empty.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: Version,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, LogError>;
+
     /// Up to `limit` events with a sequence greater than `after`, in log order.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError>;
 }

@@ -4,11 +4,13 @@
 pub mod blob_store;
 pub mod clock;
 pub mod event_log;
+pub mod key_store;
 pub mod projection;
 pub mod views;
 
 pub use blob_store::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
 pub use clock::{Clock, SystemClock};
 pub use event_log::{EventLog, LogError, Version};
+pub use key_store::{KeyStore, KeyStoreError, MemoryKeyStore};
 pub use projection::{Checkpoints, EventSink, ProjectionError};
 pub use views::{ViewError, Views};

@@ -28,6 +28,10 @@ pub trait Views: Send + Sync {
     /// Repositories in lexical order, starting after `after`, at most `limit`.
     async fn repositories(&self, after: Option<&str>, limit: usize) -> Result<Vec<RepoName>, ViewError>;
 
+    /// What the repository stores, for quotas: every linked blob and every manifest, as
+    /// `(digest, size)` in digest order (a digest both a blob and a manifest appears once per kind).
+    async fn stored(&self, repo: &RepoName) -> Result<Vec<(Digest, u64)>, ViewError>;
+
     /// Applies projection ops outside an append (used by rebuilds).
     async fn apply(&self, ops: Vec<ViewOp>) -> Result<(), ViewError>;
     /// Drops every row of every view.

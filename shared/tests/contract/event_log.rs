@@ -252,6 +252,179 @@ pub async fn read_all_pages_through_every_stream_in_sequence_order(log: Arc<dyn 
     assert_eq!(log.read_all(start, 100).await.unwrap(), appended);
 }
 
+/// Every event of `stream` after version `after`, read in pages of `limit`.
+async fn whole_stream(log: &dyn EventLog, s: &StreamId, after: u64, limit: usize) -> Vec<RecordedEvent> {
+    let mut out: Vec<RecordedEvent> = Vec::new();
+    loop {
+        let cursor = out.last().map_or(after, |e| e.version);
+        let page = log.read_stream(s, cursor, limit).await.unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        assert!(page.len() <= limit, "a page holds at most `limit` events");
+        out.extend(page);
+    }
+}
+
+pub async fn reading_a_stream_returns_only_its_events_in_version_order(log: Arc<dyn EventLog>) {
+    // One name a prefix of the other, to catch prefix-matched keys.
+    let (a, b) = (stream("contract/rs"), stream("contract/rs/sub"));
+    let mut on_a = Vec::new();
+    let mut on_b = Vec::new();
+    on_a.extend(log.append(&a, 0, events("contract/rs", "1", 2)).await.unwrap());
+    on_b.extend(
+        log.append(&b, 0, events("contract/rs/sub", "2", 1))
+            .await
+            .unwrap(),
+    );
+    on_a.extend(log.append(&a, 2, events("contract/rs", "3", 1)).await.unwrap());
+    on_b.extend(
+        log.append(&b, 1, events("contract/rs/sub", "4", 2))
+            .await
+            .unwrap(),
+    );
+
+    let read_a = log.read_stream(&a, 0, 100).await.unwrap();
+    assert_eq!(read_a, on_a, "a stream reads back what append recorded, in order");
+    assert_eq!(read_a.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_strictly_increasing(&read_a.iter().map(|e| e.sequence).collect::<Vec<_>>());
+    let read_b = log.read_stream(&b, 0, 100).await.unwrap();
+    assert_eq!(read_b, on_b);
+    assert_eq!(read_b.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
+    let logged: Vec<RecordedEvent> = everything_after(&*log, 0)
+        .await
+        .into_iter()
+        .filter(|e| e.stream == a)
+        .collect();
+    assert_eq!(read_a, logged, "a stream holds the same events as the log");
+}
+
+pub async fn reading_a_stream_after_a_version_skips_up_to_it(log: Arc<dyn EventLog>) {
+    let s = stream("contract/rs-after");
+    let mut appended = log
+        .append(&s, 0, events("contract/rs-after", "1", 3))
+        .await
+        .unwrap();
+    appended.extend(
+        log.append(&s, 3, events("contract/rs-after", "2", 2))
+            .await
+            .unwrap(),
+    );
+
+    for after in 0..=5 {
+        assert_eq!(
+            log.read_stream(&s, after, 100).await.unwrap(),
+            appended[after as usize..].to_vec(),
+            "`after` = {after} is exclusive"
+        );
+    }
+    assert_eq!(
+        log.read_stream(&s, 6, 100).await.unwrap(),
+        vec![],
+        "after the end"
+    );
+    assert_eq!(log.read_stream(&s, u64::MAX, 100).await.unwrap(), vec![]);
+
+    // Catching up: what an in-memory copy at version 5 reads after another append.
+    let more = log
+        .append(&s, 5, events("contract/rs-after", "3", 1))
+        .await
+        .unwrap();
+    assert_eq!(log.read_stream(&s, 5, 100).await.unwrap(), more);
+}
+
+pub async fn reading_a_stream_pages_by_limit(log: Arc<dyn EventLog>) {
+    let s = stream("contract/rs-pages");
+    let mut appended = Vec::new();
+    for (i, n) in [3u64, 1, 3].into_iter().enumerate() {
+        let label = format!("{i}");
+        let version = appended.len() as u64;
+        appended.extend(
+            log.append(&s, version, events("contract/rs-pages", &label, n))
+                .await
+                .unwrap(),
+        );
+    }
+    let first = log.read_stream(&s, 0, 3).await.unwrap();
+    assert_eq!(first, appended[..3].to_vec());
+    let second = log.read_stream(&s, 3, 3).await.unwrap();
+    assert_eq!(second, appended[3..6].to_vec(), "a page may span appends");
+    assert_eq!(log.read_stream(&s, 6, 3).await.unwrap(), appended[6..].to_vec());
+    assert_eq!(
+        log.read_stream(&s, 0, 0).await.unwrap(),
+        vec![],
+        "limit 0 reads nothing"
+    );
+    assert_eq!(log.read_stream(&s, 0, 1).await.unwrap(), appended[..1].to_vec());
+    for limit in [1, 2, 7, 1_000] {
+        assert_eq!(
+            whole_stream(&*log, &s, 0, limit).await,
+            appended,
+            "pages of {limit}"
+        );
+    }
+}
+
+pub async fn a_stream_that_does_not_exist_reads_empty(log: Arc<dyn EventLog>) {
+    assert_eq!(
+        log.read_stream(&stream("contract/nothing"), 0, 10).await.unwrap(),
+        vec![],
+        "in an empty log"
+    );
+    log.append(
+        &stream("contract/something"),
+        0,
+        events("contract/something", "x", 2),
+    )
+    .await
+    .unwrap();
+    // Neighbours of an existing stream: a prefix of its name, and its name extended.
+    for name in ["contract/nothing", "contract/some", "contract/something/else"] {
+        assert_eq!(
+            log.read_stream(&stream(name), 0, 10).await.unwrap(),
+            vec![],
+            "{name}"
+        );
+    }
+    let appended = log
+        .read_stream(&stream("contract/something"), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(appended.len(), 2);
+}
+
+pub async fn a_conflicting_append_adds_nothing_to_the_stream_read(log: Arc<dyn EventLog>) {
+    let s = stream("contract/rs-conflict");
+    let base = log
+        .append(&s, 0, events("contract/rs-conflict", "base", 2))
+        .await
+        .unwrap();
+    for stale in [0, 1, 3] {
+        let result = log
+            .append(
+                &s,
+                stale,
+                events("contract/rs-conflict", &format!("stale{stale}"), 2),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(LogError::Conflict { actual: 2, .. })),
+            "got {result:?}"
+        );
+        assert_eq!(
+            log.read_stream(&s, 0, 100).await.unwrap(),
+            base,
+            "nothing added at {stale}"
+        );
+        assert_eq!(log.read_stream(&s, 2, 100).await.unwrap(), vec![]);
+    }
+    let next = log
+        .append(&s, 2, events("contract/rs-conflict", "next", 1))
+        .await
+        .unwrap();
+    assert_eq!(log.read_stream(&s, 0, 100).await.unwrap(), [base, next].concat());
+}
+
 pub async fn concurrent_appenders_that_retry_on_conflict_lose_no_update(log: Arc<dyn EventLog>) {
     const WRITERS: usize = 16;
     let name = "contract/contended";
@@ -319,6 +492,11 @@ pub async fn concurrent_appenders_that_retry_on_conflict_lose_no_update(log: Arc
         "each writer's event is in the log once"
     );
     assert_eq!(logged_ids, ids);
+    assert_eq!(
+        log.read_stream(&s, 0, 100).await.unwrap(),
+        logged,
+        "the stream holds each winner once, in version order"
+    );
 }
 
 /// `log` and `views` are the same store.

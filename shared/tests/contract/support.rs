@@ -265,7 +265,7 @@ pub struct History {
 
 impl History {
     pub fn record(&mut self, event: Event) -> RecordedEvent {
-        let stream = StreamId::repository(event.repository());
+        let stream = StreamId::repository(event.repository().expect("a repository event"));
         let version = self.versions.entry(stream.clone()).or_insert(0);
         *version += 1;
         self.sequence += 1;

@@ -1,5 +1,5 @@
-//! `EventLog` on DynamoDB: the version check, the sequence numbers, the events and the inline
-//! projection in one `TransactWriteItems`.
+//! `EventLog` on DynamoDB: the version check, the sequence numbers, the events (in the log and in
+//! their stream) and the inline projection in one `TransactWriteItems`.
 
 use std::time::Duration;
 
@@ -25,9 +25,17 @@ const COUNTER: &str = "n";
 const EVENT: &str = "event";
 /// The sort key of the last possible event: `seq#` and 20 digits hold any u64.
 const LAST_EVENT_SK: &str = "seq#99999999999999999999";
+/// The sort key of the last possible event of a stream: `v#` and 20 digits hold any u64.
+const LAST_STREAM_EVENT_SK: &str = "v#99999999999999999999";
 
+/// A log item's sort key (under `log`).
 fn event_sk(sequence: u64) -> String {
     format!("seq#{sequence:020}")
+}
+
+/// A stream item's sort key (under `stream#<stream>`, beside the head).
+fn stream_event_sk(version: Version) -> String {
+    format!("v#{version:020}")
 }
 
 /// What one attempt of an append came to.
@@ -94,12 +102,13 @@ impl DynamoStore {
             put_write(&self.table, counter, Some(counter_condition))?,
         ];
         for event in &recorded {
-            let mut item = key(LOG_PK.to_string(), &event_sk(event.sequence));
-            item.insert(
-                EVENT.to_string(),
-                s(serde_json::to_string(event).map_err(|e| e.to_string())?),
-            );
-            writes.push(put_write(&self.table, item, None)?);
+            let json = serde_json::to_string(event).map_err(|e| e.to_string())?;
+            let mut in_log = key(LOG_PK.to_string(), &event_sk(event.sequence));
+            in_log.insert(EVENT.to_string(), s(json.clone()));
+            writes.push(put_write(&self.table, in_log, None)?);
+            let mut in_stream = key(stream_pk(stream.as_str()), &stream_event_sk(event.version));
+            in_stream.insert(EVENT.to_string(), s(json));
+            writes.push(put_write(&self.table, in_stream, None)?);
         }
         let ops: Vec<_> = recorded.iter().flat_map(ops_for).collect();
         writes.extend(view_writes(&self.table, &ops)?);
@@ -138,6 +147,46 @@ impl DynamoStore {
                 }
                 _ => Err(fail(e)),
             },
+        }
+    }
+
+    /// Up to `limit` events stored under `pk` with a sort key in `first..=last`, in key order: a
+    /// strongly consistent `Query`, paged.
+    async fn query_events(
+        &self,
+        pk: String,
+        first: String,
+        last: &str,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, String> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", s(pk.as_str()))
+                .expression_attribute_values(":first", s(first.as_str()))
+                .expression_attribute_values(":last", s(last))
+                .limit((limit - out.len()).min(MAX_PAGE_ROWS as usize) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(fail)?;
+            for item in page.items() {
+                let json = get_s(item, EVENT)?;
+                out.push(serde_json::from_str(json).map_err(|e| e.to_string())?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if out.len() < limit && !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
         }
     }
 }
@@ -192,34 +241,30 @@ impl EventLog for DynamoStore {
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
-        if limit == 0 || after == u64::MAX {
+        let Some(first) = after.checked_add(1) else {
             return Ok(vec![]);
-        }
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-                .expression_attribute_values(":pk", s(LOG_PK))
-                .expression_attribute_values(":first", s(event_sk(after + 1)))
-                .expression_attribute_values(":last", s(LAST_EVENT_SK))
-                .limit((limit - out.len()).min(MAX_PAGE_ROWS as usize) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend(fail(e)))?;
-            for item in page.items() {
-                let json = get_s(item, EVENT).map_err(backend)?;
-                out.push(serde_json::from_str(json).map_err(|e| backend(e.to_string()))?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if out.len() < limit && !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
-            }
-        }
+        };
+        self.query_events(LOG_PK.to_string(), event_sk(first), LAST_EVENT_SK, limit)
+            .await
+            .map_err(backend)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: Version,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(vec![]);
+        };
+        self.query_events(
+            stream_pk(stream.as_str()),
+            stream_event_sk(first),
+            LAST_STREAM_EVENT_SK,
+            limit,
+        )
+        .await
+        .map_err(backend)
     }
 }

@@ -7,6 +7,7 @@
 //! pk                  sk                          attributes
 //! ──────────────────  ──────────────────────────  ─────────────────────────────────────────────
 //! stream#<stream>     head                        version (N): the stream's version
+//! stream#<stream>     v#<020 version>             event (S): RecordedEvent JSON (as in the log)
 //! log                 head                        n (N): the last sequence handed out
 //! log                 seq#<020 sequence>          event (S): RecordedEvent JSON
 //! repo#<repo>         tag#<lowercase tag>#<tag>   v (S): digest (case-insensitive tag order)
@@ -20,14 +21,24 @@
 //! An append is ONE `TransactWriteItems`: the stream head (conditional on the expected version),
 //! the log counter (conditional on the value read just before, which gives the global order that
 //! DynamoDB lacks: transactions that take sequence numbers serialize on this item), the event
-//! items, and the merged view writes of every event (`ops_for`). A failed head condition is a
-//! `LogError::Conflict`; a lost race on the counter only (another stream appended) is retried.
-//! The price of the total order is one hot item: all appends go through `log/head`.
+//! items (each twice: in the log and in its stream), and the merged view writes of every event
+//! (`ops_for`). A failed head condition is a `LogError::Conflict`; a lost race on the counter only
+//! (another stream appended) is retried. The price of the total order is one hot item: all appends
+//! go through `log/head`.
+//!
+//! A stream's items copy the event rather than point at its sequence, so `read_stream` is one
+//! consistent `Query` of `v#<after + 1> ..= v#<max>` in the stream's partition (a page per MB), with
+//! no second round of `BatchGetItem` on log items (nor that permission). The copy costs its bytes
+//! and one action per event: an append of `e` events and `w` merged view writes is `2 + 2e + w`
+//! actions and about twice its events' bytes, both checked by `check_limits` before sending
+//! (`MAX_TRANSACT_ITEMS`, `MAX_TRANSACT_BYTES`), as each item is against `MAX_ITEM_BYTES`. `head`
+//! sorts before every `v#` key, so a range of `v#` keys never meets it.
 //!
 //! Reads use strongly consistent `GetItem`/`Query`. `dump` and `clear` scan the whole table (they
 //! serve rebuilds and tests, not requests).
 
 mod checkpoints;
+mod keys;
 mod log;
 mod views;
 

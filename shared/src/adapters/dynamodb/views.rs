@@ -226,6 +226,27 @@ impl Views for DynamoStore {
         items.iter().map(json).collect()
     }
 
+    async fn stored(&self, repo: &RepoName) -> ViewResult<Vec<(Digest, u64)>> {
+        let pk = repo_pk(repo.as_str());
+        let blobs = (self
+            .query(pk.clone(), Range::BeginsWith("blob#".into()), usize::MAX)
+            .await)
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(blobs.len());
+        for item in &blobs {
+            out.push((parse(last_part(item)?)?, get_n(item, VALUE).map_err(backend)?));
+        }
+        let manifests = (self
+            .query(pk, Range::BeginsWith("manifest#".into()), usize::MAX)
+            .await)
+            .map_err(backend)?;
+        for item in &manifests {
+            let record: ManifestRecord = json(item)?;
+            out.push((record.digest, record.size));
+        }
+        Ok(out)
+    }
+
     async fn repository_exists(&self, repo: &RepoName) -> ViewResult<bool> {
         let item = self.get(CATALOG_PK, repo.as_str()).await.map_err(backend)?;
         Ok(item.is_some())

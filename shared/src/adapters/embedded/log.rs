@@ -1,14 +1,15 @@
-//! `EventLog` on redb: the version check, the append and the inline projection in one write
-//! transaction, committed with fsync.
+//! `EventLog` on redb: the version check, the append, its stream index and the inline projection
+//! in one write transaction, committed with fsync. A stream is read through `stream_events`
+//! ((stream, version) → sequence), a range of one stream's rows, then point reads of `events`.
 
 use async_trait::async_trait;
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::domain::projection::ops_for;
 use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
 use crate::ports::{EventLog, LogError, Version};
 
-use super::{apply_ops, fail, RedbStore, EVENTS, STREAMS};
+use super::{apply_ops, fail, RedbStore, EVENTS, STREAMS, STREAM_EVENTS};
 
 enum AppendFailure {
     Conflict(Version),
@@ -40,6 +41,7 @@ impl RedbStore {
                 return Err(AppendFailure::Conflict(actual));
             }
             let mut events = txn.open_table(EVENTS).map_err(fail)?;
+            let mut index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
             let mut sequence = events.last().map_err(fail)?.map_or(0, |(k, _)| k.value());
             let mut version = actual;
             for envelope in envelopes {
@@ -53,6 +55,7 @@ impl RedbStore {
                 };
                 let json = serde_json::to_vec(&event).map_err(fail)?;
                 events.insert(sequence, json.as_slice()).map_err(fail)?;
+                index.insert((stream.as_str(), version), sequence).map_err(fail)?;
                 recorded.push(event);
             }
             streams.insert(stream.as_str(), version).map_err(fail)?;
@@ -62,6 +65,25 @@ impl RedbStore {
         txn.commit().map_err(fail)?;
         Ok(recorded)
     }
+}
+
+/// Indexes the streams of a file written before `stream_events` existed: its index is empty while
+/// its log is not. (A file that had the table from the start is fully indexed, as an append writes
+/// both in one transaction.) Runs once, when such a file is first opened.
+pub(super) fn index_streams_if_missing(txn: &WriteTransaction) -> Result<(), String> {
+    let events = txn.open_table(EVENTS).map_err(fail)?;
+    let mut index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
+    if !index.is_empty().map_err(fail)? || events.is_empty().map_err(fail)? {
+        return Ok(());
+    }
+    for row in events.iter().map_err(fail)? {
+        let (sequence, json) = row.map_err(fail)?;
+        let event: RecordedEvent = serde_json::from_slice(json.value()).map_err(fail)?;
+        index
+            .insert((event.stream.as_str(), event.version), sequence.value())
+            .map_err(fail)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -116,5 +138,92 @@ impl EventLog for RedbStore {
             Ok(out)
         };
         read().map_err(LogError::Backend)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: Version,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let Some(first) = after.checked_add(1).filter(|_| limit > 0) else {
+            return Ok(vec![]);
+        };
+        let read = || -> Result<Vec<RecordedEvent>, String> {
+            let txn = self.db.begin_read().map_err(fail)?;
+            let index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
+            let events = txn.open_table(EVENTS).map_err(fail)?;
+            let rows = index
+                .range((stream.as_str(), first)..=(stream.as_str(), u64::MAX))
+                .map_err(fail)?;
+            let mut out = Vec::new();
+            for row in rows.take(limit) {
+                let sequence = row.map_err(fail)?.1.value();
+                let json = events
+                    .get(sequence)
+                    .map_err(fail)?
+                    .ok_or_else(|| format!("{stream} indexes sequence {sequence}, absent from the log"))?;
+                out.push(serde_json::from_slice(json.value()).map_err(fail)?);
+            }
+            Ok(out)
+        };
+        read().map_err(LogError::Backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::Database;
+
+    use super::*;
+    use crate::domain::{Algorithm, Digest, Event, RepoName};
+
+    fn stream(name: &str) -> StreamId {
+        let repo: RepoName = name.parse().unwrap();
+        StreamId::repository(&repo)
+    }
+
+    fn envelopes(name: &str, label: &str, n: usize) -> Vec<EventEnvelope> {
+        let repository: RepoName = name.parse().unwrap();
+        (0..n)
+            .map(|i| EventEnvelope {
+                id: format!("{name}-{label}-{i}"),
+                time: chrono::DateTime::UNIX_EPOCH,
+                principal: "test".to_string(),
+                event: Event::BlobUploadCompleted {
+                    repository: repository.clone(),
+                    digest: Digest::compute(Algorithm::Sha256, format!("{label}-{i}").as_bytes()),
+                    size: 1,
+                },
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_file_written_before_the_stream_index_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.redb");
+        let (a, b) = (stream("old/a"), stream("old/b"));
+        let store = RedbStore::open(&path).unwrap();
+        let mut on_a = store.append(&a, 0, envelopes("old/a", "first", 2)).await.unwrap();
+        let on_b = store.append(&b, 0, envelopes("old/b", "first", 1)).await.unwrap();
+        on_a.extend(
+            store
+                .append(&a, 2, envelopes("old/a", "second", 1))
+                .await
+                .unwrap(),
+        );
+        assert_eq!((on_a.len(), on_b.len()), (3, 1));
+        drop(store);
+        // What a file from before `stream_events` looks like: the log without the index.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(STREAM_EVENTS).unwrap());
+        txn.commit().unwrap();
+        drop(db);
+
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.read_stream(&a, 0, 10).await, Ok(on_a));
+        assert_eq!(store.read_stream(&b, 0, 10).await, Ok(on_b));
     }
 }

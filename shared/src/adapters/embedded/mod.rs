@@ -11,6 +11,7 @@
 //! ```text
 //! events          sequence (u64)            → RecordedEvent JSON
 //! streams         stream id                 → version (u64)
+//! stream_events   (stream id, version)      → sequence (u64): a stream's events, in version order
 //! tags            repo␀lowercase tag␀tag    → digest (ordered case-insensitively, as the spec asks)
 //! manifests       repo␀digest               → ManifestRecord JSON
 //! manifest_tags   repo␀digest␀tag           → ()
@@ -20,6 +21,7 @@
 //! ```
 
 mod checkpoints;
+mod keys;
 mod log;
 mod views;
 
@@ -32,6 +34,8 @@ use crate::domain::projection::{ViewKey, ViewOp, ViewValue};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
+/// Written with `EVENTS` in the append's transaction, so it indexes every event of the log.
+const STREAM_EVENTS: TableDefinition<(&str, u64), u64> = TableDefinition::new("stream_events");
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 const MANIFESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("manifests");
 const MANIFEST_TAGS: TableDefinition<&str, ()> = TableDefinition::new("manifest_tags");
@@ -62,6 +66,7 @@ impl RedbStore {
         let db = Database::create(path).map_err(|e| StoreError(e.to_string()))?;
         let txn = db.begin_write().map_err(|e| StoreError(e.to_string()))?;
         create_tables(&txn).map_err(StoreError)?;
+        log::index_streams_if_missing(&txn).map_err(StoreError)?;
         txn.commit().map_err(|e| StoreError(e.to_string()))?;
         Ok(RedbStore { db: Arc::new(db) })
     }
@@ -70,6 +75,7 @@ impl RedbStore {
 fn create_tables(txn: &WriteTransaction) -> Result<(), String> {
     txn.open_table(EVENTS).map_err(fail)?;
     txn.open_table(STREAMS).map_err(fail)?;
+    txn.open_table(STREAM_EVENTS).map_err(fail)?;
     txn.open_table(TAGS).map_err(fail)?;
     txn.open_table(MANIFESTS).map_err(fail)?;
     txn.open_table(MANIFEST_TAGS).map_err(fail)?;

@@ -129,6 +129,28 @@ impl Views for RedbStore {
         })
     }
 
+    async fn stored(&self, repo: &RepoName) -> ViewResult<Vec<(Digest, u64)>> {
+        self.read(|txn| {
+            let (start, end) = prefix_range(&[repo.as_str()]);
+            let mut out = Vec::new();
+            let links = txn.open_table(BLOB_LINKS).map_err(fail)?;
+            for row in links.range::<&str>(start.as_str()..end.as_str()).map_err(fail)? {
+                let row = row.map_err(fail)?;
+                out.push((last_part(row.0.value()).parse().map_err(fail)?, row.1.value()));
+            }
+            let manifests = txn.open_table(MANIFESTS).map_err(fail)?;
+            for row in manifests
+                .range::<&str>(start.as_str()..end.as_str())
+                .map_err(fail)?
+            {
+                let record: ManifestRecord =
+                    serde_json::from_slice(row.map_err(fail)?.1.value()).map_err(fail)?;
+                out.push((record.digest, record.size));
+            }
+            Ok(out)
+        })
+    }
+
     async fn repository_exists(&self, repo: &RepoName) -> ViewResult<bool> {
         self.read(|txn| {
             let t = txn.open_table(REPOSITORIES).map_err(fail)?;

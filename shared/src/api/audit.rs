@@ -1,0 +1,272 @@
+//! Audit logs (Harbor `/audit-logs`): the event log, newest first, one entry per event, with who
+//! did it. System admins see every entry; other callers see the entries of the projects they
+//! manage (repository, project, member and robot events), never user events. Entries carry no
+//! event data, so no credential hash can appear. Pulls are not events and are not listed.
+//!
+//! Filters use Harbor's `q`: `operation=create,resource_type=project,username=alice,
+//! resource=~library/,op_time=[2026-01-01T00:00:00Z~2026-12-31T00:00:00Z]`; `~v` matches part of
+//! a value, `{a b}` any of several, `[from~to]` a time range (either end may be left out).
+//!
+//! Each request reads the whole log (simple, and fine for the directory-sized logs of a registry;
+//! a projection would serve a very large log better).
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::app::AppError;
+use crate::domain::access::ProjectName;
+use crate::domain::{Event, RecordedEvent};
+
+use super::request::Query;
+use super::{pagination, timestamp, Api, ApiError};
+
+/// Events read per call while scanning the log.
+const LOG_PAGE: usize = 1_000;
+
+#[derive(Debug, Clone, Serialize)]
+struct AuditLogJson {
+    id: u64,
+    username: String,
+    resource: String,
+    resource_type: &'static str,
+    operation: &'static str,
+    op_time: String,
+    event_type: &'static str,
+}
+
+struct Entry {
+    json: AuditLogJson,
+    time: DateTime<Utc>,
+    project: Option<ProjectName>,
+}
+
+/// What an event did to what: (resource, resource type, operation, project).
+fn describe(event: &Event) -> (String, &'static str, &'static str, Option<ProjectName>) {
+    use Event as E;
+    let project_of_repo = |repo: &str| ProjectName::parse(repo.split('/').next().unwrap_or_default()).ok();
+    match event {
+        E::BlobUploadCompleted {
+            repository, digest, ..
+        }
+        | E::BlobMounted {
+            repository, digest, ..
+        } => {
+            let r = repository.to_string();
+            (format!("{r}@{digest}"), "blob", "create", project_of_repo(&r))
+        }
+        E::BlobUnlinked {
+            repository, digest, ..
+        } => {
+            let r = repository.to_string();
+            (format!("{r}@{digest}"), "blob", "delete", project_of_repo(&r))
+        }
+        E::ManifestPushed {
+            repository, digest, ..
+        } => {
+            let r = repository.to_string();
+            (format!("{r}@{digest}"), "artifact", "create", project_of_repo(&r))
+        }
+        E::ManifestDeleted {
+            repository, digest, ..
+        } => {
+            let r = repository.to_string();
+            (format!("{r}@{digest}"), "artifact", "delete", project_of_repo(&r))
+        }
+        E::TagMoved { repository, tag, .. } => {
+            let r = repository.to_string();
+            (format!("{r}:{tag}"), "tag", "create", project_of_repo(&r))
+        }
+        E::TagDeleted { repository, tag, .. } => {
+            let r = repository.to_string();
+            (format!("{r}:{tag}"), "tag", "delete", project_of_repo(&r))
+        }
+        E::ProjectCreated { project, .. } => {
+            (project.to_string(), "project", "create", Some(project.clone()))
+        }
+        E::ProjectUpdated { project, .. } => {
+            (project.to_string(), "project", "update", Some(project.clone()))
+        }
+        E::ProjectDeleted { project } => (project.to_string(), "project", "delete", Some(project.clone())),
+        E::MemberAdded {
+            project, username, ..
+        } => member(project, username, "create"),
+        E::MemberRoleChanged {
+            project, username, ..
+        } => member(project, username, "update"),
+        E::MemberRemoved { project, username } => member(project, username, "delete"),
+        E::UserCreated { username, .. } => (username.to_string(), "user", "create", None),
+        E::UserPasswordChanged { username, .. } | E::UserAdminChanged { username, .. } => {
+            (username.to_string(), "user", "update", None)
+        }
+        E::UserDeleted { username } => (username.to_string(), "user", "delete", None),
+        E::RobotCreated { robot, .. } => (robot.to_string(), "robot", "create", Some(robot.project())),
+        E::RobotUpdated { robot, .. } | E::RobotSecretRefreshed { robot, .. } => {
+            (robot.to_string(), "robot", "update", Some(robot.project()))
+        }
+        E::RobotDeleted { robot } => (robot.to_string(), "robot", "delete", Some(robot.project())),
+    }
+}
+
+fn member(
+    project: &ProjectName,
+    username: &impl std::fmt::Display,
+    operation: &'static str,
+) -> (String, &'static str, &'static str, Option<ProjectName>) {
+    (
+        format!("{project}/members/{username}"),
+        "member",
+        operation,
+        Some(project.clone()),
+    )
+}
+
+fn entry(recorded: &RecordedEvent) -> Entry {
+    let envelope = &recorded.envelope;
+    let (resource, resource_type, operation, project) = describe(&envelope.event);
+    Entry {
+        json: AuditLogJson {
+            id: recorded.sequence,
+            username: envelope.principal.clone(),
+            resource,
+            resource_type,
+            operation,
+            op_time: timestamp(envelope.time),
+            event_type: envelope.event.kind().name,
+        },
+        time: envelope.time,
+        project,
+    }
+}
+
+/// One term of `q`.
+enum Match {
+    Exact(String),
+    Part(String),
+    AnyOf(Vec<String>),
+}
+
+impl Match {
+    fn parse(value: &str) -> Match {
+        if let Some(part) = value.strip_prefix('~') {
+            Match::Part(part.to_string())
+        } else if let Some(list) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+            Match::AnyOf(list.split_whitespace().map(str::to_string).collect())
+        } else {
+            Match::Exact(value.to_string())
+        }
+    }
+
+    fn accepts(&self, value: &str) -> bool {
+        match self {
+            Match::Exact(v) => v == value,
+            Match::Part(p) => value.contains(p.as_str()),
+            Match::AnyOf(vs) => vs.iter().any(|v| v == value),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Filter {
+    fields: Vec<(&'static str, Match)>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+fn time_of(raw: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S")
+        .map(|t| Some(t.and_utc()))
+        .map_err(|_| ApiError::bad_request(format!("op_time {raw:?} is not an RFC 3339 time")))
+}
+
+fn filter_of(query: &Query) -> Result<Filter, ApiError> {
+    let mut filter = Filter::default();
+    for term in query
+        .get("q")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|t| !t.is_empty())
+    {
+        let (key, value) = (term.split_once('='))
+            .ok_or_else(|| ApiError::bad_request(format!("query term {term:?} is not key=value")))?;
+        let field = match key {
+            "operation" => "operation",
+            "resource_type" => "resource_type",
+            "resource" => "resource",
+            "username" => "username",
+            "event_type" => "event_type",
+            "op_time" => {
+                let range = (value.strip_prefix('[').and_then(|v| v.strip_suffix(']')))
+                    .ok_or_else(|| ApiError::bad_request("op_time is a range: [from~to]"))?;
+                let (from, to) = range.split_once('~').unwrap_or((range, ""));
+                filter.from = time_of(from)?;
+                filter.to = time_of(to)?;
+                continue;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "audit logs cannot be filtered by {other}"
+                )))
+            }
+        };
+        filter.fields.push((field, Match::parse(value)));
+    }
+    Ok(filter)
+}
+
+impl Filter {
+    fn accepts(&self, entry: &Entry) -> bool {
+        let j = &entry.json;
+        let in_range = self.from.is_none_or(|f| entry.time >= f) && self.to.is_none_or(|t| entry.time <= t);
+        in_range
+            && self.fields.iter().all(|(field, m)| {
+                let value = match *field {
+                    "operation" => j.operation,
+                    "resource_type" => j.resource_type,
+                    "resource" => &j.resource,
+                    "username" => &j.username,
+                    _ => j.event_type,
+                };
+                m.accepts(value)
+            })
+    }
+}
+
+pub(super) async fn list(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref())?;
+    let filter = filter_of(&query)?;
+    let principal = api.signed_in(&headers).await?;
+    let directory = api.directory().await?;
+    let admin = directory.is_admin(&principal);
+    let mut entries = Vec::new();
+    let mut after = 0;
+    loop {
+        let events = (api.registry.log().read_all(after, LOG_PAGE).await).map_err(AppError::from)?;
+        for recorded in &events {
+            let entry = entry(recorded);
+            let allowed = admin || (entry.project.as_ref()).is_some_and(|p| directory.manages(&principal, p));
+            if allowed && filter.accepts(&entry) {
+                entries.push(entry.json);
+            }
+        }
+        match events.last() {
+            Some(last) if events.len() == LOG_PAGE => after = last.sequence,
+            _ => break,
+        }
+    }
+    entries.reverse();
+    pagination::respond(entries, "/audit-logs", &query)
+}

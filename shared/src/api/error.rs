@@ -1,0 +1,166 @@
+//! The one error body of the management API, Harbor's: `{"errors":[{"code","message"}]}`, with
+//! codes `BAD_REQUEST` 400, `UNAUTHORIZED` 401, `FORBIDDEN` 403, `NOT_FOUND` 404,
+//! `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `PRECONDITION` 412 and `INTERNAL_SERVER_ERROR` 500.
+//! A 5xx body is generic; its cause is logged once, here.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppError;
+use crate::domain::access::AccessError;
+use crate::oci::OciError;
+
+/// Bytes of a non-JSON error body (an extractor's rejection) kept as the message.
+const MAX_REJECTION_MESSAGE_BYTES: usize = 4_096;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The code of each status the API answers with.
+fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        409 => "CONFLICT",
+        412 => "PRECONDITION",
+        413 => "PAYLOAD_TOO_LARGE",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
+        s if s >= 500 => "INTERNAL_SERVER_ERROR",
+        _ => "BAD_REQUEST",
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code_of(status),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn precondition(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PRECONDITION_FAILED, message)
+    }
+
+    /// A failure of ours: logged here, answered generically.
+    pub fn internal(cause: &str) -> ApiError {
+        tracing::error!(cause, "management API request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccessError::ProjectExists(_)
+            | AccessError::UserExists(_)
+            | AccessError::MemberExists { .. }
+            | AccessError::RobotExists(_) => ApiError::new(StatusCode::CONFLICT, message),
+            AccessError::ProjectUnknown(_)
+            | AccessError::UserUnknown(_)
+            | AccessError::MemberUnknown { .. }
+            | AccessError::RobotUnknown(_) => ApiError::not_found(message),
+            AccessError::RobotWithoutActions => ApiError::bad_request(message),
+            AccessError::LastAdmin => ApiError::forbidden(message),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Access(a) => a.into(),
+            AppError::Denied(message) => ApiError::forbidden(message),
+            AppError::Contention => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            AppError::NameUnknown(_)
+            | AppError::ManifestUnknown(_)
+            | AppError::BlobUnknown(_)
+            | AppError::UploadUnknown => ApiError::not_found(e.to_string()),
+            AppError::Backend(cause) => ApiError::internal(&cause),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// Credentials refused by the OCI authentication (401), or its backend failing (already logged).
+impl From<OciError> for ApiError {
+    fn from(e: OciError) -> Self {
+        if e.status.is_server_error() {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; see the server log",
+            )
+        } else {
+            ApiError::new(e.status, e.message)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "errors": [{ "code": self.code, "message": self.message }] });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// Gives responses that axum produced itself (an extractor's rejection, 405, 413) the one error
+/// body; the API's own errors already have it.
+pub(super) async fn uniform(response: Response) -> Response {
+    let status = response.status();
+    let is_json = (response.headers().get(header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_REJECTION_MESSAGE_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if status.is_server_error() || text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut uniform = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            uniform.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    uniform
+}

@@ -1,0 +1,185 @@
+//! The management API, Harbor v2.0's shapes (Harbor `api/v2.0/swagger.yaml`): projects, members,
+//! robot accounts, users, quotas and audit logs, plus the OpenAPI document describing them.
+//!
+//! Routes are relative (`/projects`); the host nests the router under [`API_BASE`]. Every route is
+//! one row of [`routes`], which both builds the router and feeds the test that checks the OpenAPI
+//! document covers it. Callers authenticate with Basic credentials (or none); every error has one
+//! body, Harbor's `{"errors":[{"code","message"}]}` ([`error`]).
+
+mod audit;
+mod error;
+mod members;
+mod openapi;
+mod pagination;
+mod projects;
+mod quotas;
+mod request;
+mod robots;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use serde::Serialize;
+
+use crate::app::Registry;
+use crate::oci::AuthConfig;
+
+pub use error::ApiError;
+
+/// Where hosts mount the router; `Location` and `Link` headers name paths below it.
+pub const API_BASE: &str = "/api/v2.0";
+
+/// What every handler receives.
+#[derive(Clone)]
+pub(crate) struct Api {
+    registry: Registry,
+    auth: Arc<AuthConfig>,
+}
+
+/// One row of the route table: a method on a path (axum's and OpenAPI's `{param}` syntax alike).
+pub(crate) struct Route {
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the OpenAPI coverage test"))]
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<Api>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: axum::handler::Handler<T, Api>,
+    T: 'static,
+{
+    // Every method in the table is a standard one, which `MethodFilter` knows.
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    Route {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// The route table: every operation the management API serves.
+pub(crate) fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        route(M::GET, "/projects", projects::list),
+        route(M::HEAD, "/projects", projects::head),
+        route(M::POST, "/projects", projects::create),
+        route(M::GET, "/projects/{project_name_or_id}", projects::get),
+        route(M::PUT, "/projects/{project_name_or_id}", projects::update),
+        route(M::DELETE, "/projects/{project_name_or_id}", projects::delete),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/summary",
+            projects::summary,
+        ),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/metadatas",
+            projects::metadata_list,
+        ),
+        route(
+            M::PUT,
+            "/projects/{project_name_or_id}/metadatas",
+            projects::metadata_update,
+        ),
+        route(
+            M::POST,
+            "/projects/{project_name_or_id}/metadatas",
+            projects::metadata_update,
+        ),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/metadatas/{meta_name}",
+            projects::metadata_get,
+        ),
+        route(
+            M::PUT,
+            "/projects/{project_name_or_id}/metadatas/{meta_name}",
+            projects::metadata_put_one,
+        ),
+        route(M::GET, "/projects/{project_name_or_id}/members", members::list),
+        route(M::POST, "/projects/{project_name_or_id}/members", members::create),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/members/{mid}",
+            members::get,
+        ),
+        route(
+            M::PUT,
+            "/projects/{project_name_or_id}/members/{mid}",
+            members::update,
+        ),
+        route(
+            M::DELETE,
+            "/projects/{project_name_or_id}/members/{mid}",
+            members::delete,
+        ),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/robots",
+            robots::list_of_project,
+        ),
+        route(M::GET, "/robots", robots::list),
+        route(M::POST, "/robots", robots::create),
+        route(M::GET, "/robots/{robot_id}", robots::get),
+        route(M::PUT, "/robots/{robot_id}", robots::update),
+        route(M::PATCH, "/robots/{robot_id}", robots::refresh),
+        route(M::DELETE, "/robots/{robot_id}", robots::delete),
+        route(M::GET, "/users", users::list),
+        route(M::POST, "/users", users::create),
+        route(M::GET, "/users/current", users::current),
+        route(M::GET, "/users/{user_id}", users::get),
+        route(M::DELETE, "/users/{user_id}", users::delete),
+        route(M::PUT, "/users/{user_id}/password", users::change_password),
+        route(M::PUT, "/users/{user_id}/sysadmin", users::set_sysadmin),
+        route(M::GET, "/quotas", quotas::list),
+        route(M::GET, "/quotas/{id}", quotas::get),
+        route(M::PUT, "/quotas/{id}", quotas::update),
+        route(M::GET, "/audit-logs", audit::list),
+        route(M::GET, "/openapi.json", openapi::json),
+        route(M::GET, "/openapi.yaml", openapi::yaml),
+    ]
+}
+
+/// The management API with its state applied; mount it under [`API_BASE`].
+pub fn router(registry: Registry, auth: Arc<AuthConfig>) -> Router {
+    let mut router = Router::new();
+    for row in routes() {
+        router = router.route(row.path, row.handler);
+    }
+    router
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::map_response(error::uniform))
+        .with_state(Api { registry, auth })
+}
+
+/// A JSON response.
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(&e.to_string()))?;
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `200` with a JSON body.
+fn ok<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    json(StatusCode::OK, value)
+}
+
+/// `201 Created` with `Location: /api/v2.0<path>` and no body (Harbor's answer to a POST).
+fn created(path: &str) -> Result<Response, ApiError> {
+    let location = HeaderValue::from_str(&format!("{API_BASE}{path}"))
+        .map_err(|e| ApiError::internal(&e.to_string()))?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// Harbor's timestamp format (RFC 3339, milliseconds, `Z`).
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,308 @@
+//! Access-control use cases: the directory (the fold of the `access` stream, kept caught up in
+//! memory: each call reads only the events after the version it holds), commands on it, the
+//! first-start bootstrap, credential checks, and the token service's key ring.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::auth::{self, KeyRing, SigningKey};
+use crate::domain::access::{
+    AccessCommand, Directory, Principal, ProjectName, RobotName, Username, DEFAULT_PROJECT, ROBOT_PREFIX,
+};
+use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
+use crate::ports::{KeyStore, LogError, MemoryKeyStore};
+
+use super::{AppError, Registry, RequestContext};
+
+/// Events read per call while catching the directory up.
+const CATCH_UP_PAGE: usize = 1_000;
+/// Verified credentials remembered (argon2 is slow on purpose; a client sends Basic credentials
+/// with every request). Cleared when full.
+const CREDENTIAL_CACHE_ENTRIES: usize = 4_096;
+/// The system admin created on first start.
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// The process's copy of access-control state.
+pub(super) struct AccessState {
+    directory: RwLock<Arc<Directory>>,
+    /// sha256(username NUL secret) → (principal, the credential hash it was checked against).
+    credentials: Mutex<HashMap<[u8; 32], (Principal, String)>>,
+    keys: RwLock<Option<Arc<KeyRing>>>,
+    key_store: Arc<dyn KeyStore>,
+    pub(super) auto_create_projects: bool,
+}
+
+impl AccessState {
+    pub(super) fn new(key_store: Arc<dyn KeyStore>, auto_create_projects: bool) -> AccessState {
+        AccessState {
+            directory: RwLock::new(Arc::new(Directory::default())),
+            credentials: Mutex::new(HashMap::new()),
+            keys: RwLock::new(None),
+            key_store,
+            auto_create_projects,
+        }
+    }
+
+    pub(super) fn in_memory() -> AccessState {
+        AccessState::new(Arc::new(MemoryKeyStore::default()), false)
+    }
+}
+
+/// What the first start did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bootstrap {
+    /// The admin's password, when Berth generated it (shown once, never stored in clear).
+    pub generated_admin_password: Option<String>,
+    pub created_admin: bool,
+    pub created_default_project: bool,
+}
+
+fn lock_failed<E: std::fmt::Display>(e: E) -> AppError {
+    AppError::Backend(format!("access state lock poisoned: {e}"))
+}
+
+impl Registry {
+    /// Uses `store` for the token service's signing keys.
+    pub fn with_key_store(mut self, store: Arc<dyn KeyStore>) -> Registry {
+        let auto = self.access.auto_create_projects;
+        self.access = Arc::new(AccessState::new(store, auto));
+        self
+    }
+
+    /// Whether a push to a project that does not exist creates it (operator setting; off by default).
+    pub fn with_auto_create_projects(mut self, on: bool) -> Registry {
+        let store = self.access.key_store.clone();
+        self.access = Arc::new(AccessState::new(store, on));
+        self
+    }
+
+    pub fn auto_create_projects(&self) -> bool {
+        self.access.auto_create_projects
+    }
+
+    /// The directory with every access event appended so far.
+    pub async fn directory(&self) -> Result<Arc<Directory>, AppError> {
+        let mut current = self.access.directory.read().map_err(lock_failed)?.clone();
+        let stream = StreamId::access();
+        loop {
+            let events = self
+                .log
+                .read_stream(&stream, current.version, CATCH_UP_PAGE)
+                .await?;
+            if events.is_empty() {
+                break;
+            }
+            let mut next = (*current).clone();
+            for event in &events {
+                next.apply(event);
+            }
+            current = Arc::new(next);
+            if events.len() < CATCH_UP_PAGE {
+                break;
+            }
+        }
+        let mut shared = self.access.directory.write().map_err(lock_failed)?;
+        if shared.version < current.version {
+            *shared = current.clone();
+        }
+        Ok(current)
+    }
+
+    /// Decides `command` on the current directory and appends its events (retrying on conflict).
+    pub async fn change_access(
+        &self,
+        ctx: &RequestContext,
+        command: AccessCommand,
+    ) -> Result<Vec<RecordedEvent>, AppError> {
+        let stream = StreamId::access();
+        for attempt in Registry::attempts() {
+            let directory = self.directory().await?;
+            let events = directory.decide(command.clone())?;
+            let now = self.clock.now();
+            let envelopes = (events.into_iter())
+                .map(|event| EventEnvelope {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    time: now,
+                    principal: ctx.principal.name().to_string(),
+                    event,
+                })
+                .collect();
+            match self.log.append(&stream, directory.version, envelopes).await {
+                Ok(recorded) => return Ok(recorded),
+                Err(LogError::Conflict { .. }) => {
+                    let pause = u64::from(attempt.min(8));
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// On first start: the system admin (`admin`, with `admin_password`, or a generated one
+    /// returned once) and the public `library` project. Idempotent, and safe when several
+    /// processes start at once.
+    pub async fn bootstrap(&self, admin_password: Option<&str>) -> Result<Bootstrap, AppError> {
+        let system = RequestContext::as_principal(Principal::system());
+        let mut done = Bootstrap::default();
+        if !self.directory().await?.has_admin() {
+            let generated = match admin_password {
+                Some(_) => None,
+                None => Some(auth::generate_secret().map_err(|e| AppError::Backend(e.to_string()))?),
+            };
+            let password = admin_password.or(generated.as_deref()).unwrap_or_default();
+            let command = AccessCommand::CreateUser {
+                username: Username::parse(ADMIN_USERNAME).map_err(|e| AppError::Backend(e.to_string()))?,
+                password_hash: hash(password).await?,
+                admin: true,
+            };
+            match self.change_access(&system, command).await {
+                Ok(_) => {
+                    done.created_admin = true;
+                    done.generated_admin_password = generated;
+                }
+                // Another process bootstrapped first.
+                Err(AppError::Access(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let library = ProjectName::parse(DEFAULT_PROJECT).map_err(|e| AppError::Backend(e.to_string()))?;
+        if self.directory().await?.project(&library).is_none() {
+            let command = AccessCommand::CreateProject {
+                name: library,
+                public: true,
+                quota: None,
+                owner: None,
+            };
+            match self.change_access(&system, command).await {
+                Ok(_) => done.created_default_project = true,
+                Err(AppError::Access(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// The principal `username`/`secret` identify (a user's password or a robot's secret), or
+    /// `None`. Disabled or expired robots are refused here too.
+    pub async fn authenticate(&self, username: &str, secret: &str) -> Result<Option<Principal>, AppError> {
+        let directory = self.directory().await?;
+        let now = self.clock.now();
+        let (principal, stored_hash) = if username.starts_with(ROBOT_PREFIX) {
+            let Ok(name) = RobotName::parse(username) else {
+                return Ok(None);
+            };
+            match directory.robot(&name) {
+                Some(robot) if robot.active(now) => (Principal::Robot(name), robot.secret_hash.clone()),
+                _ => return Ok(None),
+            }
+        } else {
+            let Ok(name) = Username::parse(username) else {
+                return Ok(None);
+            };
+            match directory.user(&name) {
+                Some(user) => (Principal::User(name), user.password_hash.clone()),
+                None => return Ok(None),
+            }
+        };
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(username.as_bytes())
+            .chain_update([0])
+            .chain_update(secret.as_bytes())
+            .finalize()
+            .into();
+        {
+            let cache = self.access.credentials.lock().map_err(lock_failed)?;
+            if let Some((cached, checked_hash)) = cache.get(&key) {
+                if cached == &principal && checked_hash == &stored_hash {
+                    return Ok(Some(principal));
+                }
+            }
+        }
+        let secret_owned = secret.to_string();
+        let hash_owned = stored_hash.clone();
+        let valid = tokio::task::spawn_blocking(move || auth::verify_secret(&secret_owned, &hash_owned))
+            .await
+            .map_err(|e| AppError::Backend(e.to_string()))?;
+        if !valid {
+            return Ok(None);
+        }
+        let mut cache = self.access.credentials.lock().map_err(lock_failed)?;
+        if cache.len() >= CREDENTIAL_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, (principal.clone(), stored_hash));
+        Ok(Some(principal))
+    }
+
+    /// The token service's keys, creating the first one if the store has none.
+    pub async fn token_keys(&self) -> Result<Arc<KeyRing>, AppError> {
+        if let Some(ring) = self.access.keys.read().map_err(lock_failed)?.clone() {
+            return Ok(ring);
+        }
+        let ring = self.load_token_keys(false).await?;
+        *self.access.keys.write().map_err(lock_failed)? = Some(ring.clone());
+        Ok(ring)
+    }
+
+    /// Adds a new signing key (older keys keep verifying): `berth admin rotate-token-key`.
+    pub async fn rotate_token_key(&self) -> Result<Arc<KeyRing>, AppError> {
+        let ring = self.load_token_keys(true).await?;
+        *self.access.keys.write().map_err(lock_failed)? = Some(ring.clone());
+        Ok(ring)
+    }
+
+    /// Rereads the keys (another instance may have rotated them): the token check calls it when a
+    /// token names a key this process does not know.
+    pub async fn reload_token_keys(&self) -> Result<Arc<KeyRing>, AppError> {
+        let ring = self.load_token_keys(false).await?;
+        *self.access.keys.write().map_err(lock_failed)? = Some(ring.clone());
+        Ok(ring)
+    }
+
+    async fn load_token_keys(&self, add_one: bool) -> Result<Arc<KeyRing>, AppError> {
+        let store = &self.access.key_store;
+        let backend = |e: &dyn std::fmt::Display| AppError::Backend(e.to_string());
+        for _ in Registry::attempts() {
+            let pems = store.load().await.map_err(|e| backend(&e))?;
+            if pems.is_empty() || add_one {
+                let key = SigningKey::generate().map_err(|e| backend(&e))?;
+                let pem = key.to_pkcs8_pem().map_err(|e| backend(&e))?;
+                if !store
+                    .add(pems.len(), pem.to_string())
+                    .await
+                    .map_err(|e| backend(&e))?
+                {
+                    continue;
+                }
+                if add_one {
+                    let mut keys = parse_keys(&pems)?;
+                    keys.push(key);
+                    return Ok(Arc::new(KeyRing::new(keys)));
+                }
+                continue;
+            }
+            return Ok(Arc::new(KeyRing::new(parse_keys(&pems)?)));
+        }
+        Err(AppError::Contention)
+    }
+}
+
+fn parse_keys(pems: &[String]) -> Result<Vec<SigningKey>, AppError> {
+    (pems.iter())
+        .map(|pem| {
+            SigningKey::from_pkcs8_pem(pem).map_err(|e| AppError::Backend(format!("stored token key: {e}")))
+        })
+        .collect()
+}
+
+/// Hashes a password or secret off the async runtime (argon2 takes tens of milliseconds).
+pub async fn hash(secret: &str) -> Result<String, AppError> {
+    let secret = secret.to_string();
+    tokio::task::spawn_blocking(move || auth::hash_secret(&secret))
+        .await
+        .map_err(|e| AppError::Backend(e.to_string()))?
+        .map_err(|e| AppError::Backend(e.to_string()))
+}

@@ -180,10 +180,7 @@ fn pushes_acknowledged_before_a_sigkill_survive_and_every_tag_stays_complete() {
     for cycle in 0..3 {
         let count = Arc::new(AtomicUsize::new(0));
         let pusher = Pusher {
-            http: Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            http: admin_client().timeout(Duration::from_secs(10)).build().unwrap(),
             base: format!("http://{}", reg.host()),
         };
         let thread = {

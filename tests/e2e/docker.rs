@@ -67,6 +67,7 @@ fn docker_pushes_removes_and_pulls_back_the_same_image_digest() {
     let image_id = image_field(&name, "{{.Id}}");
     cleanup.0.push(image_id.clone());
 
+    docker_login(&reg);
     let pushed = pushed_digest(&docker_ok(&["push", &name]));
     let repo_digest = format!("{}/e2e/docker-app@{pushed}", reg.host());
 

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod access;
 mod aws;
 mod bad_inputs;
 mod bad_uploads;

@@ -13,7 +13,7 @@ const MIB: usize = 1024 * 1024;
 
 /// A client that shows redirects instead of following them.
 fn no_redirects() -> Client {
-    Client::builder()
+    admin_client()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))
         .build()

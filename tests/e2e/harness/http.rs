@@ -338,6 +338,8 @@ impl Registry {
     }
 
     /// Sends a request byte for byte (no URL normalisation); returns (status, body).
+    /// One request on its own connection, byte for byte; as the admin unless `headers` name an
+    /// `Authorization`.
     pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
         let mut stream = TcpStream::connect(self.host()).expect("connect");
         stream
@@ -348,6 +350,13 @@ impl Registry {
             self.host(),
             body.len()
         );
+        let has_auth = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        if !has_auth {
+            let admin = super::basic_auth("admin", super::ADMIN_PASSWORD);
+            request.push_str(&format!("Authorization: {admin}\r\n"));
+        }
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }

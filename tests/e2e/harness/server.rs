@@ -217,7 +217,17 @@ impl Registry {
             .tempdir()
             .expect("temp dir");
         fs::create_dir_all(work.path().join("data")).expect("data dir");
-        let http = Client::builder()
+        if target == Target::Berth {
+            for (key, value) in [
+                ("BERTH_ADMIN_PASSWORD", super::ADMIN_PASSWORD),
+                ("BERTH_AUTO_CREATE_PROJECTS", "true"),
+            ] {
+                if !env.iter().any(|(k, _)| k == key) {
+                    env.push((key.to_string(), value.to_string()));
+                }
+            }
+        }
+        let http = super::admin_client()
             .redirect(follow_blob_redirects())
             .timeout(Duration::from_secs(60))
             .build()
@@ -457,6 +467,11 @@ impl Registry {
         );
         fs::write(&path, config).expect("write config.yml");
         path
+    }
+
+    /// Everything the server (or the function) has logged so far.
+    pub fn server_log(&self) -> String {
+        self.log_since(0)
     }
 
     fn log_since(&self, offset: u64) -> String {

@@ -18,6 +18,10 @@ use super::{AppError, Registry, RequestContext};
 
 /// Events read per call while catching the directory up.
 const CATCH_UP_PAGE: usize = 1_000;
+/// How stale the directory may be when a request reads it: changes made through another process
+/// (another Lambda instance, `berth admin` on AWS storage) apply within this long; changes made
+/// through this process apply at once. One consistent read per second instead of one per request.
+pub const DIRECTORY_FRESHNESS: std::time::Duration = std::time::Duration::from_secs(1);
 /// Verified credentials remembered (argon2 is slow on purpose; a client sends Basic credentials
 /// with every request). Cleared when full.
 const CREDENTIAL_CACHE_ENTRIES: usize = 4_096;
@@ -27,6 +31,8 @@ pub const ADMIN_USERNAME: &str = "admin";
 /// The process's copy of access-control state.
 pub(super) struct AccessState {
     directory: RwLock<Arc<Directory>>,
+    /// When the directory was last caught up with the log (`None`: must be, before the next read).
+    checked: Mutex<Option<std::time::Instant>>,
     /// sha256(username NUL secret) → (principal, the credential hash it was checked against).
     credentials: Mutex<HashMap<[u8; 32], (Principal, String)>>,
     keys: RwLock<Option<Arc<KeyRing>>>,
@@ -38,6 +44,7 @@ impl AccessState {
     pub(super) fn new(key_store: Arc<dyn KeyStore>, auto_create_projects: bool) -> AccessState {
         AccessState {
             directory: RwLock::new(Arc::new(Directory::default())),
+            checked: Mutex::new(None),
             credentials: Mutex::new(HashMap::new()),
             keys: RwLock::new(None),
             key_store,
@@ -82,8 +89,20 @@ impl Registry {
         self.access.auto_create_projects
     }
 
-    /// The directory with every access event appended so far.
+    /// The directory, caught up with the log at most [`DIRECTORY_FRESHNESS`] ago (and after every
+    /// change this process made).
     pub async fn directory(&self) -> Result<Arc<Directory>, AppError> {
+        let fresh = (*self.access.checked.lock().map_err(lock_failed)?)
+            .is_some_and(|at| at.elapsed() < DIRECTORY_FRESHNESS);
+        if fresh {
+            return Ok(self.access.directory.read().map_err(lock_failed)?.clone());
+        }
+        self.current_directory().await
+    }
+
+    /// The directory with every access event appended so far (one consistent read).
+    pub async fn current_directory(&self) -> Result<Arc<Directory>, AppError> {
+        let started = std::time::Instant::now();
         let mut current = self.access.directory.read().map_err(lock_failed)?.clone();
         let stream = StreamId::access();
         loop {
@@ -107,6 +126,7 @@ impl Registry {
         if shared.version < current.version {
             *shared = current.clone();
         }
+        *self.access.checked.lock().map_err(lock_failed)? = Some(started);
         Ok(current)
     }
 
@@ -118,7 +138,7 @@ impl Registry {
     ) -> Result<Vec<RecordedEvent>, AppError> {
         let stream = StreamId::access();
         for attempt in Registry::attempts() {
-            let directory = self.directory().await?;
+            let directory = self.current_directory().await?;
             let events = directory.decide(command.clone())?;
             let now = self.clock.now();
             let envelopes = (events.into_iter())
@@ -130,7 +150,11 @@ impl Registry {
                 })
                 .collect();
             match self.log.append(&stream, directory.version, envelopes).await {
-                Ok(recorded) => return Ok(recorded),
+                Ok(recorded) => {
+                    // The next read catches up with this change.
+                    *self.access.checked.lock().map_err(lock_failed)? = None;
+                    return Ok(recorded);
+                }
                 Err(LogError::Conflict { .. }) => {
                     let pause = u64::from(attempt.min(8));
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
@@ -147,7 +171,7 @@ impl Registry {
     pub async fn bootstrap(&self, admin_password: Option<&str>) -> Result<Bootstrap, AppError> {
         let system = RequestContext::as_principal(Principal::system());
         let mut done = Bootstrap::default();
-        if !self.directory().await?.has_admin() {
+        if !self.current_directory().await?.has_admin() {
             let generated = match admin_password {
                 Some(_) => None,
                 None => Some(auth::generate_secret().map_err(|e| AppError::Backend(e.to_string()))?),
@@ -169,7 +193,7 @@ impl Registry {
             }
         }
         let library = ProjectName::parse(DEFAULT_PROJECT).map_err(|e| AppError::Backend(e.to_string()))?;
-        if self.directory().await?.project(&library).is_none() {
+        if self.current_directory().await?.project(&library).is_none() {
             let command = AccessCommand::CreateProject {
                 name: library,
                 public: true,

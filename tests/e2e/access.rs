@@ -630,3 +630,46 @@ fn secrets_never_reach_the_server_log_or_the_event_log() {
     }
     assert!(!events.contains("passwordHash") && !events.contains("secretHash"));
 }
+
+#[test]
+fn an_expired_token_is_refused() {
+    if skip_unless_berth("the token service is Berth's") {
+        return;
+    }
+    let reg = Registry::start_with_env(vec![("BERTH_TOKEN_TTL_SECS".into(), "1".into())]);
+    reg.push_small_image("library/app", "v1");
+    let admin = Who {
+        name: "admin",
+        creds: Some(("admin".into(), ADMIN_PASSWORD.into())),
+    };
+    let mut params = BTreeMap::new();
+    params.insert("realm".to_string(), reg.url("/service/token"));
+    params.insert("service".to_string(), "berth".to_string());
+    params.insert(
+        "scope".to_string(),
+        "repository:library/app:pull,push".to_string(),
+    );
+    let token = token(&admin, &params).unwrap();
+    let put = |token: &str| {
+        let (config, layer) = (random_bytes(16), random_bytes(16));
+        let manifest = image_manifest(
+            &Descriptor::of(OCI_CONFIG, &config),
+            &[Descriptor::of(OCI_LAYER, &layer)],
+            None,
+            None,
+        );
+        // Blobs that do not exist: a valid token gets 400 MANIFEST_BLOB_UNKNOWN, an expired one 401.
+        let resp = bare()
+            .put(reg.url("/v2/library/app/manifests/x"))
+            .header("content-type", OCI_MANIFEST)
+            .bearer_auth(token)
+            .body(manifest)
+            .send()
+            .unwrap();
+        resp.status().as_u16()
+    };
+    assert_eq!(put(&token), 400, "a fresh token is honoured");
+    // Its `exp` is a second away; verifiers allow 30 s of clock skew.
+    std::thread::sleep(Duration::from_secs(33));
+    assert_eq!(put(&token), 401, "an expired token is refused");
+}

@@ -220,7 +220,7 @@ impl Registry {
             };
             match directory.robot(&name) {
                 Some(robot) if robot.active(now) => (Principal::Robot(name), robot.secret_hash.clone()),
-                _ => return Ok(None),
+                _ => return refuse_in_constant_time(secret).await,
             }
         } else {
             let Ok(name) = Username::parse(username) else {
@@ -228,7 +228,7 @@ impl Registry {
             };
             match directory.user(&name) {
                 Some(user) => (Principal::User(name), user.password_hash.clone()),
-                None => return Ok(None),
+                None => return refuse_in_constant_time(secret).await,
             }
         };
         let key: [u8; 32] = Sha256::new()
@@ -312,6 +312,24 @@ impl Registry {
         }
         Err(AppError::Contention)
     }
+}
+
+/// Spends what checking a real hash costs before refusing an unknown name, so the answer's timing
+/// does not tell which usernames and robots exist.
+async fn refuse_in_constant_time(secret: &str) -> Result<Option<Principal>, AppError> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = match DUMMY.get() {
+        Some(dummy) => dummy.clone(),
+        None => {
+            let made = hash("berth-dummy-credential").await?;
+            DUMMY.get_or_init(|| made).clone()
+        }
+    };
+    let secret = secret.to_string();
+    tokio::task::spawn_blocking(move || auth::verify_secret(&secret, &dummy))
+        .await
+        .map_err(|e| AppError::Backend(e.to_string()))?;
+    Ok(None)
 }
 
 fn parse_keys(pems: &[String]) -> Result<Vec<SigningKey>, AppError> {

@@ -13,3 +13,4 @@ pub mod events_out;
 pub mod oci;
 pub mod ports;
 pub mod telemetry;
+pub mod trust;

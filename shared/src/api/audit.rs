@@ -10,8 +10,6 @@
 //! Each request reads the whole log (simple, and fine for the directory-sized logs of a registry;
 //! a projection would serve a very large log better).
 
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -20,8 +18,9 @@ use crate::app::AppError;
 use crate::domain::access::ProjectName;
 use crate::domain::{Event, RecordedEvent};
 
-use super::request::Query;
-use super::{pagination, timestamp, Api, ApiError};
+use super::caller::{Caller, SignedIn};
+use super::request::{FromQuery, Params, Query};
+use super::{pagination, timestamp, ApiError};
 
 /// Events read per call while scanning the log.
 const LOG_PAGE: usize = 1_000;
@@ -90,6 +89,37 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
             (project.to_string(), "project", "update", Some(project.clone()))
         }
         E::ProjectDeleted { project } => (project.to_string(), "project", "delete", Some(project.clone())),
+        E::ProjectTrustConfigured { project, .. } => {
+            (project.to_string(), "project", "update", Some(project.clone()))
+        }
+        E::AccessoryLinked {
+            repository, digest, ..
+        }
+        | E::SignatureVerified {
+            repository, digest, ..
+        }
+        | E::SignatureRejected {
+            repository, digest, ..
+        } => {
+            let r = repository.to_string();
+            (
+                format!("{r}@{digest}"),
+                "accessory",
+                "update",
+                project_of_repo(&r),
+            )
+        }
+        E::AccessoryUnlinked {
+            repository, digest, ..
+        } => {
+            let r = repository.to_string();
+            (
+                format!("{r}@{digest}"),
+                "accessory",
+                "delete",
+                project_of_repo(&r),
+            )
+        }
         E::MemberAdded {
             project, username, ..
         } => member(project, username, "create"),
@@ -168,8 +198,9 @@ impl Match {
     }
 }
 
+/// Harbor's `q`, as the module describes it.
 #[derive(Default)]
-struct Filter {
+pub(super) struct Filter {
     fields: Vec<(&'static str, Match)>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
@@ -188,39 +219,35 @@ fn time_of(raw: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("op_time {raw:?} is not an RFC 3339 time")))
 }
 
-fn filter_of(query: &Query) -> Result<Filter, ApiError> {
-    let mut filter = Filter::default();
-    for term in query
-        .get("q")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|t| !t.is_empty())
-    {
-        let (key, value) = (term.split_once('='))
-            .ok_or_else(|| ApiError::bad_request(format!("query term {term:?} is not key=value")))?;
-        let field = match key {
-            "operation" => "operation",
-            "resource_type" => "resource_type",
-            "resource" => "resource",
-            "username" => "username",
-            "event_type" => "event_type",
-            "op_time" => {
-                let range = (value.strip_prefix('[').and_then(|v| v.strip_suffix(']')))
-                    .ok_or_else(|| ApiError::bad_request("op_time is a range: [from~to]"))?;
-                let (from, to) = range.split_once('~').unwrap_or((range, ""));
-                filter.from = time_of(from)?;
-                filter.to = time_of(to)?;
-                continue;
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "audit logs cannot be filtered by {other}"
-                )))
-            }
-        };
-        filter.fields.push((field, Match::parse(value)));
+impl FromQuery for Filter {
+    fn from_query(query: &Query) -> Result<Filter, ApiError> {
+        let mut filter = Filter::default();
+        for term in query.terms() {
+            let (key, value) = term?;
+            let field = match key {
+                "operation" => "operation",
+                "resource_type" => "resource_type",
+                "resource" => "resource",
+                "username" => "username",
+                "event_type" => "event_type",
+                "op_time" => {
+                    let range = (value.strip_prefix('[').and_then(|v| v.strip_suffix(']')))
+                        .ok_or_else(|| ApiError::bad_request("op_time is a range: [from~to]"))?;
+                    let (from, to) = range.split_once('~').unwrap_or((range, ""));
+                    filter.from = time_of(from)?;
+                    filter.to = time_of(to)?;
+                    continue;
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "audit logs cannot be filtered by {other}"
+                    )))
+                }
+            };
+            filter.fields.push((field, Match::parse(value)));
+        }
+        Ok(filter)
     }
-    Ok(filter)
 }
 
 impl Filter {
@@ -242,22 +269,18 @@ impl Filter {
 }
 
 pub(super) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Params(query, filter): Params<Filter>,
+    caller: Caller<SignedIn>,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    let filter = filter_of(&query)?;
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let admin = directory.is_admin(&principal);
+    let (directory, principal) = (&caller.directory, &caller.principal);
+    let admin = directory.is_admin(principal);
     let mut entries = Vec::new();
     let mut after = 0;
     loop {
-        let events = (api.registry.log().read_all(after, LOG_PAGE).await).map_err(AppError::from)?;
+        let events = (caller.registry().log().read_all(after, LOG_PAGE).await).map_err(AppError::from)?;
         for recorded in &events {
             let entry = entry(recorded);
-            let allowed = admin || (entry.project.as_ref()).is_some_and(|p| directory.manages(&principal, p));
+            let allowed = admin || (entry.project.as_ref()).is_some_and(|p| directory.manages(principal, p));
             if allowed && filter.accepts(&entry) {
                 entries.push(entry.json);
             }

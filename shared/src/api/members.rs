@@ -2,17 +2,17 @@
 //! projectAdmin, 2 developer, 3 guest, 4 maintainer). Members of a project (and system admins)
 //! list them; only its admins (and system admins) change them. Groups are not supported.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::access::{AccessCommand, Directory, Member, Principal, Project, Role, Username};
 
+use super::caller::{Caller, Sent, SignedIn};
 use super::projects::{managed, visible};
-use super::request::{body, numeric_id, Query};
-use super::{created, ok, pagination, Api, ApiError};
+use super::request::{numeric_id, Query};
+use super::{created, ok, pagination, ApiError};
 
 #[derive(Debug, Serialize)]
 struct MemberJson {
@@ -26,7 +26,7 @@ struct MemberJson {
 }
 
 #[derive(Debug, Deserialize)]
-struct MemberReq {
+pub(super) struct MemberReq {
     role_id: Option<u32>,
     member_user: Option<UserEntity>,
     member_group: Option<serde_json::Value>,
@@ -39,7 +39,7 @@ struct UserEntity {
 }
 
 #[derive(Debug, Deserialize)]
-struct RoleRequest {
+pub(super) struct RoleRequest {
     role_id: Option<u32>,
 }
 
@@ -84,34 +84,25 @@ fn member_of<'p>(project: &'p Project, raw: &str) -> Result<&'p Member, ApiError
 }
 
 pub(super) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    RawQuery(raw): RawQuery,
+    query: Query,
+    caller: Caller<SignedIn>,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let project = readable(&directory, &principal, &key)?;
+    let project = readable(&caller.directory, &caller.principal, &key)?;
     let name = query.get("entityname").unwrap_or_default();
     let mut members: Vec<MemberJson> = (project.members.values())
         .filter(|m| m.username.as_str().contains(name))
-        .map(|m| to_json(&directory, project, m))
+        .map(|m| to_json(&caller.directory, project, m))
         .collect();
     members.sort_by_key(|m| m.id);
     pagination::respond(members, &format!("/projects/{key}/members"), &query)
 }
 
 pub(super) async fn create(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedIn, MemberReq>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: MemberReq = body(&bytes)?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, &key)?;
+    let project = managed(&caller.directory, &caller.principal, &key)?;
     if request.member_group.is_some_and(|g| !g.is_null()) {
         return Err(ApiError::bad_request(
             "group members are not supported; add users",
@@ -121,7 +112,7 @@ pub(super) async fn create(
     let entity = (request.member_user).ok_or_else(|| ApiError::bad_request("member_user is required"))?;
     let username = match (entity.username, entity.user_id) {
         (Some(name), _) => Username::parse(&name).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        (None, Some(id)) => (directory.users().find(|u| u.id == id))
+        (None, Some(id)) => (caller.directory.users().find(|u| u.id == id))
             .map(|u| u.username.clone())
             .ok_or_else(|| ApiError::not_found(format!("user {id} does not exist")))?,
         (None, None) => return Err(ApiError::bad_request("member_user needs a username or a user_id")),
@@ -131,8 +122,8 @@ pub(super) async fn create(
         username: username.clone(),
         role,
     };
-    api.change(&principal, command).await?;
-    let directory = api.directory().await?;
+    caller.change(command).await?;
+    let directory = caller.reread_directory().await?;
     let member = (directory.project(&project.name))
         .and_then(|p| p.members.get(&username))
         .ok_or_else(|| ApiError::internal("added member is missing"))?;
@@ -140,49 +131,38 @@ pub(super) async fn create(
 }
 
 pub(super) async fn get(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path((key, mid)): Path<(String, String)>,
+    caller: Caller<SignedIn>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let project = readable(&directory, &principal, &key)?;
-    ok(&to_json(&directory, project, member_of(project, &mid)?))
+    let project = readable(&caller.directory, &caller.principal, &key)?;
+    ok(&to_json(&caller.directory, project, member_of(project, &mid)?))
 }
 
 pub(super) async fn update(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path((key, mid)): Path<(String, String)>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedIn, RoleRequest>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: RoleRequest = body(&bytes)?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, &key)?;
+    let project = managed(&caller.directory, &caller.principal, &key)?;
     let member = member_of(project, &mid)?;
     let command = AccessCommand::ChangeRole {
         project: project.name.clone(),
         username: member.username.clone(),
         role: role(request.role_id)?,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn delete(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path((key, mid)): Path<(String, String)>,
+    caller: Caller<SignedIn>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, &key)?;
+    let project = managed(&caller.directory, &caller.principal, &key)?;
     let member = member_of(project, &mid)?;
     let command = AccessCommand::RemoveMember {
         project: project.name.clone(),
         username: member.username.clone(),
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -1,17 +1,17 @@
 //! Storage quotas (Harbor `/quotas`), one per project; a quota's id is its project's id. System
 //! admins only. `-1` is unlimited.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Registry;
 use crate::domain::access::{AccessCommand, Project};
 
-use super::request::{body, numeric_id, Query};
-use super::{ok, pagination, projects, timestamp, Api, ApiError};
+use super::caller::{Caller, Sent, SysAdmin};
+use super::request::{numeric_id, Query};
+use super::{ok, pagination, projects, timestamp, ApiError};
 
 /// Harbor's `ResourceList`, of the one resource Berth limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ struct QuotaJson {
 }
 
 #[derive(Debug, Deserialize)]
-struct QuotaUpdateReq {
+pub(super) struct QuotaUpdateReq {
     hard: Option<StorageReq>,
 }
 
@@ -93,13 +93,7 @@ fn quota_of<'d>(directory: &'d crate::domain::access::Directory, raw: &str) -> R
         .ok_or_else(|| ApiError::not_found(format!("quota {id} does not exist")))
 }
 
-pub(super) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    api.sysadmin(&headers).await?;
+pub(super) async fn list(query: Query, caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
     if let Some(kind) = query.get("reference").filter(|r| *r != "project") {
         return Err(ApiError::bad_request(format!(
             "quotas are per project; reference {kind:?} is not supported"
@@ -108,46 +102,31 @@ pub(super) async fn list(
     let reference_id = (query.get("reference_id"))
         .map(|raw| numeric_id(raw, "reference_id"))
         .transpose()?;
-    let directory = api.directory().await?;
     let mut quotas = Vec::new();
-    for project in directory
-        .projects()
-        .filter(|p| reference_id.is_none_or(|id| p.id == id))
-    {
-        quotas.push(to_json(&api.registry, project).await?);
+    for project in (caller.directory.projects()).filter(|p| reference_id.is_none_or(|id| p.id == id)) {
+        quotas.push(to_json(caller.registry(), project).await?);
     }
     quotas.sort_by_key(|q| q.id);
     pagination::respond(quotas, "/quotas", &query)
 }
 
-pub(super) async fn get(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    api.sysadmin(&headers).await?;
-    let directory = api.directory().await?;
-    ok(&to_json(&api.registry, quota_of(&directory, &raw)?).await?)
+pub(super) async fn get(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
+    ok(&to_json(caller.registry(), quota_of(&caller.directory, &raw)?).await?)
 }
 
 pub(super) async fn update(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SysAdmin, QuotaUpdateReq>,
 ) -> Result<Response, ApiError> {
-    let principal = api.sysadmin(&headers).await?;
-    let request: QuotaUpdateReq = body(&bytes)?;
     let limit = (request.hard.and_then(|h| h.storage))
         .ok_or_else(|| ApiError::bad_request("hard.storage is required"))?;
     let quota = storage_limit(limit)?;
-    let directory = api.directory().await?;
-    let project = quota_of(&directory, &raw)?;
+    let project = quota_of(&caller.directory, &raw)?;
     let command = AccessCommand::UpdateProject {
         name: project.name.clone(),
         public: None,
         quota: Some(quota),
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }

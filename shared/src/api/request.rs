@@ -1,71 +1,12 @@
-//! What handlers read from a request: who is asking, the JSON body, the query string; and what
-//! they do with the directory on the caller's behalf.
+//! What handlers read from a request besides who is asking ([`caller`](super::caller)): the JSON
+//! body, the query string (and typed readings of it), numeric ids, passwords.
 
-use std::sync::Arc;
-
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::app::RequestContext;
-use crate::domain::access::{AccessCommand, Directory, Principal, Username};
-use crate::domain::RecordedEvent;
-use crate::oci::auth;
-
 use super::{Api, ApiError};
-
-impl Api {
-    /// The caller: Basic credentials or none. Registry tokens are for `/v2/`, not for management.
-    pub(super) async fn caller(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let caller = auth::authenticate(&self.registry, &self.auth, headers).await?;
-        if caller.token.is_some() {
-            return Err(ApiError::unauthorized(
-                "the management API takes Basic credentials, not registry tokens",
-            ));
-        }
-        Ok(caller.principal)
-    }
-
-    /// The caller, who must have signed in (401 otherwise).
-    pub(super) async fn signed_in(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        match self.caller(headers).await? {
-            Principal::Anonymous => Err(ApiError::unauthorized("sign in first")),
-            principal => Ok(principal),
-        }
-    }
-
-    /// The caller, who must be a signed-in user (robots are refused with 403).
-    pub(super) async fn user(&self, headers: &HeaderMap) -> Result<(Principal, Username), ApiError> {
-        match self.signed_in(headers).await? {
-            Principal::User(name) => Ok((Principal::User(name.clone()), name)),
-            _ => Err(ApiError::forbidden("robot accounts cannot do this")),
-        }
-    }
-
-    /// The caller, who must be a system admin (401 if anonymous, 403 otherwise).
-    pub(super) async fn sysadmin(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let principal = self.signed_in(headers).await?;
-        if self.directory().await?.is_admin(&principal) {
-            Ok(principal)
-        } else {
-            Err(ApiError::forbidden("only system admins may do this"))
-        }
-    }
-
-    pub(super) async fn directory(&self) -> Result<Arc<Directory>, ApiError> {
-        Ok(self.registry.directory().await?)
-    }
-
-    /// Applies `command` as `principal`.
-    pub(super) async fn change(
-        &self,
-        principal: &Principal,
-        command: AccessCommand,
-    ) -> Result<Vec<RecordedEvent>, ApiError> {
-        let ctx = RequestContext::as_principal(principal.clone());
-        Ok(self.registry.change_access(&ctx, command).await?)
-    }
-}
 
 /// The JSON body as `T` (400 if it is not).
 pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -92,6 +33,16 @@ impl Query {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// The terms of Harbor's `q` filter, `key=value` separated by commas, in order (400 for a term
+    /// without `=`, when it is reached).
+    pub fn terms(&self) -> impl Iterator<Item = Result<(&str, &str), ApiError>> {
+        let terms = self.get("q").unwrap_or_default().split(',');
+        terms.filter(|t| !t.is_empty()).map(|term| {
+            (term.split_once('='))
+                .ok_or_else(|| ApiError::bad_request(format!("query term {term:?} is not key=value")))
+        })
+    }
+
     /// A boolean parameter (`true`/`false`; 400 otherwise).
     pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.get(name) {
@@ -102,6 +53,34 @@ impl Query {
                 "{name} must be true or false, not {other:?}"
             ))),
         }
+    }
+}
+
+/// The query string, as a handler argument (400 if it does not decode).
+impl FromRequestParts<Api> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Api) -> Result<Self, ApiError> {
+        Query::parse(parts.uri.query())
+    }
+}
+
+/// A typed reading of the query string (400 if it does not make sense).
+pub(super) trait FromQuery: Sized {
+    fn from_query(query: &Query) -> Result<Self, ApiError>;
+}
+
+/// The query string and `T` read from it, as a handler argument; listed before the caller, both
+/// are checked before the caller is.
+pub(super) struct Params<T>(pub Query, pub T);
+
+impl<T: FromQuery> FromRequestParts<Api> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Api) -> Result<Self, ApiError> {
+        let query = Query::parse(parts.uri.query())?;
+        let typed = T::from_query(&query)?;
+        Ok(Params(query, typed))
     }
 }
 

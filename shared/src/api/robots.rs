@@ -4,19 +4,19 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::hash_secret;
 use crate::domain::access::{AccessCommand, Action, Directory, Principal, ProjectName, Robot, RobotName};
 
+use super::caller::{Caller, Sent, SignedIn};
 use super::projects::{managed, managed_by_name};
-use super::request::{body, check_password, numeric_id, Query};
-use super::{created, json, ok, pagination, timestamp, Api, ApiError};
+use super::request::{check_password, numeric_id, FromQuery, Params, Query};
+use super::{created, json, ok, pagination, timestamp, ApiError};
 
 /// The only robot level Berth has (Harbor also has `system` robots spanning projects).
 const LEVEL_PROJECT: &str = "project";
@@ -40,7 +40,7 @@ struct Permission {
 }
 
 #[derive(Debug, Deserialize)]
-struct RobotCreate {
+pub(super) struct RobotCreate {
     name: Option<String>,
     #[serde(default)]
     description: Option<String>,
@@ -57,7 +57,7 @@ struct RobotCreate {
 }
 
 #[derive(Debug, Deserialize)]
-struct RobotUpdate {
+pub(super) struct RobotUpdate {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -71,7 +71,7 @@ struct RobotUpdate {
 }
 
 #[derive(Debug, Deserialize)]
-struct RobotSec {
+pub(super) struct RobotSec {
     #[serde(default)]
     secret: Option<String>,
 }
@@ -225,18 +225,11 @@ fn robot_of<'d>(directory: &'d Directory, principal: &Principal, raw: &str) -> R
     Ok(robot)
 }
 
-pub(super) async fn create(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: RobotCreate = body(&bytes)?;
+pub(super) async fn create(Sent(caller, request): Sent<SignedIn, RobotCreate>) -> Result<Response, ApiError> {
     check_level(request.level.as_deref())?;
     let short = (request.name).ok_or_else(|| ApiError::bad_request("name is required"))?;
     let (namespace, actions) = actions_of(request.permissions.as_deref().unwrap_or_default())?;
-    let directory = api.directory().await?;
-    let project = managed_by_name(&directory, &principal, &namespace)?;
+    let project = managed_by_name(&caller.directory, &caller.principal, &namespace)?;
     let name = RobotName::new(&project.name, &short).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let secret = secret_or_generated(request.secret)?;
     let command = AccessCommand::CreateRobot {
@@ -246,7 +239,7 @@ pub(super) async fn create(
         expires_at: expiry(Utc::now(), request.duration)?,
         secret_hash: hash_secret(&secret).await?,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     if request.disable == Some(true) {
         let command = AccessCommand::UpdateRobot {
             name: name.clone(),
@@ -255,9 +248,9 @@ pub(super) async fn create(
             expires_at: None,
             disabled: Some(true),
         };
-        api.change(&principal, command).await?;
+        caller.change(command).await?;
     }
-    let directory = api.directory().await?;
+    let directory = caller.reread_directory().await?;
     let robot = (directory.robot(&name)).ok_or_else(|| ApiError::internal("created robot is missing"))?;
     let mut response = json(
         StatusCode::CREATED,
@@ -275,38 +268,34 @@ pub(super) async fn create(
 }
 
 /// Harbor's `q`: `Level=project,ProjectID=3,name=~ci` (`~` matches part of the name).
-struct RobotFilter {
+pub(super) struct RobotFilter {
     project_id: Option<String>,
     name: Option<String>,
     system: bool,
 }
 
-fn filter_of(query: &Query) -> Result<RobotFilter, ApiError> {
-    let mut filter = RobotFilter {
-        project_id: None,
-        name: None,
-        system: false,
-    };
-    for term in query
-        .get("q")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|t| !t.is_empty())
-    {
-        let (key, value) = (term.split_once('='))
-            .ok_or_else(|| ApiError::bad_request(format!("query term {term:?} is not key=value")))?;
-        match key.to_ascii_lowercase().as_str() {
-            "level" => filter.system = value != LEVEL_PROJECT,
-            "projectid" | "project_id" => filter.project_id = Some(value.to_string()),
-            "name" => filter.name = Some(value.to_string()),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "robots cannot be filtered by {key}"
-                )))
+impl FromQuery for RobotFilter {
+    fn from_query(query: &Query) -> Result<RobotFilter, ApiError> {
+        let mut filter = RobotFilter {
+            project_id: None,
+            name: None,
+            system: false,
+        };
+        for term in query.terms() {
+            let (key, value) = term?;
+            match key.to_ascii_lowercase().as_str() {
+                "level" => filter.system = value != LEVEL_PROJECT,
+                "projectid" | "project_id" => filter.project_id = Some(value.to_string()),
+                "name" => filter.name = Some(value.to_string()),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "robots cannot be filtered by {key}"
+                    )))
+                }
             }
         }
+        Ok(filter)
     }
-    Ok(filter)
 }
 
 fn matches_name(robot: &Robot, wanted: Option<&str>) -> bool {
@@ -320,22 +309,18 @@ fn matches_name(robot: &Robot, wanted: Option<&str>) -> bool {
 }
 
 pub(super) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Params(query, filter): Params<RobotFilter>,
+    caller: Caller<SignedIn>,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    let filter = filter_of(&query)?;
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
+    let (directory, principal) = (&caller.directory, &caller.principal);
     let project: Option<ProjectName> = match &filter.project_id {
-        Some(id) => Some(managed(&directory, &principal, id)?.name.clone()),
+        Some(id) => Some(managed(directory, principal, id)?.name.clone()),
         None => None,
     };
     let robots: Vec<RobotJson> = (directory.robots())
         .filter(|_| !filter.system)
         .filter(|r| project.as_ref().is_none_or(|p| &r.name.project() == p))
-        .filter(|r| directory.manages(&principal, &r.name.project()))
+        .filter(|r| directory.manages(principal, &r.name.project()))
         .filter(|r| matches_name(r, filter.name.as_deref()))
         .map(to_json)
         .collect();
@@ -343,43 +328,28 @@ pub(super) async fn list(
 }
 
 pub(super) async fn list_of_project(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    RawQuery(raw): RawQuery,
+    query: Query,
+    caller: Caller<SignedIn>,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, &key)?;
-    let robots: Vec<RobotJson> = (directory.robots())
+    let project = managed(&caller.directory, &caller.principal, &key)?;
+    let robots: Vec<RobotJson> = (caller.directory.robots())
         .filter(|r| r.name.project() == project.name)
         .map(to_json)
         .collect();
     pagination::respond(robots, &format!("/projects/{key}/robots"), &query)
 }
 
-pub(super) async fn get(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    ok(&to_json(robot_of(&directory, &principal, &raw)?))
+pub(super) async fn get(Path(raw): Path<String>, caller: Caller<SignedIn>) -> Result<Response, ApiError> {
+    ok(&to_json(robot_of(&caller.directory, &caller.principal, &raw)?))
 }
 
 pub(super) async fn update(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedIn, RobotUpdate>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: RobotUpdate = body(&bytes)?;
     check_level(request.level.as_deref())?;
-    let directory = api.directory().await?;
-    let robot = robot_of(&directory, &principal, &raw)?;
+    let robot = robot_of(&caller.directory, &caller.principal, &raw)?;
     let actions = match &request.permissions {
         Some(permissions) => {
             let (namespace, actions) = actions_of(permissions)?;
@@ -403,41 +373,30 @@ pub(super) async fn update(
         expires_at,
         disabled: request.disable,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 /// `PATCH /robots/{id}`: a new secret (the one given, or a generated one), shown once.
 pub(super) async fn refresh(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedIn, RobotSec>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: RobotSec = body(&bytes)?;
-    let directory = api.directory().await?;
-    let robot = robot_of(&directory, &principal, &raw)?;
+    let robot = robot_of(&caller.directory, &caller.principal, &raw)?;
     let secret = secret_or_generated(request.secret)?;
     let command = AccessCommand::RefreshRobotSecret {
         name: robot.name.clone(),
         secret_hash: hash_secret(&secret).await?,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     ok(&serde_json::json!({ "secret": secret }))
 }
 
-pub(super) async fn delete(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let robot = robot_of(&directory, &principal, &raw)?;
+pub(super) async fn delete(Path(raw): Path<String>, caller: Caller<SignedIn>) -> Result<Response, ApiError> {
+    let robot = robot_of(&caller.directory, &caller.principal, &raw)?;
     let command = AccessCommand::DeleteRobot {
         name: robot.name.clone(),
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }

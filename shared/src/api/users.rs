@@ -2,17 +2,17 @@
 //! flag; a user reads itself and changes its own password (with the old one). Email, real name and
 //! comment are accepted and not kept. No hash ever leaves the directory.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::app::hash_secret;
 use crate::domain::access::{AccessCommand, Directory, Principal, User, Username};
 
-use super::request::{body, check_password, numeric_id, Query};
-use super::{created, ok, pagination, timestamp, Api, ApiError};
+use super::caller::{Caller, Sent, SignedIn, SignedInUser, SysAdmin};
+use super::request::{check_password, numeric_id, Query};
+use super::{created, ok, pagination, timestamp, ApiError};
 
 #[derive(Debug, Serialize)]
 struct UserJson {
@@ -24,20 +24,20 @@ struct UserJson {
 }
 
 #[derive(Debug, Deserialize)]
-struct UserCreationReq {
+pub(super) struct UserCreationReq {
     username: Option<String>,
     password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct PasswordReq {
+pub(super) struct PasswordReq {
     #[serde(default)]
     old_password: Option<String>,
     new_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct SysAdminFlag {
+pub(super) struct SysAdminFlag {
     sysadmin_flag: Option<bool>,
 }
 
@@ -61,16 +61,9 @@ fn is_self(principal: &Principal, user: &User) -> bool {
     matches!(principal, Principal::User(name) if *name == user.username)
 }
 
-pub(super) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    api.sysadmin(&headers).await?;
-    let directory = api.directory().await?;
+pub(super) async fn list(query: Query, caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
     let name = query.get("username").unwrap_or_default();
-    let mut users: Vec<UserJson> = (directory.users())
+    let mut users: Vec<UserJson> = (caller.directory.users())
         .filter(|u| u.username.as_str().contains(name))
         .map(to_json)
         .collect();
@@ -79,12 +72,8 @@ pub(super) async fn list(
 }
 
 pub(super) async fn create(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SysAdmin, UserCreationReq>,
 ) -> Result<Response, ApiError> {
-    let principal = api.sysadmin(&headers).await?;
-    let request: UserCreationReq = body(&bytes)?;
     let raw_name = (request.username).ok_or_else(|| ApiError::bad_request("username is required"))?;
     let username = Username::parse(&raw_name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let password = (request.password).ok_or_else(|| ApiError::bad_request("password is required"))?;
@@ -94,66 +83,51 @@ pub(super) async fn create(
         password_hash: hash_secret(&password).await?,
         admin: false,
     };
-    api.change(&principal, command).await?;
-    let directory = api.directory().await?;
+    caller.change(command).await?;
+    let directory = caller.reread_directory().await?;
     let user = (directory.user(&username)).ok_or_else(|| ApiError::internal("created user is missing"))?;
     created(&format!("/users/{}", user.id))
 }
 
-pub(super) async fn current(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let (_, username) = api.user(&headers).await?;
-    let directory = api.directory().await?;
-    let user = (directory.user(&username)).ok_or_else(|| ApiError::unauthorized("sign in first"))?;
+pub(super) async fn current(caller: Caller<SignedInUser>) -> Result<Response, ApiError> {
+    let user = (caller.username().and_then(|name| caller.directory.user(name)))
+        .ok_or_else(|| ApiError::unauthorized("sign in first"))?;
     ok(&to_json(user))
 }
 
-pub(super) async fn get(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let user = user_of(&directory, &raw)?;
-    if !is_self(&principal, user) && !directory.is_admin(&principal) {
+pub(super) async fn get(Path(raw): Path<String>, caller: Caller<SignedIn>) -> Result<Response, ApiError> {
+    let user = user_of(&caller.directory, &raw)?;
+    if !is_self(&caller.principal, user) && !caller.directory.is_admin(&caller.principal) {
         return Err(ApiError::forbidden("only system admins read other users"));
     }
     ok(&to_json(user))
 }
 
-pub(super) async fn delete(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.sysadmin(&headers).await?;
-    let directory = api.directory().await?;
-    let user = user_of(&directory, &raw)?;
-    if is_self(&principal, user) {
+pub(super) async fn delete(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
+    let user = user_of(&caller.directory, &raw)?;
+    if is_self(&caller.principal, user) {
         return Err(ApiError::forbidden("you cannot delete yourself"));
     }
     let command = AccessCommand::DeleteUser {
         username: user.username.clone(),
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 /// A user changes its own password with the old one; a system admin changes another's without.
 pub(super) async fn change_password(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedIn, PasswordReq>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: PasswordReq = body(&bytes)?;
-    let directory = api.directory().await?;
-    let user = user_of(&directory, &raw)?;
+    let user = user_of(&caller.directory, &raw)?;
     let new = (request.new_password).ok_or_else(|| ApiError::bad_request("new_password is required"))?;
-    if is_self(&principal, user) {
+    if is_self(&caller.principal, user) {
         let old = request.old_password.unwrap_or_default();
-        let valid = api.registry.authenticate(user.username.as_str(), &old).await?;
+        let valid = caller
+            .registry()
+            .authenticate(user.username.as_str(), &old)
+            .await?;
         if valid.is_none() {
             return Err(ApiError::bad_request("old_password is incorrect"));
         }
@@ -162,7 +136,7 @@ pub(super) async fn change_password(
                 "the new password must differ from the old one",
             ));
         }
-    } else if !directory.is_admin(&principal) {
+    } else if !caller.directory.is_admin(&caller.principal) {
         return Err(ApiError::forbidden(
             "only system admins change other users' passwords",
         ));
@@ -172,25 +146,20 @@ pub(super) async fn change_password(
         username: user.username.clone(),
         password_hash: hash_secret(&new).await?,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn set_sysadmin(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SysAdmin, SysAdminFlag>,
 ) -> Result<Response, ApiError> {
-    let principal = api.sysadmin(&headers).await?;
-    let request: SysAdminFlag = body(&bytes)?;
     let admin = (request.sysadmin_flag).ok_or_else(|| ApiError::bad_request("sysadmin_flag is required"))?;
-    let directory = api.directory().await?;
-    let user = user_of(&directory, &raw)?;
+    let user = user_of(&caller.directory, &raw)?;
     let command = AccessCommand::SetAdmin {
         username: user.username.clone(),
         admin,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }

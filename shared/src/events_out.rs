@@ -66,10 +66,15 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobMounted { digest, .. }
         | Event::BlobUnlinked { digest, .. }
         | Event::ManifestPushed { digest, .. }
-        | Event::ManifestDeleted { digest, .. } => digest.to_string(),
+        | Event::ManifestDeleted { digest, .. }
+        | Event::AccessoryLinked { digest, .. }
+        | Event::AccessoryUnlinked { digest, .. }
+        | Event::SignatureVerified { digest, .. }
+        | Event::SignatureRejected { digest, .. } => digest.to_string(),
         Event::ProjectCreated { project, .. }
         | Event::ProjectUpdated { project, .. }
-        | Event::ProjectDeleted { project } => project.to_string(),
+        | Event::ProjectDeleted { project }
+        | Event::ProjectTrustConfigured { project, .. } => project.to_string(),
         Event::UserCreated { username, .. }
         | Event::UserPasswordChanged { username, .. }
         | Event::UserAdminChanged { username, .. }

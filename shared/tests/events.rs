@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use berth::domain::access::{Action, ProjectName, RobotName, Role, Username};
+use berth::domain::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
+use berth::domain::accessory::AccessoryKind;
 use berth::domain::event::EventKind;
 use berth::domain::{Algorithm, Digest, Event, EventEnvelope, RecordedEvent, RepoName, StreamId, Tag};
 use berth::events_out::to_json;
@@ -30,6 +31,14 @@ const CREDENTIAL_FIELDS: [&str; 2] = ["passwordHash", "secretHash"];
 /// An argon2id PHC string, as `passwordHash` and `secretHash` hold in the log.
 const SAMPLE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YmVydGggc2FtcGxlIHNhbHQ$\
                            c2FtcGxlIGhhc2ggb2YgYSBzYW1wbGUgc2VjcmV0IDAxMjM0NTY3";
+
+const SAMPLE_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\n\
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEx/dpwlOHo9VbmuOXS5E+CMpF7I3X\n\
+QB9vTSBJT6mnbNfPpFlcBC8NIX8EPUnzSfUuwKgMOn2Ds0jPNHxOZSiPtQ==\n\
+-----END PUBLIC KEY-----\n";
+const SAMPLE_CERTIFICATE: &str =
+    "-----BEGIN CERTIFICATE-----\n(a CA certificate, base64)\n-----END CERTIFICATE-----\n";
+const SAMPLE_TRUST_POLICY: &str = r#"{"version":"1.0","trustPolicies":[{"name":"team-web","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:team-web"],"trustedIdentities":["*"]}]}"#;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -213,6 +222,8 @@ fn repository_sample_events() -> Vec<RecordedEvent> {
     let old_image = digest("alpine 3.21.2 image manifest");
     let sbom = digest("alpine 3.21.3 spdx sbom");
     let old_signature = digest("alpine 3.21.2 cosign signature");
+    let signature = digest("alpine 3.21.3 cosign signature");
+    let notation = digest("alpine 3.21.3 notation signature");
     vec![
         recorded(
             1041,
@@ -306,6 +317,60 @@ fn repository_sample_events() -> Vec<RecordedEvent> {
                 size: 3_642_247,
             },
         ),
+        recorded_by(
+            "admin",
+            1070,
+            18,
+            30,
+            Event::AccessoryLinked {
+                repository: alpine(),
+                subject: image.clone(),
+                digest: signature.clone(),
+                kind: AccessoryKind::CosignSignature,
+                via_tag: Some(tag(&format!("{}.sig", image.tag_form()))),
+            },
+        ),
+        recorded_by(
+            "admin",
+            1071,
+            19,
+            30,
+            Event::SignatureVerified {
+                repository: alpine(),
+                subject: image.clone(),
+                digest: signature.clone(),
+                kind: AccessoryKind::CosignSignature,
+                trust_revision: 57,
+                signer: format!("sha256:{}", digest("cosign.pub").hex()),
+                warnings: vec![],
+            },
+        ),
+        recorded_by(
+            "admin",
+            1072,
+            20,
+            31,
+            Event::SignatureRejected {
+                repository: alpine(),
+                subject: image.clone(),
+                digest: notation.clone(),
+                kind: AccessoryKind::NotationSignature,
+                trust_revision: 57,
+                reason: "the signature expired at 2023-06-27T05:21:21Z".to_string(),
+            },
+        ),
+        recorded_by(
+            "admin",
+            1073,
+            21,
+            40,
+            Event::AccessoryUnlinked {
+                repository: alpine(),
+                subject: image,
+                digest: notation,
+                kind: AccessoryKind::NotationSignature,
+            },
+        ),
     ]
 }
 
@@ -377,6 +442,17 @@ fn access_sample_events() -> Vec<RecordedEvent> {
         },
         Event::UserDeleted { username: bob() },
         Event::RobotDeleted { robot: ci() },
+        Event::ProjectTrustConfigured {
+            project: team(),
+            trust: ContentTrust {
+                require_cosign: true,
+                require_notation: true,
+                cosign_keys: vec![SAMPLE_PUBLIC_KEY.to_string()],
+                rekor_keys: vec![],
+                notation_trust_stores: [("ca:team-web".to_string(), SAMPLE_CERTIFICATE.to_string())].into(),
+                notation_trust_policy: Some(SAMPLE_TRUST_POLICY.to_string()),
+            },
+        },
         Event::ProjectDeleted { project: team() },
     ];
     (events.into_iter().zip(0_u32..))
@@ -891,8 +967,13 @@ fn each_schema_rejects_a_missing_data_field_a_bad_digest_an_extra_field_or_anoth
             });
             // `configMediaType` is required of an image's `manifest_pushed` (an if/then rule) but
             // optional in `manifest_deleted`, which only reports what the manifest was.
-            let optional_here = OPTIONAL_DATA_FIELDS.contains(&field.as_str())
-                || (cloud_type.as_str() == "dev.berth.manifest_deleted.v1" && field == "configMediaType");
+            // An accessory's `subject` is what it describes, always there; its `tag` is there only
+            // for cosign's tag scheme.
+            let about_accessory = cloud_type.contains("accessory") || cloud_type.contains("signature");
+            let optional_here = (OPTIONAL_DATA_FIELDS.contains(&field.as_str())
+                && !(about_accessory && field == "subject"))
+                || (cloud_type.as_str() == "dev.berth.manifest_deleted.v1" && field == "configMediaType")
+                || (cloud_type.as_str() == "dev.berth.accessory_linked.v1" && field == "viaTag");
             if optional_here {
                 assert_valid(&validator, &without.1, &format!("{cloud_type}: {}", without.0));
             } else {

@@ -6,7 +6,10 @@
 //! document covers it. Callers authenticate with Basic credentials (or none); every error has one
 //! body, Harbor's `{"errors":[{"code","message"}]}` ([`error`]).
 
+mod artifacts;
 mod audit;
+mod caller;
+mod content_trust;
 mod error;
 mod members;
 mod openapi;
@@ -143,6 +146,36 @@ pub(crate) fn routes() -> Vec<Route> {
         route(M::GET, "/quotas", quotas::list),
         route(M::GET, "/quotas/{id}", quotas::get),
         route(M::PUT, "/quotas/{id}", quotas::update),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/content-trust",
+            content_trust::get,
+        ),
+        route(
+            M::PUT,
+            "/projects/{project_name_or_id}/content-trust",
+            content_trust::put,
+        ),
+        route(
+            M::GET,
+            "/projects/{project_name}/repositories/{repository_name}/artifacts",
+            artifacts::list,
+        ),
+        route(
+            M::GET,
+            "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}",
+            artifacts::get,
+        ),
+        route(
+            M::DELETE,
+            "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}",
+            artifacts::delete,
+        ),
+        route(
+            M::GET,
+            "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
+            artifacts::accessories,
+        ),
         route(M::GET, "/audit-logs", audit::list),
         route(M::GET, "/openapi.json", openapi::json),
         route(M::GET, "/openapi.yaml", openapi::yaml),

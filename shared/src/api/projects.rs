@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -15,18 +15,53 @@ use serde_json::Value;
 use crate::app::Registry;
 use crate::domain::access::{AccessCommand, Directory, Member, Principal, Project, ProjectName, Role};
 
+use super::caller::{Caller, Sent, SignedIn, SignedInUser};
 use super::quotas::{self, storage_limit};
-use super::request::{body, Query};
+use super::request::{body, FromQuery, Params, Query};
 use super::{created, ok, pagination, timestamp, Api, ApiError};
 
 /// Repositories read per catalog call while counting.
 const CATALOG_PAGE: usize = 1_000;
-/// The only project metadata Berth keeps (Harbor has more: content trust, scanning...).
+/// The project metadata Berth keeps (Harbor has more: scanning, severity...).
 const METADATA_PUBLIC: &str = "public";
+/// Pulls need a Notation signature (Harbor's name).
+const METADATA_NOTATION: &str = "enable_content_trust";
+/// Pulls need a cosign signature (Harbor's name).
+const METADATA_COSIGN: &str = "enable_content_trust_cosign";
+const METADATA_KEYS: [&str; 3] = [METADATA_PUBLIC, METADATA_NOTATION, METADATA_COSIGN];
 
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub(super) struct Metadata {
     pub public: String,
+    pub enable_content_trust: String,
+    pub enable_content_trust_cosign: String,
+}
+
+impl Metadata {
+    fn of(project: &Project) -> Metadata {
+        Metadata {
+            public: project.public.to_string(),
+            enable_content_trust: project.trust.require_notation.to_string(),
+            enable_content_trust_cosign: project.trust.require_cosign.to_string(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            METADATA_PUBLIC => Some(&self.public),
+            METADATA_NOTATION => Some(&self.enable_content_trust),
+            METADATA_COSIGN => Some(&self.enable_content_trust_cosign),
+            _ => None,
+        }
+    }
+}
+
+/// The metadata a request sets (`None`: left as is).
+#[derive(Debug, Default, Clone, Copy)]
+struct MetadataChange {
+    public: Option<bool>,
+    notation: Option<bool>,
+    cosign: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +82,7 @@ struct ProjectJson {
 }
 
 #[derive(Debug, Deserialize)]
-struct ProjectReq {
+pub(super) struct ProjectReq {
     #[serde(default)]
     project_name: Option<String>,
     #[serde(default)]
@@ -169,9 +204,7 @@ fn to_json(directory: &Directory, principal: &Principal, project: &Project, repo
         project_id: project.id,
         name: project.name.to_string(),
         public: project.public,
-        metadata: Metadata {
-            public: project.public.to_string(),
-        },
+        metadata: Metadata::of(project),
         creation_time: timestamp(project.created_at),
         update_time: timestamp(project.updated_at),
         owner_id: owner.and_then(|m| directory.user(&m.username)).map(|u| u.id),
@@ -181,23 +214,53 @@ fn to_json(directory: &Directory, principal: &Principal, project: &Project, repo
     }
 }
 
-/// The `public` flag among Harbor metadata (`"true"`/`"false"`, or a JSON boolean); Berth keeps no
-/// other metadata, so other keys are refused.
-fn public_of(metadata: &BTreeMap<String, Value>) -> Result<Option<bool>, ApiError> {
-    if let Some(key) = metadata.keys().find(|k| *k != METADATA_PUBLIC) {
+/// The flags among Harbor metadata (`"true"`/`"false"`, or JSON booleans); Berth keeps no other
+/// metadata, so other keys are refused.
+fn metadata_of(metadata: &BTreeMap<String, Value>) -> Result<MetadataChange, ApiError> {
+    if let Some(key) = metadata.keys().find(|k| !METADATA_KEYS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
-            "unsupported project metadata {key:?}: Berth keeps only \"public\""
+            "unsupported project metadata {key:?}: Berth keeps {}",
+            METADATA_KEYS.join(", ")
         )));
     }
-    match metadata.get(METADATA_PUBLIC) {
+    let flag = |key: &str| match metadata.get(key) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) if s == "true" => Ok(Some(true)),
         Some(Value::String(s)) if s == "false" => Ok(Some(false)),
         Some(other) => Err(ApiError::bad_request(format!(
-            "metadata public must be \"true\" or \"false\", not {other}"
+            "metadata {key} must be \"true\" or \"false\", not {other}"
         ))),
+    };
+    Ok(MetadataChange {
+        public: flag(METADATA_PUBLIC)?,
+        notation: flag(METADATA_NOTATION)?,
+        cosign: flag(METADATA_COSIGN)?,
+    })
+}
+
+/// The content-trust flags a change sets, applied to the project's configuration (if they change it).
+async fn apply_trust_flags<A>(
+    caller: &Caller<A>,
+    name: &ProjectName,
+    change: MetadataChange,
+) -> Result<(), ApiError> {
+    if change.notation.is_none() && change.cosign.is_none() {
+        return Ok(());
     }
+    let directory = caller.reread_directory().await?;
+    let Some(project) = directory.project(name) else {
+        return Ok(());
+    };
+    let mut trust = project.trust.clone();
+    trust.require_notation = change.notation.unwrap_or(trust.require_notation);
+    trust.require_cosign = change.cosign.unwrap_or(trust.require_cosign);
+    caller
+        .change(AccessCommand::ConfigureTrust {
+            name: name.clone(),
+            trust,
+        })
+        .await
 }
 
 /// `storage_limit` as a quota; only system admins set one (an unlimited one is the default).
@@ -217,122 +280,116 @@ fn requested_quota(
     Ok(Some(quota))
 }
 
-pub(super) async fn list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    let principal = api.caller(&headers).await?;
-    let directory = api.directory().await?;
+pub(super) async fn list(query: Query, caller: Caller) -> Result<Response, ApiError> {
+    let (directory, principal) = (&caller.directory, &caller.principal);
     let public = query.flag("public")?;
     let name = query.get("name").unwrap_or_default();
     let now = chrono::Utc::now();
-    let counts = repo_counts(&api.registry).await?;
+    let counts = repo_counts(caller.registry()).await?;
     let projects: Vec<ProjectJson> = (directory.projects())
-        .filter(|p| directory.sees(&principal, &p.name, now))
+        .filter(|p| directory.sees(principal, &p.name, now))
         .filter(|p| public.is_none_or(|public| p.public == public))
         .filter(|p| p.name.as_str().contains(name))
         .map(|p| {
             let count = counts.get(p.name.as_str()).copied().unwrap_or(0);
-            to_json(&directory, &principal, p, count)
+            to_json(directory, principal, p, count)
         })
         .collect();
     pagination::respond(projects, "/projects", &query)
 }
 
+/// `HEAD /projects`' `project_name`, the project asked about (400 without one).
+pub(super) struct Asked(String);
+
+impl FromQuery for Asked {
+    fn from_query(query: &Query) -> Result<Asked, ApiError> {
+        let name =
+            (query.get("project_name")).ok_or_else(|| ApiError::bad_request("project_name is required"))?;
+        Ok(Asked(name.to_string()))
+    }
+}
+
 pub(super) async fn head(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Params(_, Asked(name)): Params<Asked>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref())?;
-    let name =
-        (query.get("project_name")).ok_or_else(|| ApiError::bad_request("project_name is required"))?;
-    let principal = api.caller(&headers).await?;
-    let directory = api.directory().await?;
-    let project = ProjectName::parse(name)
+    let directory = &caller.directory;
+    let project = ProjectName::parse(&name)
         .ok()
         .and_then(|n| directory.project(&n).map(|p| p.name.clone()));
     match project {
-        Some(p) if directory.sees(&principal, &p, chrono::Utc::now()) => Ok(StatusCode::OK.into_response()),
+        Some(p) if directory.sees(&caller.principal, &p, chrono::Utc::now()) => {
+            Ok(StatusCode::OK.into_response())
+        }
         _ => Err(ApiError::not_found(format!("project {name} does not exist"))),
     }
 }
 
 pub(super) async fn create(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedInUser, ProjectReq>,
 ) -> Result<Response, ApiError> {
-    let (principal, username) = api.user(&headers).await?;
-    let request: ProjectReq = body(&bytes)?;
     let raw_name = (request.project_name).ok_or_else(|| ApiError::bad_request("project_name is required"))?;
     let name = ProjectName::parse(&raw_name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let public = match request.metadata.as_ref().map(public_of).transpose()?.flatten() {
+    let change = request
+        .metadata
+        .as_ref()
+        .map(metadata_of)
+        .transpose()?
+        .unwrap_or_default();
+    let public = match change.public {
         Some(public) => public,
         None => request.public.unwrap_or(false),
     };
-    let directory = api.directory().await?;
-    let quota = requested_quota(&directory, &principal, request.storage_limit, None)?.flatten();
+    let quota = requested_quota(&caller.directory, &caller.principal, request.storage_limit, None)?.flatten();
     let command = AccessCommand::CreateProject {
         name: name.clone(),
         public,
         quota,
-        owner: Some(username),
+        owner: caller.username().cloned(),
     };
-    api.change(&principal, command).await?;
-    let directory = api.directory().await?;
+    caller.change(command).await?;
+    apply_trust_flags(&caller, &name, change).await?;
+    let directory = caller.reread_directory().await?;
     let project =
         (directory.project(&name)).ok_or_else(|| ApiError::internal("created project is missing"))?;
     created(&format!("/projects/{}", project.id))
 }
 
-pub(super) async fn get(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.caller(&headers).await?;
-    let directory = api.directory().await?;
-    let project = visible(&directory, &principal, &key)?;
-    let count = repo_count(&api.registry, &project.name).await?;
-    ok(&to_json(&directory, &principal, project, count))
+pub(super) async fn get(Path(key): Path<String>, caller: Caller) -> Result<Response, ApiError> {
+    let (directory, principal) = (&caller.directory, &caller.principal);
+    let project = visible(directory, principal, &key)?;
+    let count = repo_count(caller.registry(), &project.name).await?;
+    ok(&to_json(directory, principal, project, count))
 }
 
 pub(super) async fn update(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    bytes: Bytes,
+    Sent(caller, request): Sent<SignedIn, ProjectReq>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let request: ProjectReq = body(&bytes)?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, &key)?;
-    let public = match &request.metadata {
-        Some(m) => public_of(m)?,
-        None => request.public,
-    };
-    let quota = requested_quota(&directory, &principal, request.storage_limit, project.quota)?;
+    let (directory, principal) = (&caller.directory, &caller.principal);
+    let project = managed(directory, principal, &key)?;
+    let change = request
+        .metadata
+        .as_ref()
+        .map(metadata_of)
+        .transpose()?
+        .unwrap_or_default();
+    let public = change.public.or(request.public);
+    let quota = requested_quota(directory, principal, request.storage_limit, project.quota)?;
+    let name = project.name.clone();
     let command = AccessCommand::UpdateProject {
-        name: project.name.clone(),
+        name: name.clone(),
         public,
         quota,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
+    apply_trust_flags(&caller, &name, change).await?;
     Ok(StatusCode::OK.into_response())
 }
 
-pub(super) async fn delete(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.signed_in(&headers).await?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, &key)?;
-    let repositories = repo_count(&api.registry, &project.name).await?;
+pub(super) async fn delete(Path(key): Path<String>, caller: Caller<SignedIn>) -> Result<Response, ApiError> {
+    let project = managed(&caller.directory, &caller.principal, &key)?;
+    let repositories = repo_count(caller.registry(), &project.name).await?;
     if repositories > 0 {
         return Err(ApiError::precondition(format!(
             "project {} still has {repositories} repositories; delete them first",
@@ -342,7 +399,7 @@ pub(super) async fn delete(
     let command = AccessCommand::DeleteProject {
         name: project.name.clone(),
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -356,50 +413,36 @@ struct Summary {
     quota: quotas::Usage,
 }
 
-pub(super) async fn summary(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.caller(&headers).await?;
-    let directory = api.directory().await?;
-    let project = visible(&directory, &principal, &key)?;
+pub(super) async fn summary(Path(key): Path<String>, caller: Caller) -> Result<Response, ApiError> {
+    let project = visible(&caller.directory, &caller.principal, &key)?;
     let count = |role: Role| project.members.values().filter(|m| m.role == role).count();
     ok(&Summary {
-        repo_count: repo_count(&api.registry, &project.name).await?,
+        repo_count: repo_count(caller.registry(), &project.name).await?,
         project_admin_count: count(Role::ProjectAdmin),
         maintainer_count: count(Role::Maintainer),
         developer_count: count(Role::Developer),
         guest_count: count(Role::Guest),
-        quota: quotas::usage(&api.registry, project).await?,
+        quota: quotas::usage(caller.registry(), project).await?,
     })
 }
 
-pub(super) async fn metadata_list(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Result<Response, ApiError> {
-    let principal = api.caller(&headers).await?;
-    let directory = api.directory().await?;
-    let project = visible(&directory, &principal, &key)?;
-    ok(&BTreeMap::from([(METADATA_PUBLIC, project.public.to_string())]))
+pub(super) async fn metadata_list(Path(key): Path<String>, caller: Caller) -> Result<Response, ApiError> {
+    let project = visible(&caller.directory, &caller.principal, &key)?;
+    ok(&Metadata::of(project))
 }
 
 pub(super) async fn metadata_get(
-    State(api): State<Api>,
-    headers: HeaderMap,
     Path((key, meta)): Path<(String, String)>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
-    let principal = api.caller(&headers).await?;
-    let directory = api.directory().await?;
-    let project = visible(&directory, &principal, &key)?;
-    if meta != METADATA_PUBLIC {
+    let project = visible(&caller.directory, &caller.principal, &key)?;
+    let metadata = Metadata::of(project);
+    let Some(value) = metadata.get(&meta) else {
         return Err(ApiError::not_found(format!(
             "project metadata {meta} does not exist"
         )));
-    }
-    ok(&BTreeMap::from([(METADATA_PUBLIC, project.public.to_string())]))
+    };
+    ok(&BTreeMap::from([(meta.as_str(), value)]))
 }
 
 /// `PUT|POST /projects/{p}/metadatas` with `{"public": "true"}`.
@@ -410,7 +453,7 @@ pub(super) async fn metadata_update(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let metadata: BTreeMap<String, Value> = body(&bytes)?;
-    set_public(&api, &headers, &key, &metadata).await
+    set_metadata(&api, &headers, &key, &metadata).await
 }
 
 /// `PUT /projects/{p}/metadatas/{meta_name}` with `{"<meta_name>": "true"}`.
@@ -424,25 +467,27 @@ pub(super) async fn metadata_put_one(
     if metadata.keys().any(|k| *k != meta) {
         return Err(ApiError::bad_request(format!("the body may only set {meta}")));
     }
-    set_public(&api, &headers, &key, &metadata).await
+    set_metadata(&api, &headers, &key, &metadata).await
 }
 
-async fn set_public(
+/// The metadata handlers check their body before the caller, so they admit the caller here.
+async fn set_metadata(
     api: &Api,
     headers: &HeaderMap,
     key: &str,
     metadata: &BTreeMap<String, Value>,
 ) -> Result<Response, ApiError> {
-    let principal = api.signed_in(headers).await?;
-    let public = public_of(metadata)?;
-    let directory = api.directory().await?;
-    let project = managed(&directory, &principal, key)?;
+    let caller = Caller::<SignedIn>::admit(api, headers).await?;
+    let change = metadata_of(metadata)?;
+    let project = managed(&caller.directory, &caller.principal, key)?;
+    let name = project.name.clone();
     let command = AccessCommand::UpdateProject {
-        name: project.name.clone(),
-        public,
+        name: name.clone(),
+        public: change.public,
         quota: None,
     };
-    api.change(&principal, command).await?;
+    caller.change(command).await?;
+    apply_trust_flags(&caller, &name, change).await?;
     Ok(StatusCode::OK.into_response())
 }
 

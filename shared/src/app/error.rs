@@ -30,6 +30,9 @@ pub enum AppError {
     /// Refused by a project rule (a quota, for one); the message says which and why.
     #[error("{0}")]
     Denied(String),
+    /// The project's content-trust policy does not let the caller pull this (412).
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("too many concurrent writers on the repository; retry")]
     Contention,
     #[error("{0}")]

@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 
 use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, PushManifest, PushState};
-use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName};
+use crate::domain::{Algorithm, Digest, Event, ManifestInfo, Reference, RepoName};
 
 use super::{AppError, Registry, RequestContext};
 
@@ -62,13 +62,21 @@ impl Registry {
         for attempt in Self::attempts() {
             let version = self.version(repo).await?;
             let state = self.push_state(&cmd).await?;
-            let events = repository::push_manifest(&cmd, &state)?;
-            if events.is_empty()
-                || self
-                    .try_append(ctx, repo, version, events, attempt)
-                    .await?
-                    .is_some()
-            {
+            let mut events = repository::push_manifest(&cmd, &state)?;
+            events.extend(self.links_for_push(&cmd).await?);
+            let recorded = if events.is_empty() {
+                Some(vec![])
+            } else {
+                self.try_append(ctx, repo, version, events, attempt).await?
+            };
+            if let Some(recorded) = recorded {
+                self.verify_new_links(ctx, repo, &recorded).await;
+                if recorded
+                    .iter()
+                    .any(|r| matches!(r.envelope.event, Event::ManifestPushed { .. }))
+                {
+                    self.link_early_accessories(ctx, repo, &digest).await?;
+                }
                 return Ok(PushedManifest {
                     digest,
                     subject: cmd.info.subject.clone(),
@@ -142,7 +150,8 @@ impl Registry {
         Ok(chunks.concat().into())
     }
 
-    /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it).
+    /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it, and its
+    /// accessories).
     pub async fn delete_manifest(
         &self,
         ctx: &RequestContext,
@@ -156,11 +165,7 @@ impl Registry {
                     let target = self.views.tag(repo, tag).await?;
                     repository::delete_tag(repo, tag, target.as_ref())?
                 }
-                Reference::Digest(digest) => {
-                    let record = self.views.manifest(repo, digest).await?;
-                    let tags = self.views.manifest_tags(repo, digest).await?;
-                    repository::delete_manifest(repo, digest, record.as_ref(), &tags)?
-                }
+                Reference::Digest(digest) => self.deletion_events(repo, digest).await?,
             };
             if self
                 .try_append(ctx, repo, version, events, attempt)

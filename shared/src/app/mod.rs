@@ -2,6 +2,7 @@
 //! (retrying on a concurrency conflict). Generic over the ports; no HTTP here.
 
 mod access;
+mod accessories;
 mod blobs;
 mod context;
 mod error;
@@ -12,8 +13,10 @@ mod projector;
 mod quota;
 mod rebuild;
 mod registry;
+mod trust;
 
 pub use access::{hash as hash_secret, Bootstrap, ADMIN_USERNAME};
+pub use accessories::{AccessoryView, ArtifactView};
 pub use blobs::ChunkRange;
 pub use context::{Principal, RequestContext};
 pub use error::AppError;

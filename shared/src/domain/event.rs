@@ -7,7 +7,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::access::{Action, ProjectName, RobotName, Role, Username};
+use super::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
+use super::accessory::AccessoryKind;
 use super::digest::Digest;
 use super::name::{RepoName, Tag};
 
@@ -108,6 +109,44 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         config_media_type: Option<String>,
     },
+    /// `digest` (a signature, attestation, SBOM...) was found to describe `subject`, by the OCI 1.1
+    /// `subject` field or by cosign's tag scheme (`viaTag`), whichever was pushed last.
+    AccessoryLinked {
+        repository: RepoName,
+        subject: Digest,
+        digest: Digest,
+        kind: AccessoryKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via_tag: Option<Tag>,
+    },
+    /// The accessory no longer describes the subject (one of them was deleted).
+    AccessoryUnlinked {
+        repository: RepoName,
+        subject: Digest,
+        digest: Digest,
+        kind: AccessoryKind,
+    },
+    /// The signature `digest` of `subject` verified under revision `trustRevision` of its project's
+    /// trust configuration.
+    SignatureVerified {
+        repository: RepoName,
+        subject: Digest,
+        digest: Digest,
+        kind: AccessoryKind,
+        trust_revision: u64,
+        signer: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
+    },
+    /// The signature `digest` of `subject` did not verify under revision `trustRevision`.
+    SignatureRejected {
+        repository: RepoName,
+        subject: Digest,
+        digest: Digest,
+        kind: AccessoryKind,
+        trust_revision: u64,
+        reason: String,
+    },
     /// A project was created (ids are Harbor-style numbers, unique in the directory).
     ProjectCreated {
         project: ProjectName,
@@ -126,6 +165,12 @@ pub enum Event {
     },
     ProjectDeleted {
         project: ProjectName,
+    },
+    /// The project's content-trust configuration after the change (its revision is the event's
+    /// version in the access stream).
+    ProjectTrustConfigured {
+        project: ProjectName,
+        trust: ContentTrust,
     },
     UserCreated {
         username: Username,
@@ -197,7 +242,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 21] = [
+    pub const KINDS: [EventKind; 26] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -219,6 +264,11 @@ impl Event {
         kind("RobotUpdated", "dev.berth.robot_updated.v1"),
         kind("RobotSecretRefreshed", "dev.berth.robot_secret_refreshed.v1"),
         kind("RobotDeleted", "dev.berth.robot_deleted.v1"),
+        kind("AccessoryLinked", "dev.berth.accessory_linked.v1"),
+        kind("AccessoryUnlinked", "dev.berth.accessory_unlinked.v1"),
+        kind("SignatureVerified", "dev.berth.signature_verified.v1"),
+        kind("SignatureRejected", "dev.berth.signature_rejected.v1"),
+        kind("ProjectTrustConfigured", "dev.berth.project_trust_configured.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -244,6 +294,11 @@ impl Event {
             Event::RobotUpdated { .. } => 18,
             Event::RobotSecretRefreshed { .. } => 19,
             Event::RobotDeleted { .. } => 20,
+            Event::AccessoryLinked { .. } => 21,
+            Event::AccessoryUnlinked { .. } => 22,
+            Event::SignatureVerified { .. } => 23,
+            Event::SignatureRejected { .. } => 24,
+            Event::ProjectTrustConfigured { .. } => 25,
         };
         Self::KINDS[index]
     }
@@ -257,7 +312,11 @@ impl Event {
             | Event::ManifestPushed { repository, .. }
             | Event::TagMoved { repository, .. }
             | Event::TagDeleted { repository, .. }
-            | Event::ManifestDeleted { repository, .. } => Some(repository),
+            | Event::ManifestDeleted { repository, .. }
+            | Event::AccessoryLinked { repository, .. }
+            | Event::AccessoryUnlinked { repository, .. }
+            | Event::SignatureVerified { repository, .. }
+            | Event::SignatureRejected { repository, .. } => Some(repository),
             _ => None,
         }
     }
@@ -271,6 +330,7 @@ impl Event {
             Event::ProjectCreated { project, .. }
             | Event::ProjectUpdated { project, .. }
             | Event::ProjectDeleted { project }
+            | Event::ProjectTrustConfigured { project, .. }
             | Event::MemberAdded { project, .. }
             | Event::MemberRoleChanged { project, .. }
             | Event::MemberRemoved { project, .. } => format!("/projects/{project}"),

@@ -2,6 +2,7 @@
 //! projection of events onto views. No I/O, no async.
 
 pub mod access;
+pub mod accessory;
 pub mod digest;
 pub mod error;
 pub mod event;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::accessory::{AccessoryRecord, VerdictRecord};
 use super::digest::Digest;
 use super::event::{Event, RecordedEvent};
 use super::name::{RepoName, Tag};
@@ -73,6 +74,24 @@ pub enum ViewKey {
     BlobLink { repo: RepoName, digest: Digest },
     /// the catalog
     Repository { repo: RepoName },
+    /// (subject, accessory digest) → accessory record
+    Accessory {
+        repo: RepoName,
+        subject: Digest,
+        digest: Digest,
+    },
+    /// (accessory digest, subject) → (): what an accessory describes
+    AccessoryOf {
+        repo: RepoName,
+        digest: Digest,
+        subject: Digest,
+    },
+    /// (signature digest, subject) → the signature's latest verdict
+    Verdict {
+        repo: RepoName,
+        digest: Digest,
+        subject: Digest,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +99,8 @@ pub enum ViewValue {
     Digest(Digest),
     Manifest(Box<ManifestRecord>),
     Referrer(Box<ReferrerRecord>),
+    Accessory(Box<AccessoryRecord>),
+    Verdict(Box<VerdictRecord>),
     Size(u64),
     Unit,
 }
@@ -220,7 +241,103 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 digest: digest.clone(),
             }));
         }
+        Event::AccessoryLinked {
+            subject,
+            digest,
+            kind,
+            via_tag,
+            ..
+        } => {
+            let record = AccessoryRecord {
+                digest: digest.clone(),
+                kind: *kind,
+                tag: via_tag.clone(),
+                linked_at: recorded.envelope.time,
+            };
+            ops.push(Put(
+                ViewKey::Accessory {
+                    repo: repo.clone(),
+                    subject: subject.clone(),
+                    digest: digest.clone(),
+                },
+                ViewValue::Accessory(Box::new(record)),
+            ));
+            ops.push(Put(
+                ViewKey::AccessoryOf {
+                    repo,
+                    digest: digest.clone(),
+                    subject: subject.clone(),
+                },
+                ViewValue::Unit,
+            ));
+        }
+        Event::AccessoryUnlinked { subject, digest, .. } => {
+            let (subject, digest) = (subject.clone(), digest.clone());
+            ops.push(Delete(ViewKey::Accessory {
+                repo: repo.clone(),
+                subject: subject.clone(),
+                digest: digest.clone(),
+            }));
+            ops.push(Delete(ViewKey::AccessoryOf {
+                repo: repo.clone(),
+                digest: digest.clone(),
+                subject: subject.clone(),
+            }));
+            ops.push(Delete(ViewKey::Verdict {
+                repo,
+                digest,
+                subject,
+            }));
+        }
+        Event::SignatureVerified {
+            subject,
+            digest,
+            trust_revision,
+            signer,
+            warnings,
+            ..
+        } => ops.push(verdict_op(
+            repo,
+            subject,
+            digest,
+            VerdictRecord {
+                trust_revision: *trust_revision,
+                verified: true,
+                signer: signer.clone(),
+                detail: warnings.join("; "),
+                at: recorded.envelope.time,
+            },
+        )),
+        Event::SignatureRejected {
+            subject,
+            digest,
+            trust_revision,
+            reason,
+            ..
+        } => ops.push(verdict_op(
+            repo,
+            subject,
+            digest,
+            VerdictRecord {
+                trust_revision: *trust_revision,
+                verified: false,
+                signer: String::new(),
+                detail: reason.clone(),
+                at: recorded.envelope.time,
+            },
+        )),
         _ => {}
     }
     ops
+}
+
+fn verdict_op(repo: RepoName, subject: &Digest, digest: &Digest, verdict: VerdictRecord) -> ViewOp {
+    ViewOp::Put(
+        ViewKey::Verdict {
+            repo,
+            digest: digest.clone(),
+            subject: subject.clone(),
+        },
+        ViewValue::Verdict(Box::new(verdict)),
+    )
 }

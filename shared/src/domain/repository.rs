@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::accessory::AccessoryKind;
 use super::digest::Digest;
 use super::error::DomainError;
 use super::event::Event;
@@ -113,6 +114,51 @@ pub fn delete_manifest(
         artifact_type: record.artifact_type.clone(),
         config_media_type: record.config_media_type.clone(),
     });
+    Ok(events)
+}
+
+/// One manifest to delete with what it is linked to.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    pub digest: Digest,
+    pub record: Option<ManifestRecord>,
+    pub tags: Vec<Tag>,
+    /// The subjects it is an accessory of.
+    pub links: Vec<(Digest, AccessoryKind)>,
+}
+
+/// Delete an artifact with its accessories: `deletions` in order, accessories (deepest first) before
+/// the artifact asked for, which comes last and must exist. Each loses its links, then its tags, then
+/// itself.
+pub fn delete_artifacts(repository: &RepoName, deletions: &[Deletion]) -> Result<Vec<Event>, DomainError> {
+    let Some(asked) = deletions.last() else {
+        return Ok(vec![]);
+    };
+    if asked.record.is_none() {
+        return Err(DomainError::ManifestUnknown(asked.digest.clone()));
+    }
+    let mut events = Vec::new();
+    for deletion in deletions {
+        events.extend(
+            deletion
+                .links
+                .iter()
+                .map(|(subject, kind)| Event::AccessoryUnlinked {
+                    repository: repository.clone(),
+                    subject: subject.clone(),
+                    digest: deletion.digest.clone(),
+                    kind: *kind,
+                }),
+        );
+        if deletion.record.is_some() {
+            events.extend(delete_manifest(
+                repository,
+                &deletion.digest,
+                deletion.record.as_ref(),
+                &deletion.tags,
+            )?);
+        }
+    }
     Ok(events)
 }
 
@@ -262,6 +308,57 @@ mod tests {
             Event::ManifestDeleted { media_type, subject: Some(s), artifact_type: Some(t), .. }
                 if media_type == OCI_MANIFEST && *s == d("s") && t == "application/x.sig"
         ));
+    }
+
+    #[test]
+    fn given_a_signed_subject_when_it_is_deleted_then_its_accessories_go_first_with_their_links() {
+        let record = |digest: &str| ManifestRecord {
+            digest: d(digest),
+            media_type: OCI_MANIFEST.to_string(),
+            size: 1,
+            subject: None,
+            artifact_type: None,
+            config_media_type: None,
+            annotations: Default::default(),
+            annotations_omitted: false,
+            blobs: vec![],
+            manifests: vec![],
+            pushed_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let deletions = [
+            Deletion {
+                digest: d("sig"),
+                record: Some(record("sig")),
+                tags: vec![tag("sha256-x.sig")],
+                links: vec![(d("image"), AccessoryKind::CosignSignature)],
+            },
+            Deletion {
+                digest: d("image"),
+                record: Some(record("image")),
+                tags: vec![tag("v1")],
+                links: vec![],
+            },
+        ];
+        let events = delete_artifacts(&repo(), &deletions).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind().name).collect();
+        assert_eq!(
+            kinds,
+            [
+                "AccessoryUnlinked",
+                "TagDeleted",
+                "ManifestDeleted",
+                "TagDeleted",
+                "ManifestDeleted"
+            ]
+        );
+        let missing = [Deletion {
+            record: None,
+            ..deletions[1].clone()
+        }];
+        assert_eq!(
+            delete_artifacts(&repo(), &missing).unwrap_err(),
+            DomainError::ManifestUnknown(d("image"))
+        );
     }
 
     #[test]

@@ -130,6 +130,9 @@ impl From<AppError> for OciError {
                 _ => OciError::new(S::CONFLICT, "DENIED", message),
             },
             AppError::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", message),
+            AppError::PolicyViolation(_) => {
+                OciError::new(S::PRECONDITION_FAILED, "PROJECTPOLICYVIOLATION", message)
+            }
             AppError::Backend(cause) => OciError::internal(&cause),
         }
     }

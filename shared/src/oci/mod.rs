@@ -139,7 +139,7 @@ async fn handle(
     match endpoint {
         Endpoint::Base => base::handle(),
         Endpoint::BlobGet { name, digest, head } => {
-            blob_get::handle(registry, host, &name, &digest, head, request).await
+            blob_get::handle(registry, host, ctx, &name, &digest, head, request).await
         }
         Endpoint::BlobDelete { name, digest } => blob_delete::handle(registry, ctx, &name, &digest).await,
         Endpoint::UploadStart { name } => upload_start::handle(registry, host, ctx, &name, request).await,
@@ -153,7 +153,7 @@ async fn handle(
             name,
             reference,
             head,
-        } => manifest_get::handle(registry, &name, &reference, head, request).await,
+        } => manifest_get::handle(registry, ctx, &name, &reference, head, request).await,
         Endpoint::ManifestPut { name, reference } => {
             manifest_put::handle(registry, ctx, &name, &reference, request).await
         }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::accessory::{AccessoryRecord, VerdictRecord};
 use crate::domain::projection::{ManifestRecord, ReferrerRecord, ViewOp};
 use crate::domain::{Digest, RepoName, Tag};
 
@@ -24,6 +25,21 @@ pub trait Views: Send + Sync {
     async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>, ViewError>;
     /// Referrers of `subject` in digest order.
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ReferrerRecord>, ViewError>;
+    /// Every manifest of the repository, in digest order (for the rare walks: which index holds a
+    /// child, which manifests use a blob).
+    async fn manifests(&self, repo: &RepoName) -> Result<Vec<ManifestRecord>, ViewError>;
+    /// The accessories linked to `subject`, in digest order.
+    async fn accessories(&self, repo: &RepoName, subject: &Digest)
+        -> Result<Vec<AccessoryRecord>, ViewError>;
+    /// The subjects `accessory` is linked to (empty if it is not an accessory).
+    async fn subjects_of(&self, repo: &RepoName, accessory: &Digest) -> Result<Vec<Digest>, ViewError>;
+    /// The latest verdict on `signature` as a signature of `subject`.
+    async fn verdict(
+        &self,
+        repo: &RepoName,
+        signature: &Digest,
+        subject: &Digest,
+    ) -> Result<Option<VerdictRecord>, ViewError>;
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool, ViewError>;
     /// Repositories in lexical order, starting after `after`, at most `limit`.
     async fn repositories(&self, after: Option<&str>, limit: usize) -> Result<Vec<RepoName>, ViewError>;

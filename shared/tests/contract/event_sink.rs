@@ -187,7 +187,9 @@ pub async fn every_event_type_is_archived_with_its_cloudevent_type(
         tag_deleted(&r, "v1", &m),
         manifest_deleted(&r, &m, Some(&s)),
     ];
-    let events = events.into_iter().chain(access_events());
+    let events = (events.into_iter())
+        .chain(access_events())
+        .chain(accessory_events(&r, &m, &s));
     for (event, sequence) in events.zip(1..) {
         sink.publish(&recorded(sequence, event)).await.unwrap();
     }
@@ -309,5 +311,52 @@ fn access_events() -> Vec<Event> {
             secret_hash: "s2".into(),
         },
         Event::RobotDeleted { robot },
+    ]
+}
+
+/// One event of each content-trust type, in `Event::KINDS` order.
+fn accessory_events(
+    r: &berth::domain::RepoName,
+    subject: &berth::domain::Digest,
+    signature: &berth::domain::Digest,
+) -> Vec<Event> {
+    use berth::domain::access::{ContentTrust, ProjectName};
+    use berth::domain::accessory::AccessoryKind;
+    let kind = AccessoryKind::CosignSignature;
+    vec![
+        Event::AccessoryLinked {
+            repository: r.clone(),
+            subject: subject.clone(),
+            digest: signature.clone(),
+            kind,
+            via_tag: None,
+        },
+        Event::AccessoryUnlinked {
+            repository: r.clone(),
+            subject: subject.clone(),
+            digest: signature.clone(),
+            kind,
+        },
+        Event::SignatureVerified {
+            repository: r.clone(),
+            subject: subject.clone(),
+            digest: signature.clone(),
+            kind,
+            trust_revision: 1,
+            signer: "sha256:00".into(),
+            warnings: vec![],
+        },
+        Event::SignatureRejected {
+            repository: r.clone(),
+            subject: subject.clone(),
+            digest: signature.clone(),
+            kind,
+            trust_revision: 1,
+            reason: "wrong key".into(),
+        },
+        Event::ProjectTrustConfigured {
+            project: ProjectName::parse("contract").unwrap(),
+            trust: ContentTrust::default(),
+        },
     ]
 }

@@ -256,6 +256,21 @@ fn view_item_key(key: &ViewKey) -> (String, String) {
         } => (repo_pk(repo.as_str()), format!("ref#{subject}#{digest}")),
         ViewKey::BlobLink { repo, digest } => (repo_pk(repo.as_str()), format!("blob#{digest}")),
         ViewKey::Repository { repo } => (CATALOG_PK.to_string(), repo.as_str().to_string()),
+        ViewKey::Accessory {
+            repo,
+            subject,
+            digest,
+        } => (repo_pk(repo.as_str()), format!("acc#{subject}#{digest}")),
+        ViewKey::AccessoryOf {
+            repo,
+            digest,
+            subject,
+        } => (repo_pk(repo.as_str()), format!("accof#{digest}#{subject}")),
+        ViewKey::Verdict {
+            repo,
+            digest,
+            subject,
+        } => (repo_pk(repo.as_str()), format!("verdict#{digest}#{subject}")),
     }
 }
 
@@ -264,6 +279,8 @@ fn view_value(value: &ViewValue) -> Result<Option<AttributeValue>, String> {
         ViewValue::Digest(d) => Some(s(d.to_string())),
         ViewValue::Manifest(m) => Some(s(serde_json::to_string(m).map_err(|e| e.to_string())?)),
         ViewValue::Referrer(r) => Some(s(serde_json::to_string(r).map_err(|e| e.to_string())?)),
+        ViewValue::Accessory(a) => Some(s(serde_json::to_string(a).map_err(|e| e.to_string())?)),
+        ViewValue::Verdict(v) => Some(s(serde_json::to_string(v).map_err(|e| e.to_string())?)),
         ViewValue::Size(size) => Some(n(*size)),
         ViewValue::Unit => None,
     })

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::domain::accessory::{AccessoryRecord, VerdictRecord};
 use crate::domain::projection::{ManifestRecord, ReferrerRecord, ViewOp};
 use crate::domain::{Digest, RepoName, Tag};
 use crate::ports::{ViewError, Views};
@@ -166,6 +167,9 @@ fn dump_line(item: &Item) -> Result<String, String> {
         "mtag" => "manifest_tags",
         "ref" => "referrers",
         "blob" => "blob_links",
+        "acc" => "accessories",
+        "accof" => "accessory_of",
+        "verdict" => "verdicts",
         other => other,
     };
     Ok(format!("{view} {repo}|{} {value}", rest.replace('#', "|")))
@@ -224,6 +228,46 @@ impl Views for DynamoStore {
             .await
             .map_err(backend)?;
         items.iter().map(json).collect()
+    }
+
+    async fn manifests(&self, repo: &RepoName) -> ViewResult<Vec<ManifestRecord>> {
+        let range = Range::BeginsWith("manifest#".to_string());
+        let items = self
+            .query(repo_pk(repo.as_str()), range, usize::MAX)
+            .await
+            .map_err(backend)?;
+        items.iter().map(json).collect()
+    }
+
+    async fn accessories(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<AccessoryRecord>> {
+        let range = Range::BeginsWith(format!("acc#{subject}#"));
+        let items = self
+            .query(repo_pk(repo.as_str()), range, usize::MAX)
+            .await
+            .map_err(backend)?;
+        items.iter().map(json).collect()
+    }
+
+    async fn subjects_of(&self, repo: &RepoName, accessory: &Digest) -> ViewResult<Vec<Digest>> {
+        let range = Range::BeginsWith(format!("accof#{accessory}#"));
+        let items = self
+            .query(repo_pk(repo.as_str()), range, usize::MAX)
+            .await
+            .map_err(backend)?;
+        items.iter().map(|i| parse(last_part(i)?)).collect()
+    }
+
+    async fn verdict(
+        &self,
+        repo: &RepoName,
+        signature: &Digest,
+        subject: &Digest,
+    ) -> ViewResult<Option<VerdictRecord>> {
+        let item = self
+            .get(&repo_pk(repo.as_str()), &format!("verdict#{signature}#{subject}"))
+            .await
+            .map_err(backend)?;
+        item.map(|i| json(&i)).transpose()
     }
 
     async fn stored(&self, repo: &RepoName) -> ViewResult<Vec<(Digest, u64)>> {

@@ -18,6 +18,9 @@
 //! referrers       repo␀subject␀digest       → ReferrerRecord JSON
 //! blob_links      repo␀digest               → size (u64)
 //! repositories    repo                      → ()
+//! accessories     repo␀subject␀digest       → AccessoryRecord JSON
+//! accessory_of    repo␀digest␀subject       → ()
+//! verdicts        repo␀signature␀subject    → VerdictRecord JSON
 //! ```
 
 mod checkpoints;
@@ -42,6 +45,9 @@ const MANIFEST_TAGS: TableDefinition<&str, ()> = TableDefinition::new("manifest_
 const REFERRERS: TableDefinition<&str, &[u8]> = TableDefinition::new("referrers");
 const BLOB_LINKS: TableDefinition<&str, u64> = TableDefinition::new("blob_links");
 const REPOSITORIES: TableDefinition<&str, ()> = TableDefinition::new("repositories");
+const ACCESSORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("accessories");
+const ACCESSORY_OF: TableDefinition<&str, ()> = TableDefinition::new("accessory_of");
+const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
 
 /// Separates key parts.
 const SEP: char = '\u{0}';
@@ -82,6 +88,9 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), String> {
     txn.open_table(REFERRERS).map_err(fail)?;
     txn.open_table(BLOB_LINKS).map_err(fail)?;
     txn.open_table(REPOSITORIES).map_err(fail)?;
+    txn.open_table(ACCESSORIES).map_err(fail)?;
+    txn.open_table(ACCESSORY_OF).map_err(fail)?;
+    txn.open_table(VERDICTS).map_err(fail)?;
     Ok(())
 }
 
@@ -109,6 +118,9 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
     let mut referrers = txn.open_table(REFERRERS).map_err(fail)?;
     let mut blob_links = txn.open_table(BLOB_LINKS).map_err(fail)?;
     let mut repositories = txn.open_table(REPOSITORIES).map_err(fail)?;
+    let mut accessories = txn.open_table(ACCESSORIES).map_err(fail)?;
+    let mut accessory_of = txn.open_table(ACCESSORY_OF).map_err(fail)?;
+    let mut verdicts = txn.open_table(VERDICTS).map_err(fail)?;
     for op in ops {
         let (view_key, value) = match op {
             ViewOp::Put(k, v) => (k, Some(v)),
@@ -167,6 +179,54 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
                 Some(_) => repositories.insert(repo.as_str(), ()).map(drop),
                 None => repositories.remove(repo.as_str()).map(drop),
             },
+            (
+                ViewKey::Accessory {
+                    repo,
+                    subject,
+                    digest,
+                },
+                v,
+            ) => {
+                let k = key(&[repo.as_str(), &subject.to_string(), &digest.to_string()]);
+                match v {
+                    Some(ViewValue::Accessory(a)) => {
+                        let json = serde_json::to_vec(a).map_err(fail)?;
+                        accessories.insert(k.as_str(), json.as_slice()).map(drop)
+                    }
+                    _ => accessories.remove(k.as_str()).map(drop),
+                }
+            }
+            (
+                ViewKey::AccessoryOf {
+                    repo,
+                    digest,
+                    subject,
+                },
+                v,
+            ) => {
+                let k = key(&[repo.as_str(), &digest.to_string(), &subject.to_string()]);
+                match v {
+                    Some(_) => accessory_of.insert(k.as_str(), ()).map(drop),
+                    None => accessory_of.remove(k.as_str()).map(drop),
+                }
+            }
+            (
+                ViewKey::Verdict {
+                    repo,
+                    digest,
+                    subject,
+                },
+                v,
+            ) => {
+                let k = key(&[repo.as_str(), &digest.to_string(), &subject.to_string()]);
+                match v {
+                    Some(ViewValue::Verdict(verdict)) => {
+                        let json = serde_json::to_vec(verdict).map_err(fail)?;
+                        verdicts.insert(k.as_str(), json.as_slice()).map(drop)
+                    }
+                    _ => verdicts.remove(k.as_str()).map(drop),
+                }
+            }
         }
         .map_err(fail)?;
     }

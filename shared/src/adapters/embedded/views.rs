@@ -5,13 +5,14 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle};
 
+use crate::domain::accessory::{AccessoryRecord, VerdictRecord};
 use crate::domain::projection::{ManifestRecord, ReferrerRecord, ViewOp};
 use crate::domain::{Digest, RepoName, Tag};
 use crate::ports::{ViewError, Views};
 
 use super::{
-    apply_ops, create_tables, fail, key, prefix_range, tag_key, RedbStore, BLOB_LINKS, MANIFESTS,
-    MANIFEST_TAGS, REFERRERS, REPOSITORIES, SEP, TAGS,
+    apply_ops, create_tables, fail, key, prefix_range, tag_key, RedbStore, ACCESSORIES, ACCESSORY_OF,
+    BLOB_LINKS, MANIFESTS, MANIFEST_TAGS, REFERRERS, REPOSITORIES, SEP, TAGS, VERDICTS,
 };
 
 type ViewResult<T> = Result<T, ViewError>;
@@ -50,6 +51,21 @@ fn scan_keys<V: redb::Value + 'static>(
     let mut out = Vec::new();
     for row in range.take(limit) {
         out.push(row.map_err(fail)?.0.value().to_string());
+    }
+    Ok(out)
+}
+
+/// The JSON values of every row under `prefix` parts, in key order.
+fn scan_json<T: serde::de::DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    prefix: &[&str],
+) -> Result<Vec<T>, String> {
+    let t = txn.open_table(table).map_err(fail)?;
+    let (start, end) = prefix_range(prefix);
+    let mut out = Vec::new();
+    for row in t.range::<&str>(start.as_str()..end.as_str()).map_err(fail)? {
+        out.push(serde_json::from_slice(row.map_err(fail)?.1.value()).map_err(fail)?);
     }
     Ok(out)
 }
@@ -118,14 +134,38 @@ impl Views for RedbStore {
     }
 
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<ReferrerRecord>> {
+        self.read(|txn| scan_json(txn, REFERRERS, &[repo.as_str(), &subject.to_string()]))
+    }
+
+    async fn manifests(&self, repo: &RepoName) -> ViewResult<Vec<ManifestRecord>> {
+        self.read(|txn| scan_json(txn, MANIFESTS, &[repo.as_str()]))
+    }
+
+    async fn accessories(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<AccessoryRecord>> {
+        self.read(|txn| scan_json(txn, ACCESSORIES, &[repo.as_str(), &subject.to_string()]))
+    }
+
+    async fn subjects_of(&self, repo: &RepoName, accessory: &Digest) -> ViewResult<Vec<Digest>> {
         self.read(|txn| {
-            let t = txn.open_table(REFERRERS).map_err(fail)?;
-            let (start, end) = prefix_range(&[repo.as_str(), &subject.to_string()]);
-            let mut out = Vec::new();
-            for row in t.range::<&str>(start.as_str()..end.as_str()).map_err(fail)? {
-                out.push(serde_json::from_slice(row.map_err(fail)?.1.value()).map_err(fail)?);
-            }
-            Ok(out)
+            let (start, end) = prefix_range(&[repo.as_str(), &accessory.to_string()]);
+            parse_all(scan_keys(txn, ACCESSORY_OF, &start, &end, usize::MAX)?)
+        })
+    }
+
+    async fn verdict(
+        &self,
+        repo: &RepoName,
+        signature: &Digest,
+        subject: &Digest,
+    ) -> ViewResult<Option<VerdictRecord>> {
+        self.read(|txn| {
+            let t = txn.open_table(VERDICTS).map_err(fail)?;
+            let value = t
+                .get(key(&[repo.as_str(), &signature.to_string(), &subject.to_string()]).as_str())
+                .map_err(fail)?;
+            value
+                .map(|v| serde_json::from_slice(v.value()).map_err(fail))
+                .transpose()
         })
     }
 
@@ -186,6 +226,9 @@ impl Views for RedbStore {
             txn.delete_table(REFERRERS).map_err(fail)?;
             txn.delete_table(BLOB_LINKS).map_err(fail)?;
             txn.delete_table(REPOSITORIES).map_err(fail)?;
+            txn.delete_table(ACCESSORIES).map_err(fail)?;
+            txn.delete_table(ACCESSORY_OF).map_err(fail)?;
+            txn.delete_table(VERDICTS).map_err(fail)?;
             create_tables(txn)
         })
     }
@@ -209,6 +252,10 @@ impl Views for RedbStore {
             )?;
             dump_table(txn, BLOB_LINKS, |v| v.to_string(), &mut rows)?;
             dump_table(txn, REPOSITORIES, |_| String::new(), &mut rows)?;
+            let json = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+            dump_table(txn, ACCESSORIES, json, &mut rows)?;
+            dump_table(txn, ACCESSORY_OF, |_| String::new(), &mut rows)?;
+            dump_table(txn, VERDICTS, json, &mut rows)?;
             rows.sort();
             Ok(rows)
         })

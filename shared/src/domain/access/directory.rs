@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::content_trust::ContentTrust;
 use super::names::{ProjectName, RobotName, Username};
 use super::role::{Action, Role};
 use crate::domain::event::{Event, RecordedEvent};
@@ -23,6 +24,10 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub members: BTreeMap<Username, Member>,
+    pub trust: ContentTrust,
+    /// The access-stream version of the last trust change: verdicts reached under another revision
+    /// are not used.
+    pub trust_revision: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,6 +120,11 @@ pub enum AccessCommand {
     },
     DeleteProject {
         name: ProjectName,
+    },
+    /// Replace the project's content-trust configuration (validated at the edge).
+    ConfigureTrust {
+        name: ProjectName,
+        trust: ContentTrust,
     },
     CreateUser {
         username: Username,
@@ -368,6 +378,14 @@ impl Directory {
                     quota: quota.unwrap_or(p.quota),
                 }]
             }
+            C::ConfigureTrust { name, trust } => {
+                let p = project_of(&name)?;
+                if p.trust == trust {
+                    vec![]
+                } else {
+                    vec![Event::ProjectTrustConfigured { project: name, trust }]
+                }
+            }
             C::DeleteProject { name } => {
                 let p = project_of(&name)?;
                 let mut events: Vec<Event> = (self.robots.keys())
@@ -551,6 +569,8 @@ impl Directory {
                         created_at: time,
                         updated_at: time,
                         members: BTreeMap::new(),
+                        trust: ContentTrust::default(),
+                        trust_revision: recorded.version,
                     },
                 );
             }
@@ -567,6 +587,13 @@ impl Directory {
             }
             Event::ProjectDeleted { project } => {
                 self.projects.remove(project);
+            }
+            Event::ProjectTrustConfigured { project, trust } => {
+                if let Some(p) = self.projects.get_mut(project) {
+                    p.trust = trust.clone();
+                    p.trust_revision = recorded.version;
+                    p.updated_at = time;
+                }
             }
             Event::UserCreated {
                 username,

@@ -6,10 +6,12 @@
 //! [`Directory`] is the fold of that stream, and its `decide_*` methods are the business rules.
 //! Secrets appear only as salted slow hashes (PHC strings) in events and in the directory.
 
+mod content_trust;
 mod directory;
 mod names;
 mod role;
 
+pub use content_trust::ContentTrust;
 pub use directory::{
     AccessCommand, AccessError, Directory, Member, Principal, Project, Robot, User, DEFAULT_PROJECT,
 };

@@ -1,5 +1,6 @@
 //! end-2: `GET|HEAD /v2/<name>/blobs/<digest>`, with `Range` → 206. Only blobs linked to the
-//! repository are served. When the host redirects blobs and the store has direct URLs, a GET answers
+//! repository are served; in a project that requires signatures, only those of an artifact the
+//! caller may pull. When the host redirects blobs and the store has direct URLs, a GET answers
 //! 307 to a presigned URL (the client sends its `Range` there); HEAD always answers here.
 
 use axum::body::Body;
@@ -7,13 +8,14 @@ use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 
-use crate::app::Registry;
+use crate::app::{Registry, RequestContext};
 use crate::oci::http::{self, finish, DOCKER_CONTENT_DIGEST};
 use crate::oci::{Host, OciError};
 
 pub async fn handle(
     registry: &Registry,
     host: &Host,
+    ctx: &RequestContext,
     name: &str,
     digest: &str,
     head: bool,
@@ -22,6 +24,7 @@ pub async fn handle(
     let repo = http::repo(name)?;
     let digest = http::digest(digest)?;
     let size = registry.blob_size(&repo, &digest).await?;
+    registry.check_blob_pull(ctx, &repo, &digest).await?;
     if let (false, Some(ttl)) = (head, host.blob_redirect) {
         if let Some(url) = registry.blob_url(&digest, ttl).await? {
             let builder = Response::builder()

@@ -1,19 +1,21 @@
 //! end-3: `GET|HEAD /v2/<name>/manifests/<reference>`, with `Docker-Content-Digest` and content
 //! negotiation: fetched by tag, a manifest whose media type the `Accept` header excludes is
-//! reported unknown (as distribution does); fetched by digest it is served as stored.
+//! reported unknown (as distribution does); fetched by digest it is served as stored. In a project
+//! that requires signatures, an artifact without them answers 412 `PROJECTPOLICYVIOLATION`.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::app::Registry;
+use crate::app::{Registry, RequestContext};
 use crate::domain::Reference;
 use crate::oci::http::{self, finish, DOCKER_CONTENT_DIGEST};
 use crate::oci::OciError;
 
 pub async fn handle(
     registry: &Registry,
+    ctx: &RequestContext,
     name: &str,
     reference: &str,
     head: bool,
@@ -21,7 +23,10 @@ pub async fn handle(
 ) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
     let reference = http::reference(reference)?;
+    // Resolved once: the policy is checked on, and the response serves, this one manifest (a tag
+    // moved meanwhile changes neither).
     let record = registry.resolve_manifest(&repo, &reference).await?;
+    registry.check_pull(ctx, &repo, &record).await?;
     if matches!(reference, Reference::Tag(_)) && !accepts(request.headers(), &record.media_type) {
         return Err(OciError::new(
             StatusCode::NOT_FOUND,

@@ -77,6 +77,15 @@ enum Command {
         #[command(subcommand)]
         command: AwsCommand,
     },
+    /// Manage cosign signing keys.
+    Key {
+        #[command(subcommand)]
+        command: crate::sign::KeyCommand,
+    },
+    /// Sign an image in any OCI registry as `cosign sign --key` does.
+    Sign(crate::sign::SignArgs),
+    /// Verify an image's cosign signatures as `cosign verify --key` does; exits 1 unless one verifies.
+    Verify(crate::sign::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -205,6 +214,9 @@ impl Cli {
                 eprintln!("bucket {} and table {} are ready", targets.bucket, targets.table);
                 Ok(())
             }
+            Command::Key { command } => crate::sign::key(command),
+            Command::Sign(args) => crate::sign::sign(args).await,
+            Command::Verify(args) => crate::sign::verify(args).await,
         }
     }
 }

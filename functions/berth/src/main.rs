@@ -3,6 +3,7 @@
 
 mod admin;
 mod commands;
+mod sign;
 
 use clap::Parser;
 

@@ -1,0 +1,483 @@
+//! A small client of the OCI distribution API (distribution-spec v1.1: "Pulling manifests",
+//! "Pushing blobs" (POST then PUT), "Pushing manifests", "Listing referrers") for any registry,
+//! with docker's token authentication: a 401's `WWW-Authenticate: Bearer realm,service,scope`
+//! is answered by a token from the realm (Basic credentials when known), a `Basic` challenge by
+//! Basic credentials.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
+use reqwest::{Response, StatusCode, Url};
+use serde::Deserialize;
+
+use super::auth::{parse_challenge, Credentials};
+use super::manifest::{sha256_digest, Descriptor, Index, OCI_INDEX};
+use super::reference::ImageRef;
+
+/// The OCI spec's recommended manifest size limit: larger ones are refused by most registries.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Requests taking longer than this are given up (every document here is small).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// At most this many referrers pages are followed (a misbehaving registry cannot loop us).
+const MAX_REFERRER_PAGES: usize = 100;
+
+/// What a registry client may do in its repository; the token it asks for has that scope.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Pull,
+    PullPush,
+}
+
+impl Access {
+    fn actions(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::PullPush => "pull,push",
+        }
+    }
+}
+
+/// A manifest as fetched: its bytes, media type and digest (computed here, not trusted).
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: String,
+}
+
+impl Fetched {
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::of(&self.media_type, &self.bytes)
+    }
+}
+
+/// The client of one repository of one registry.
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: Url,
+    repository: String,
+    access: Access,
+    credentials: Option<Credentials>,
+    /// The `Authorization` value that last worked (a bearer token or Basic credentials).
+    authorization: Mutex<Option<HeaderValue>>,
+    /// Whether the client pinged `/v2/` to sign in before its first request.
+    signed_in: std::sync::atomic::AtomicBool,
+}
+
+impl RegistryClient {
+    /// A client of `image`'s repository, over HTTPS unless `plain_http` or the registry is on
+    /// loopback.
+    pub fn new(
+        image: &ImageRef,
+        plain_http: bool,
+        credentials: Option<Credentials>,
+        access: Access,
+    ) -> anyhow::Result<RegistryClient> {
+        let scheme = if plain_http || image.is_loopback() {
+            "http"
+        } else {
+            "https"
+        };
+        let base = Url::parse(&format!("{scheme}://{}/", image.api_host()))
+            .with_context(|| format!("{:?} is not a registry host", image.api_host()))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(RegistryClient {
+            http,
+            base,
+            repository: image.repository.clone(),
+            access,
+            credentials,
+            authorization: Mutex::new(None),
+            signed_in: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn url(&self, path: &str) -> anyhow::Result<Url> {
+        let path = format!("v2/{}/{path}", self.repository);
+        self.base
+            .join(&path)
+            .with_context(|| format!("bad URL path {path:?}"))
+    }
+
+    /// Sends the request `make` builds, with the current credentials; on a 401 answers the
+    /// challenge and sends it once more. Returns whatever status came last.
+    async fn send(
+        &self,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Response> {
+        if self.credentials.is_some() && !self.signed_in.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Sign in up front, as docker and cosign do: a public repository answers anonymous
+            // reads without a challenge, and a registry that enforces signatures refuses those
+            // to anyone who may not push — the signer, once signed in, may.
+            let ping = self.base.join("v2/").context("bad registry URL")?;
+            self.answer(
+                self.http
+                    .get(ping)
+                    .send()
+                    .await
+                    .context("cannot reach the registry")?,
+            )
+            .await?;
+        }
+        let first = self.with_authorization(make(&self.http)).send().await;
+        let response = first.context("cannot reach the registry")?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        if !self.answer(response).await? {
+            // No challenge the client can answer: send as it is, for the caller to see the 401.
+            let again = self.with_authorization(make(&self.http)).send().await;
+            return again.context("cannot reach the registry");
+        }
+        let retried = self.with_authorization(make(&self.http)).send().await;
+        retried.context("cannot reach the registry")
+    }
+
+    /// Answers a 401's challenge: keeps the credentials it asks for. False if it cannot.
+    async fn answer(&self, response: Response) -> anyhow::Result<bool> {
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(false);
+        }
+        let challenge = (response.headers().get(WWW_AUTHENTICATE))
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge);
+        let Some(challenge) = challenge else {
+            return Ok(false);
+        };
+        let authorization = match challenge.scheme.as_str() {
+            "bearer" => {
+                let realm = challenge
+                    .params
+                    .get("realm")
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                let service = challenge.params.get("service").map(String::as_str);
+                self.token(realm, service).await?
+            }
+            "basic" => match &self.credentials {
+                Some(credentials) => credentials.basic(),
+                None => return Ok(false),
+            },
+            _ => return Ok(false),
+        };
+        let value = HeaderValue::from_str(&authorization).context("the credentials are not header-safe")?;
+        if let Ok(mut slot) = self.authorization.lock() {
+            *slot = Some(value);
+        }
+        Ok(true)
+    }
+
+    fn with_authorization(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.authorization.lock().ok().and_then(|slot| slot.clone()) {
+            Some(value) => request.header(AUTHORIZATION, value),
+            None => request,
+        }
+    }
+
+    /// A bearer token for this repository from the token service at `realm`.
+    async fn token(&self, realm: &str, service: Option<&str>) -> anyhow::Result<String> {
+        #[derive(Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let mut url = Url::parse(realm).with_context(|| format!("the token realm {realm:?} is not a URL"))?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = service {
+                query.append_pair("service", service);
+            }
+            let scope = format!("repository:{}:{}", self.repository, self.access.actions());
+            query.append_pair("scope", &scope);
+        }
+        let mut request = self.http.get(url.clone());
+        if let Some(credentials) = &self.credentials {
+            request = request.header(AUTHORIZATION, credentials.basic());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the token service {realm}"))?;
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("GET token from {realm}")).await);
+        }
+        let body = read_limited(response, MAX_MANIFEST_BYTES).await?;
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).context("the token service's answer is not a token")?;
+        match answer.token.or(answer.access_token) {
+            Some(token) if !token.is_empty() => Ok(format!("Bearer {token}")),
+            _ => anyhow::bail!("the token service {realm} answered no token"),
+        }
+    }
+
+    /// The manifest `reference` (tag or digest) names, or `None` if the registry has none.
+    pub async fn manifest(&self, reference: &str, accept: &[&str]) -> anyhow::Result<Option<Fetched>> {
+        let url = self.url(&format!("manifests/{reference}"))?;
+        let accept = accept.join(", ");
+        let response = self
+            .send(|http| http.get(url.clone()).header(ACCEPT, &accept))
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("GET {url}")).await);
+        }
+        let media_type = content_type(response.headers());
+        let bytes = read_limited(response, MAX_MANIFEST_BYTES).await?;
+        let digest = sha256_digest(&bytes);
+        if reference.starts_with("sha256:") && reference != digest {
+            anyhow::bail!("the registry answered a manifest of digest {digest} for {reference}");
+        }
+        let media_type = match media_type {
+            Some(media_type) => media_type,
+            None => media_type_in(&bytes).unwrap_or_default(),
+        };
+        Ok(Some(Fetched {
+            bytes,
+            media_type,
+            digest,
+        }))
+    }
+
+    /// PUTs a manifest under `reference`; returns its digest and whether the registry processed
+    /// its `subject` (the `OCI-Subject` header of OCI 1.1).
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(String, bool)> {
+        let url = self.url(&format!("manifests/{reference}"))?;
+        let digest = sha256_digest(&bytes);
+        let response = self
+            .send(|http| {
+                http.put(url.clone())
+                    .header(CONTENT_TYPE, media_type)
+                    .body(bytes.clone())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("PUT {url}")).await);
+        }
+        let subject_processed = response.headers().contains_key("oci-subject");
+        Ok((digest, subject_processed))
+    }
+
+    /// The blob `digest`, at most `limit` bytes, checked against its digest.
+    pub async fn blob(&self, digest: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let response = self.send(|http| http.get(url.clone())).await?;
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("GET {url}")).await);
+        }
+        let bytes = read_limited(response, limit).await?;
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            anyhow::bail!("the blob {digest} the registry served hashes to {actual}");
+        }
+        Ok(bytes)
+    }
+
+    /// Uploads `bytes` as a blob unless the repository has it already (HEAD), with a POST that
+    /// opens an upload and a monolithic PUT that closes it.
+    pub async fn push_blob(&self, bytes: &[u8]) -> anyhow::Result<String> {
+        let digest = sha256_digest(bytes);
+        let head = self.url(&format!("blobs/{digest}"))?;
+        let response = self.send(|http| http.head(head.clone())).await?;
+        if response.status().is_success() {
+            return Ok(digest);
+        }
+        let start = self.url("blobs/uploads/")?;
+        let response = self.send(|http| http.post(start.clone())).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(failure(response, &format!("POST {start}")).await);
+        }
+        let location = (response.headers().get(reqwest::header::LOCATION))
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| anyhow::anyhow!("the registry opened an upload without a Location"))?;
+        let mut upload = self
+            .base
+            .join(location)
+            .context("the upload Location is not a URL")?;
+        upload.query_pairs_mut().append_pair("digest", &digest);
+        let body = bytes.to_vec();
+        let response = self
+            .send(|http| {
+                (http.put(upload.clone()))
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(body.clone())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("PUT {upload}")).await);
+        }
+        Ok(digest)
+    }
+
+    /// The referrers of `digest` of `artifact_type` (the registry's filter is re-applied here),
+    /// following `Link` pages; `None` when the registry has no referrers API (404).
+    pub async fn referrers(
+        &self,
+        digest: &str,
+        artifact_type: &str,
+    ) -> anyhow::Result<Option<Vec<Descriptor>>> {
+        let mut url = self.url(&format!("referrers/{digest}"))?;
+        url.query_pairs_mut().append_pair("artifactType", artifact_type);
+        let mut found = vec![];
+        for _ in 0..MAX_REFERRER_PAGES {
+            let response = self
+                .send(|http| http.get(url.clone()).header(ACCEPT, OCI_INDEX))
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            if !response.status().is_success() {
+                return Err(failure(response, &format!("GET {url}")).await);
+            }
+            let next = next_link(response.headers()).and_then(|link| url.join(&link).ok());
+            let bytes = read_limited(response, MAX_MANIFEST_BYTES).await?;
+            let index: Index =
+                serde_json::from_slice(&bytes).context("the referrers answer is not an image index")?;
+            let wanted = |d: &Descriptor| d.artifact_type.as_deref() == Some(artifact_type);
+            found.extend(index.manifests.into_iter().filter(wanted));
+            match next {
+                Some(next) => url = next,
+                None => return Ok(Some(found)),
+            }
+        }
+        Ok(Some(found))
+    }
+}
+
+/// The media type a response declares, without parameters.
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let media_type = value.split(';').next()?.trim();
+    (!media_type.is_empty()).then(|| media_type.to_string())
+}
+
+/// The `mediaType` a manifest declares in its body.
+fn media_type_in(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    value.get("mediaType")?.as_str().map(str::to_string)
+}
+
+/// The target of `Link: <url>; rel="next"`.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(LINK)?.to_str().ok()?;
+    value.split(',').find_map(|link| {
+        let (target, params) = link.split_once(';')?;
+        let is_next = (params.split(';')).any(|p| p.trim().replace('"', "").eq_ignore_ascii_case("rel=next"));
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_string())
+    })
+}
+
+/// The body, refused past `limit` bytes.
+async fn read_limited(mut response: Response, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .context("the registry's answer broke off")?
+    {
+        if bytes.len() + chunk.len() > limit {
+            anyhow::bail!("the registry's answer exceeds {limit} bytes");
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// An error naming the request, the status and the registry's OCI error codes and messages.
+async fn failure(response: Response, request: &str) -> anyhow::Error {
+    #[derive(Deserialize)]
+    struct Body {
+        errors: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let status = response.status();
+    let body = read_limited(response, 64 << 10).await.unwrap_or_default();
+    let detail = match serde_json::from_slice::<Body>(&body) {
+        Ok(body) if !body.errors.is_empty() => (body.errors.iter())
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.code.as_deref().unwrap_or("?"),
+                    e.message.as_deref().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::from_utf8_lossy(&body).trim().chars().take(300).collect(),
+    };
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => {
+            " (sign in with --username/--password, BERTH_USERNAME/BERTH_PASSWORD or ~/.docker/config.json)"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("{request}: the registry answered {status}: {detail}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_is_found_among_links() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(
+                r#"</x>; rel="prev", </v2/a/referrers/sha256:1?n=1&last=b>; rel="next""#,
+            ),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("/v2/a/referrers/sha256:1?n=1&last=b")
+        );
+        headers.insert(LINK, HeaderValue::from_static("</x>; rel=prev"));
+        assert_eq!(next_link(&headers), None);
+    }
+
+    #[test]
+    fn registries_are_reached_over_https_unless_loopback_or_told_otherwise() {
+        let scheme = |image: &str, plain_http: bool| {
+            let image = ImageRef::parse(image).unwrap();
+            let client = RegistryClient::new(&image, plain_http, None, Access::Pull).unwrap();
+            client.base.scheme().to_string()
+        };
+        assert_eq!(scheme("registry.example/a:1", false), "https");
+        assert_eq!(scheme("registry.example/a:1", true), "http");
+        assert_eq!(scheme("127.0.0.1:5000/a:1", false), "http");
+        assert_eq!(scheme("localhost:5000/a:1", false), "http");
+        assert_eq!(scheme("[::1]:5000/a:1", false), "http");
+        let hub = RegistryClient::new(&ImageRef::parse("app").unwrap(), false, None, Access::Pull).unwrap();
+        assert_eq!(hub.base.as_str(), "https://registry-1.docker.io/");
+        assert_eq!(
+            hub.url("manifests/latest").unwrap().path(),
+            "/v2/library/app/manifests/latest"
+        );
+    }
+
+    #[test]
+    fn content_types_lose_their_parameters() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert_eq!(content_type(&headers).as_deref(), Some("application/json"));
+    }
+}

@@ -12,6 +12,7 @@ mod aws;
 mod bad_inputs;
 mod bad_uploads;
 mod concurrency;
+mod content_trust;
 mod crash;
 mod docker;
 mod listings;

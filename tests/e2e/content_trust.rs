@@ -356,7 +356,7 @@ fn with_trusted_keys_only_a_signature_that_verifies_for_this_digest_counts() {
     let work = tempfile::tempdir().unwrap();
     create_project(&reg, "keyed", json!({}));
     let trusted = key_pair(work.path(), "trusted");
-    key_pair(work.path(), "other");
+    let other = key_pair(work.path(), "other");
     // Bad key material is refused, and nothing changes.
     let (status, body) = configure_trust(
         &reg,
@@ -416,6 +416,25 @@ fn with_trusted_keys_only_a_signature_that_verifies_for_this_digest_counts() {
     );
     assert_refused(&reg, repo, "b", "not this artifact");
 
+    // Trusting both keys re-verifies the three signatures within the change (the default budget).
+    let (status, body) = configure_trust(
+        &reg,
+        "keyed",
+        json!({"cosign": {"required": true, "public_keys": [trusted, other]}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["reverification"],
+        json!({"verified": 3, "complete": true}),
+        "{body}"
+    );
+    let listed = accessories(&reg, "keyed", "app", "a");
+    assert!(
+        listed.iter().all(|s| s["verification"]["status"] == "verified"),
+        "{listed:?}"
+    );
+    assert_refused(&reg, repo, "b", "not this artifact");
+
     // Without trusted keys (Harbor's semantics) any signature counts: the change re-evaluates.
     let (status, _) = configure_trust(&reg, "keyed", json!({"cosign": {"required": true}}));
     assert_eq!(status, 200);
@@ -446,6 +465,51 @@ fn with_trusted_keys_only_a_signature_that_verifies_for_this_digest_counts() {
         .json()
         .unwrap();
     assert_eq!(referrers["manifests"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_trust_change_past_its_budget_leaves_the_rest_to_pulls() {
+    if skip_unless_berth("content trust is Berth's") {
+        return;
+    }
+    // No time at all for re-verification inside the request.
+    let reg = Registry::start_with_env(vec![("BERTH_REVERIFY_BUDGET_SECS".into(), "0".into())]);
+    let work = tempfile::tempdir().unwrap();
+    create_project(&reg, "later", json!({}));
+    let trusted = key_pair(work.path(), "trusted");
+    let repo = "later/app";
+    reg.push_small_image(repo, "a");
+    berth_ok(
+        &[
+            "sign",
+            "--key",
+            "trusted.key",
+            &format!("{}/{repo}:a", reg.host()),
+        ],
+        work.path(),
+    );
+    assert_served(&reg, repo, "a");
+    let listed = accessories(&reg, "later", "app", "a");
+    assert_eq!(listed[0]["verification"]["status"], "not_required", "{listed:?}");
+
+    let (status, body) = configure_trust(
+        &reg,
+        "later",
+        json!({"cosign": {"required": true, "public_keys": [trusted]}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["reverification"],
+        json!({"verified": 0, "complete": false}),
+        "the budget ran out before the first signature: {body}"
+    );
+    let listed = accessories(&reg, "later", "app", "a");
+    assert_eq!(listed[0]["verification"]["status"], "pending", "{listed:?}");
+
+    // The first pull verifies it, records the verdict and is served; the listing says so.
+    assert_served(&reg, repo, "a");
+    let listed = accessories(&reg, "later", "app", "a");
+    assert_eq!(listed[0]["verification"]["status"], "verified", "{listed:?}");
 }
 
 /// Pushes a Notation vector's layout: the image by tag and its signature manifest by digest, both

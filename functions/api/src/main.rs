@@ -16,7 +16,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let targets = AwsTargets::from_env()?;
     let host = Host::lambda().with_blob_redirect(host::blob_redirect_from_env()?);
     let auto_create = std::env::var("BERTH_AUTO_CREATE_PROJECTS").is_ok_and(|v| v == "true");
-    let registry = aws::open(&targets).await.with_auto_create_projects(auto_create);
+    let registry = (aws::open(&targets).await)
+        .with_auto_create_projects(auto_create)
+        .with_reverify_budget(berth::app::reverify_budget_from_env()?);
     // First start of a deployment: the admin's password must be configured (a Lambda function
     // has nowhere to show a generated one but its logs, where secrets never go).
     match std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()) {

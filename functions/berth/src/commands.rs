@@ -140,6 +140,10 @@ struct AccessArgs {
     /// of being refused.
     #[arg(long, env = "BERTH_AUTO_CREATE_PROJECTS", default_value_t = false, action = clap::ArgAction::Set)]
     auto_create_projects: bool,
+    /// How long a change of a project's content-trust configuration re-verifies its signatures
+    /// before it answers, in seconds; pulls verify what is left.
+    #[arg(long = "reverify-budget-secs", env = "BERTH_REVERIFY_BUDGET_SECS", default_value = "10", value_parser = berth::app::parse_reverify_budget)]
+    reverify_budget: Duration,
 }
 
 #[derive(Args)]
@@ -189,7 +193,8 @@ impl Cli {
                 let registry = storage
                     .open()
                     .await?
-                    .with_auto_create_projects(access.auto_create_projects);
+                    .with_auto_create_projects(access.auto_create_projects)
+                    .with_reverify_budget(access.reverify_budget);
                 bootstrap(&registry).await?;
                 let auth = berth::oci::AuthConfig::from_env().map_err(anyhow::Error::msg)?;
                 serve(listen, registry, blobs.host(), auth).await

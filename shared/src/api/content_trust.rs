@@ -50,9 +50,22 @@ pub(super) struct ContentTrustJson {
     cosign: CosignJson,
     #[serde(default)]
     notation: NotationJson,
-    /// The configuration's revision (read only).
-    #[serde(default, skip_deserializing)]
+    /// The configuration's revision (read only: accepted and ignored, so a configuration read
+    /// can be edited and sent back).
+    #[serde(default)]
     revision: u64,
+    /// What the change's re-verification came to (in the answer to a PUT only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reverification: Option<ReverificationJson>,
+}
+
+/// `verified`: signatures re-verified by the change; `complete`: false when the re-verification
+/// budget ran out first (pulls verify the rest; the accessories API lists them `pending`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReverificationJson {
+    verified: usize,
+    complete: bool,
 }
 
 fn to_json(project: &Project) -> ContentTrustJson {
@@ -69,6 +82,7 @@ fn to_json(project: &Project) -> ContentTrustJson {
             trust_policy: (trust.notation_trust_policy.as_deref()).and_then(|p| serde_json::from_str(p).ok()),
         },
         revision: project.trust_revision,
+        reverification: None,
     }
 }
 
@@ -137,9 +151,14 @@ pub(super) async fn put(
 /// Re-verifies the project's signatures under the configuration just changed; answers it.
 pub(super) async fn configured<A>(caller: &Caller<A>, project: &str) -> Result<Response, ApiError> {
     let ctx = RequestContext::as_principal(caller.principal.clone());
-    caller.registry().reverify_project(&ctx, project).await?;
+    let done = caller.registry().reverify_project(&ctx, project).await?;
     let directory = caller.reread_directory().await?;
     let project = projects::find(&directory, project)
         .ok_or_else(|| ApiError::not_found(format!("project {project} not found")))?;
-    ok(&to_json(project))
+    let mut answer = to_json(project);
+    answer.reverification = Some(ReverificationJson {
+        verified: done.verified,
+        complete: done.complete,
+    });
+    ok(&answer)
 }

@@ -24,4 +24,7 @@ pub use listings::Page;
 pub use manifests::{PushedManifest, MAX_MANIFEST_BYTES};
 pub use projector::{CatchUpError, Projected, ProjectionFailure, Projector, AUDIT_PROJECTION};
 pub use rebuild::RebuildReport;
-pub use registry::Registry;
+pub use registry::{
+    parse_reverify_budget, reverify_budget_from_env, Registry, DEFAULT_REVERIFY_BUDGET, REVERIFY_BUDGET_VAR,
+};
+pub use trust::Reverification;

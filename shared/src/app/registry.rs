@@ -11,6 +11,28 @@ use super::{AppError, RequestContext};
 /// Attempts at load → decide → append before a command gives up under contention. Each conflict
 /// means another writer succeeded, so this bounds waiting, not correctness.
 const MAX_APPEND_ATTEMPTS: u32 = 64;
+/// How long a change of a project's trust configuration re-verifies its signatures before the
+/// request answers (pulls verify the rest): well inside API Gateway's 29 s.
+pub const DEFAULT_REVERIFY_BUDGET: Duration = Duration::from_secs(10);
+/// The longest budget accepted: a Lambda function runs 15 minutes at most.
+const MAX_REVERIFY_BUDGET_SECS: u64 = 900;
+/// Where hosts configured by their environment read the budget.
+pub const REVERIFY_BUDGET_VAR: &str = "BERTH_REVERIFY_BUDGET_SECS";
+
+/// A re-verification budget in whole seconds (0 leaves every signature to the pulls).
+pub fn parse_reverify_budget(secs: &str) -> Result<Duration, String> {
+    match secs.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_REVERIFY_BUDGET_SECS => Ok(Duration::from_secs(n)),
+        _ => Err(format!(
+            "{REVERIFY_BUDGET_VAR}: {secs:?} is not a number of seconds from 0 to {MAX_REVERIFY_BUDGET_SECS}"
+        )),
+    }
+}
+
+/// The budget `BERTH_REVERIFY_BUDGET_SECS` sets, or the default.
+pub fn reverify_budget_from_env() -> Result<Duration, String> {
+    std::env::var(REVERIFY_BUDGET_VAR).map_or(Ok(DEFAULT_REVERIFY_BUDGET), |v| parse_reverify_budget(&v))
+}
 
 #[derive(Clone)]
 pub struct Registry {
@@ -19,6 +41,7 @@ pub struct Registry {
     pub(super) blobs: Arc<dyn BlobStore>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) access: Arc<super::access::AccessState>,
+    pub(super) reverify_budget: Duration,
 }
 
 impl Registry {
@@ -34,7 +57,14 @@ impl Registry {
             blobs,
             clock,
             access: Arc::new(super::access::AccessState::in_memory()),
+            reverify_budget: DEFAULT_REVERIFY_BUDGET,
         }
+    }
+
+    /// Sets how long a trust configuration change re-verifies signatures before it answers.
+    pub fn with_reverify_budget(mut self, budget: Duration) -> Registry {
+        self.reverify_budget = budget;
+        self
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {

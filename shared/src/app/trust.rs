@@ -21,6 +21,16 @@ const MAX_SIGNATURE_BLOB_BYTES: u64 = 1024 * 1024;
 /// How many index levels above a manifest are searched for a signed parent.
 const MAX_INDEX_DEPTH: usize = 4;
 
+/// What re-verifying a project after a trust change came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reverification {
+    /// Signatures verified (and their verdicts recorded).
+    pub verified: usize,
+    /// Whether every signature the configuration verifies was; if not, the budget ran out and pulls
+    /// verify the rest.
+    pub complete: bool,
+}
+
 /// A project's trust configuration at one revision.
 struct Trust {
     config: ContentTrust,
@@ -218,11 +228,19 @@ impl Registry {
         }
     }
 
-    /// Re-verifies every signature of the project's repositories under its current trust
-    /// configuration (after a change), recording the verdicts. Returns how many were verified.
-    pub async fn reverify_project(&self, ctx: &RequestContext, project: &str) -> Result<usize, AppError> {
+    /// Re-verifies the signatures of the project's repositories under its current trust
+    /// configuration (after a change), recording the verdicts, for at most the registry's
+    /// re-verification budget: a request must answer before its gateway gives up (29 s on API
+    /// Gateway). What is left keeps no current verdict, so a pull verifies it and the accessories
+    /// API says `pending` meanwhile.
+    pub async fn reverify_project(
+        &self,
+        ctx: &RequestContext,
+        project: &str,
+    ) -> Result<Reverification, AppError> {
+        let deadline = tokio::time::Instant::now() + self.reverify_budget;
         let directory = self.current_directory().await?;
-        let mut count = 0;
+        let mut verified = 0;
         let mut after: Option<String> = Some(format!("{project}/"));
         loop {
             let page = self.views.repositories(after.as_deref(), 100).await?;
@@ -238,6 +256,12 @@ impl Registry {
                         if !trust.requirement.verifies(accessory.kind) {
                             continue;
                         }
+                        if tokio::time::Instant::now() >= deadline {
+                            return Ok(Reverification {
+                                verified,
+                                complete: false,
+                            });
+                        }
                         (self.verify_and_record(
                             ctx,
                             repo,
@@ -247,7 +271,7 @@ impl Registry {
                             &trust,
                         ))
                         .await?;
-                        count += 1;
+                        verified += 1;
                     }
                 }
             }
@@ -256,7 +280,10 @@ impl Registry {
             }
             after = Some(last.to_string());
         }
-        Ok(count)
+        Ok(Reverification {
+            verified,
+            complete: true,
+        })
     }
 
     /// Verifies one signature of `subject` and records the verdict.

@@ -16,6 +16,7 @@ use crate::domain::access::Principal;
 use crate::oci::AuthConfig;
 
 mod audit;
+mod content_trust;
 mod contract;
 mod members;
 mod projects;

@@ -8,6 +8,7 @@ mod context;
 mod error;
 mod janitor;
 mod listings;
+mod manifest_cache;
 mod manifests;
 mod projector;
 mod quota;

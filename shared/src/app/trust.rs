@@ -3,6 +3,7 @@
 //! does not allow.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::Utc;
 
@@ -89,10 +90,13 @@ impl Registry {
         let Some(trust) = self.enforced(ctx, repo).await? else {
             return Ok(());
         };
-        let manifests = self.views.manifests(repo).await?;
+        let manifests = self.policy_manifests(repo).await?;
         let mut violation = None;
         for record in manifests.iter().filter(|m| m.blobs.contains(digest)) {
-            match self.pullable(ctx, repo, record, &trust, Some(&manifests)).await? {
+            match self
+                .pullable(ctx, repo, record, &trust, Some(&manifests[..]))
+                .await?
+            {
                 Ok(()) => return Ok(()),
                 Err(v) => violation = violation.or(Some(v)),
             }
@@ -101,6 +105,19 @@ impl Registry {
             || "The blob belongs to no artifact that may be pulled.".to_string(),
             |v| v.0,
         )))
+    }
+
+    /// The repository's manifests for the policy's walks (which artifacts use a blob, which index
+    /// holds a manifest): read once per stream version, then kept, as a docker pull asks once per
+    /// layer. The version is read first, so what is kept holds at least everything up to it.
+    async fn policy_manifests(&self, repo: &RepoName) -> Result<Arc<Vec<ManifestRecord>>, AppError> {
+        let version = self.version(repo).await?;
+        if let Some(kept) = self.manifest_cache.get(repo, version) {
+            return Ok(kept);
+        }
+        let manifests = Arc::new(self.views.manifests(repo).await?);
+        self.manifest_cache.put(repo, version, manifests.clone());
+        Ok(manifests)
     }
 
     /// Whether the policy lets `record` be pulled: an accessory always; an artifact with the
@@ -125,8 +142,8 @@ impl Registry {
         let manifests = match manifests {
             Some(m) => m,
             None => {
-                loaded = self.views.manifests(repo).await?;
-                &loaded
+                loaded = self.policy_manifests(repo).await?;
+                &loaded[..]
             }
         };
         let mut children: BTreeSet<Digest> = [record.digest.clone()].into();

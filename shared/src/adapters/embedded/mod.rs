@@ -110,6 +110,21 @@ fn prefix_range(parts: &[&str]) -> (String, String) {
     (format!("{base}{SEP}"), format!("{base}{SEP_END}"))
 }
 
+/// Stores `value` as JSON under `k`, or removes `k` when there is none.
+fn put_json<T: serde::Serialize>(
+    table: &mut redb::Table<'_, &str, &[u8]>,
+    k: &str,
+    value: Option<&T>,
+) -> Result<(), redb::StorageError> {
+    match value {
+        Some(value) => {
+            let json = serde_json::to_vec(value).map_err(|e| redb::StorageError::Io(e.into()))?;
+            table.insert(k, json.as_slice()).map(drop)
+        }
+        None => table.remove(k).map(drop),
+    }
+}
+
 /// Applies projection ops inside a write transaction.
 fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
     let mut tags = txn.open_table(TAGS).map_err(fail)?;
@@ -136,13 +151,11 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
             }
             (ViewKey::Manifest { repo, digest }, v) => {
                 let k = key(&[repo.as_str(), &digest.to_string()]);
-                match v {
-                    Some(ViewValue::Manifest(m)) => {
-                        let json = serde_json::to_vec(m).map_err(fail)?;
-                        manifests.insert(k.as_str(), json.as_slice()).map(drop)
-                    }
-                    _ => manifests.remove(k.as_str()).map(drop),
-                }
+                let value = match v {
+                    Some(ViewValue::Manifest(x)) => Some(x.as_ref()),
+                    _ => None,
+                };
+                put_json(&mut manifests, &k, value)
             }
             (ViewKey::ManifestTag { repo, digest, tag }, v) => {
                 let k = key(&[repo.as_str(), &digest.to_string(), tag.as_str()]);
@@ -160,13 +173,11 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
                 v,
             ) => {
                 let k = key(&[repo.as_str(), &subject.to_string(), &digest.to_string()]);
-                match v {
-                    Some(ViewValue::Referrer(r)) => {
-                        let json = serde_json::to_vec(r).map_err(fail)?;
-                        referrers.insert(k.as_str(), json.as_slice()).map(drop)
-                    }
-                    _ => referrers.remove(k.as_str()).map(drop),
-                }
+                let value = match v {
+                    Some(ViewValue::Referrer(x)) => Some(x.as_ref()),
+                    _ => None,
+                };
+                put_json(&mut referrers, &k, value)
             }
             (ViewKey::BlobLink { repo, digest }, v) => {
                 let k = key(&[repo.as_str(), &digest.to_string()]);
@@ -188,13 +199,11 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
                 v,
             ) => {
                 let k = key(&[repo.as_str(), &subject.to_string(), &digest.to_string()]);
-                match v {
-                    Some(ViewValue::Accessory(a)) => {
-                        let json = serde_json::to_vec(a).map_err(fail)?;
-                        accessories.insert(k.as_str(), json.as_slice()).map(drop)
-                    }
-                    _ => accessories.remove(k.as_str()).map(drop),
-                }
+                let value = match v {
+                    Some(ViewValue::Accessory(x)) => Some(x.as_ref()),
+                    _ => None,
+                };
+                put_json(&mut accessories, &k, value)
             }
             (
                 ViewKey::AccessoryOf {
@@ -219,13 +228,11 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
                 v,
             ) => {
                 let k = key(&[repo.as_str(), &digest.to_string(), &subject.to_string()]);
-                match v {
-                    Some(ViewValue::Verdict(verdict)) => {
-                        let json = serde_json::to_vec(verdict).map_err(fail)?;
-                        verdicts.insert(k.as_str(), json.as_slice()).map(drop)
-                    }
-                    _ => verdicts.remove(k.as_str()).map(drop),
-                }
+                let value = match v {
+                    Some(ViewValue::Verdict(x)) => Some(x.as_ref()),
+                    _ => None,
+                };
+                put_json(&mut verdicts, &k, value)
             }
         }
         .map_err(fail)?;

@@ -87,7 +87,7 @@ fn tags_are_listed_in_case_insensitive_order_as_the_spec_says() {
 #[test]
 fn the_catalog_lists_repositories_in_order_with_pagination() {
     let reg = Registry::start();
-    let repos = ["e2e/cat-c", "e2e/cat-a", "library/app", "e2e/cat-b", "aaa"];
+    let repos = ["e2e/cat-c", "e2e/cat-a", "library/app", "e2e/cat-b", "aaa/first"];
     for repo in repos {
         reg.push_small_image(repo, "v1");
     }

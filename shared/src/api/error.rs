@@ -88,7 +88,9 @@ impl From<AccessError> for ApiError {
             | AccessError::UserUnknown(_)
             | AccessError::MemberUnknown { .. }
             | AccessError::RobotUnknown(_) => ApiError::not_found(message),
-            AccessError::RobotWithoutActions => ApiError::bad_request(message),
+            AccessError::RobotWithoutActions | AccessError::UsernameReserved(_) => {
+                ApiError::bad_request(message)
+            }
             AccessError::LastAdmin => ApiError::forbidden(message),
         }
     }

@@ -47,6 +47,15 @@ pub struct Claims {
     /// What the bearer may do: the granted subset of the requested scopes.
     #[serde(default)]
     pub access: Vec<ResourceActions>,
+    /// Berth's private claim: the version of the subject's password or robot secret when the token
+    /// was issued. A token whose version is no longer the subject's is refused, so changing a
+    /// password or refreshing a secret revokes the tokens issued before.
+    #[serde(
+        rename = "berth_credential_version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub credential_version: Option<u64>,
 }
 
 /// One `access` entry: a resource and the actions granted on it.
@@ -191,6 +200,7 @@ mod tests {
             nbf: NOW,
             iat: NOW,
             jti: "token-1".into(),
+            credential_version: Some(7),
             access: vec![ResourceActions {
                 resource_type: "repository".into(),
                 name: "library/alpine".into(),
@@ -255,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn the_payload_carries_the_spec_claim_names() {
+    fn the_payload_carries_the_spec_claim_names_and_the_credential_version() {
         let token = issue(&ring(), &claims()).unwrap();
         assert_eq!(
             decode(&segments(&token)[1]),
@@ -263,6 +273,7 @@ mod tests {
                 "iss": "berth", "sub": "alice", "aud": AUD,
                 "exp": NOW + 300, "nbf": NOW, "iat": NOW, "jti": "token-1",
                 "access": [{"type": "repository", "name": "library/alpine", "actions": ["pull", "push"]}],
+                "berth_credential_version": 7,
             })
         );
     }
@@ -298,6 +309,7 @@ mod tests {
                     name: "library/alpine".into(),
                     actions: vec!["pull".into()],
                 }],
+                credential_version: None,
             }
         );
     }

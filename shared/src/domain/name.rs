@@ -26,6 +26,11 @@ pub enum NameError {
     TooLong,
     #[error("repository name component {0:?} must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*")]
     BadComponent(String),
+    #[error(
+        "repository name {0:?} names a project only: repositories live in projects, name one as \
+         <project>/<repository> (e.g. library/{0})"
+    )]
+    ProjectOnly(String),
     #[error("tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")]
     BadTag,
     #[error("invalid digest: {0}")]
@@ -72,6 +77,16 @@ fn valid_component(component: &str) -> bool {
 impl RepoName {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Parses a name a client sends: the spec's grammar, and (as in Harbor) at least two components,
+    /// `<project>/<repository>`, since every repository lives in a project.
+    pub fn in_project(s: &str) -> Result<RepoName, NameError> {
+        let name: RepoName = s.parse()?;
+        if !name.0.contains('/') {
+            return Err(NameError::ProjectOnly(name.0));
+        }
+        Ok(name)
     }
 
     /// The first path component: the project the repository belongs to.
@@ -207,6 +222,20 @@ mod tests {
         ];
         for name in invalid {
             assert!(name.parse::<RepoName>().is_err(), "{name:?} should be invalid");
+        }
+    }
+
+    #[test]
+    fn a_client_names_a_repository_inside_a_project() {
+        for name in ["library/alpine", "team/app/api", "a/b"] {
+            assert!(RepoName::in_project(name).is_ok(), "{name} should be valid");
+        }
+        assert_eq!(
+            RepoName::in_project("alpine"),
+            Err(NameError::ProjectOnly("alpine".to_string()))
+        );
+        for name in ["", "A/b", "a/../b", "a//b", "/a"] {
+            assert!(RepoName::in_project(name).is_err(), "{name:?} should be invalid");
         }
     }
 

@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderName, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 
 use crate::app::{Registry, RequestContext};
 use crate::auth::{self, Claims};
 use crate::domain::access::ROBOT_PREFIX;
 use crate::domain::access::{AccessCommand, Action, Directory, Principal, ProjectName, RobotName, Username};
+use crate::domain::RepoName;
+use crate::oci::challenge::{BearerError, Challenge, WWW_AUTHENTICATE};
 use crate::oci::route::Endpoint;
 use crate::oci::OciError;
 
@@ -67,23 +69,6 @@ impl AuthConfig {
             config.token_ttl = Duration::from_secs(secs.max(1));
         }
         Ok(config)
-    }
-
-    /// `<base>/service/token` for this request.
-    pub fn realm(&self, headers: &HeaderMap) -> String {
-        let base = match &self.public_url {
-            Some(url) => url.clone(),
-            None => {
-                let host = (headers.get(header::HOST))
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("localhost");
-                let proto = (headers.get("x-forwarded-proto"))
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("http");
-                format!("{proto}://{host}")
-            }
-        };
-        format!("{base}/service/token")
     }
 }
 
@@ -247,102 +232,145 @@ pub async fn authorize(
     endpoint: &Endpoint,
     request: &mut Request<Body>,
 ) -> Result<RequestContext, OciError> {
-    let realm = config.realm(request.headers());
-    let headers = request.headers().clone();
-    let caller = authenticate(registry, config, &headers).await?;
-    let challenge = |scope: Option<String>, error: Option<&str>| {
-        let mut value = format!("Bearer realm=\"{realm}\",service=\"{}\"", config.service);
-        if let Some(scope) = scope {
-            value.push_str(&format!(",scope=\"{scope}\""));
-        }
-        if let Some(error) = error {
-            value.push_str(&format!(",error=\"{error}\""));
-        }
-        value
+    let challenge = Challenge::new(config, request.headers());
+    let needs = needs(endpoint);
+    let mount_from = mount_source(endpoint, request);
+    let scopes = scopes(&needs, mount_from.as_deref());
+    let unauthorized = |message: &str, scopes: &[String], error: Option<BearerError>| {
+        OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+            .with_header(WWW_AUTHENTICATE, challenge.header(scopes, error))
     };
-    let www = HeaderName::from_static("www-authenticate");
+    let headers = request.headers().clone();
+    let caller = match authenticate(registry, config, &headers).await {
+        Ok(caller) => caller,
+        // Every 401 tells the client where to get a token (RFC 6750 §3), a refused token why.
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            let bearer = matches!(credentials(&headers), Ok(Credentials::Bearer(_)));
+            let error = bearer.then_some(BearerError::InvalidToken);
+            return Err(e.with_header(WWW_AUTHENTICATE, challenge.header(&scopes, error)));
+        }
+        Err(e) => return Err(e),
+    };
     let anonymous = caller.principal == Principal::Anonymous;
     if matches!(endpoint, Endpoint::Base) && anonymous && caller.token.is_none() {
-        return Err(OciError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "authentication required",
-        )
-        .with_header(www, challenge(None, None)));
+        return Err(unauthorized("authentication required", &[], None));
     }
     // The catalog lists what the caller may pull, for signed-in callers only (as Harbor's).
     if matches!(endpoint, Endpoint::Catalog) && anonymous {
-        return Err(OciError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+        return Err(unauthorized(
             "authentication required",
-        )
-        .with_header(www, challenge(Some("registry:catalog:*".to_string()), None)));
+            &["registry:catalog:*".to_string()],
+            None,
+        ));
     }
-    let needs = needs(endpoint);
     if let Some(need) = needs.first() {
         // A malformed name is the same 400 for everyone (its syntax is no secret).
         super::http::repo(&need.repo)?;
-        let mut directory = registry.directory().await?;
-        if !directory.active(&caller.principal, chrono::Utc::now()) {
-            return Err(OciError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "the account no longer exists, or is disabled or expired",
-            )
-            .with_header(www, challenge(None, None)));
+    }
+    if needs.is_empty() && anonymous {
+        return Ok(RequestContext::as_principal(caller.principal));
+    }
+    let mut directory = registry.directory().await?;
+    if let Some(refusal) = stale(&directory, &caller) {
+        return Err(unauthorized(refusal, &scopes, caller.token.as_ref().map(|_| BearerError::InvalidToken)));
+    }
+    let Some(need) = needs.first() else {
+        return Ok(RequestContext::as_principal(caller.principal));
+    };
+    let repo = need.repo.clone();
+    let wanted: BTreeSet<Action> = needs.iter().map(|n| n.action).collect();
+    let mut have = allowed(&directory, &caller, &repo);
+    if !wanted.is_subset(&have) {
+        if let Some(created) = auto_create(registry, &directory, &caller, &repo, &wanted).await? {
+            directory = created;
+            have = allowed(&directory, &caller, &repo);
         }
-        let repo = needs[0].repo.clone();
-        let wanted: BTreeSet<Action> = needs.iter().map(|n| n.action).collect();
-        let mut have = allowed(&directory, &caller, &repo);
-        if !wanted.is_subset(&have) {
-            if let Some(created) = auto_create(registry, &directory, &caller, &repo, &wanted).await? {
-                directory = created;
-                have = allowed(&directory, &caller, &repo);
-            }
-        }
-        if !wanted.is_subset(&have) {
-            let scope_actions: Vec<&str> = wanted.iter().map(|a| a.as_str()).collect();
-            let scope = format!("repository:{repo}:{}", scope_actions.join(","));
-            let project = project_of(&repo);
-            let exists = project.as_ref().is_some_and(|p| directory.project(p).is_some());
-            if !exists && directory.is_admin(&caller.principal) {
-                let name = project.map_or_else(|| repo.clone(), |p| p.to_string());
-                return Err(OciError::new(
-                    StatusCode::NOT_FOUND,
-                    "NAME_UNKNOWN",
-                    format!(
-                        "project {name} does not exist: create it first (POST /api/v2.0/projects or \
-                         berth admin create-project {name})"
-                    ),
-                ));
-            }
-            let could = project
-                .as_ref()
-                .map(|p| directory.repository_actions(&caller.principal, p, chrono::Utc::now()));
-            if anonymous || caller.token.is_some() && could.is_some_and(|c| wanted.is_subset(&c)) {
-                // No credentials, or a token that was not asked for this scope: the client asks
-                // the token service again.
-                let error = caller.token.as_ref().map(|_| "insufficient_scope");
-                return Err(OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required")
-                    .with_header(www, challenge(Some(scope), error))
-                    .with_detail(serde_json::json!([{ "Type": "repository", "Name": repo, "Action": scope_actions.join(",") }])));
-            }
+    }
+    if !wanted.is_subset(&have) {
+        let scope_actions: Vec<&str> = wanted.iter().map(|a| a.as_str()).collect();
+        let project = project_of(&repo);
+        let exists = project.as_ref().is_some_and(|p| directory.project(p).is_some());
+        if !exists && directory.is_admin(&caller.principal) {
+            let name = project.map_or_else(|| repo.clone(), |p| p.to_string());
             return Err(OciError::new(
-                StatusCode::FORBIDDEN,
-                "DENIED",
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
                 format!(
-                    "requested access to the resource is denied: {} may not {} {repo}",
-                    caller.principal.name(),
-                    scope_actions.join(",")
+                    "project {name} does not exist: create it first (POST /api/v2.0/projects or \
+                     berth admin create-project {name})"
                 ),
             ));
         }
-        if let Endpoint::UploadStart { .. } = endpoint {
-            drop_unreadable_mount(&directory, &caller, request);
+        let could = project
+            .as_ref()
+            .map(|p| directory.repository_actions(&caller.principal, p, chrono::Utc::now()));
+        if anonymous || caller.token.is_some() && could.is_some_and(|c| wanted.is_subset(&c)) {
+            // No credentials, or a token that was not asked for this scope: the client asks
+            // the token service again, for everything the request can use.
+            let error = caller.token.as_ref().map(|_| BearerError::InsufficientScope);
+            return Err(unauthorized("authentication required", &scopes, error).with_detail(
+                serde_json::json!([{ "Type": "repository", "Name": repo, "Action": scope_actions.join(",") }]),
+            ));
         }
+        return Err(OciError::new(
+            StatusCode::FORBIDDEN,
+            "DENIED",
+            format!(
+                "requested access to the resource is denied: {} may not {} {repo}",
+                caller.principal.name(),
+                scope_actions.join(",")
+            ),
+        ));
+    }
+    if mount_from.is_some() {
+        drop_unreadable_mount(&directory, &caller, request);
     }
     Ok(RequestContext::as_principal(caller.principal))
+}
+
+/// Why a signed-in caller's credentials no longer hold (`None`: they do): the account is gone,
+/// disabled or expired, or the token was issued before its password or secret last changed.
+fn stale(directory: &Directory, caller: &Caller) -> Option<&'static str> {
+    if caller.principal == Principal::Anonymous {
+        return None;
+    }
+    if !directory.active(&caller.principal, chrono::Utc::now()) {
+        return Some("the account no longer exists, or is disabled or expired");
+    }
+    let token = caller.token.as_ref()?;
+    // Older than the current credentials: revoked. Newer: this process's directory is behind
+    // another instance's (it catches up within a second), and only the token service signs.
+    if token.credential_version.unwrap_or(0) < directory.credential_version(&caller.principal).unwrap_or(0) {
+        return Some("the token was issued before the account's password or secret changed: get a new one");
+    }
+    None
+}
+
+/// The repository a mount request (`POST …/blobs/uploads/?mount=&from=`) names as its source, if
+/// it is a well-formed name other than the target.
+fn mount_source(endpoint: &Endpoint, request: &Request<Body>) -> Option<String> {
+    let Endpoint::UploadStart { name } = endpoint else {
+        return None;
+    };
+    let q = super::http::query(request.uri());
+    q.get("mount")?;
+    let from = q.get("from")?;
+    (from != name && RepoName::in_project(from).is_ok()).then(|| from.clone())
+}
+
+/// The scopes a challenge names for what the request needs: the target repository's actions, and
+/// for a mount `pull` on the source too (as distribution asks), so one token serves the mount.
+fn scopes(needs: &[Need], mount_from: Option<&str>) -> Vec<String> {
+    let Some(first) = needs.first() else {
+        return vec![];
+    };
+    let actions: BTreeSet<Action> = needs.iter().map(|n| n.action).collect();
+    let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+    let mut scopes = vec![format!("repository:{}:{}", first.repo, actions.join(","))];
+    if let Some(from) = mount_from {
+        scopes.push(format!("repository:{from}:pull"));
+    }
+    scopes
 }
 
 /// Creates the project of `repo` for a user pushing to it, when the operator allows it.

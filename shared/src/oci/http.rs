@@ -20,7 +20,7 @@ pub const DOCKER_UPLOAD_UUID: &str = "docker-upload-uuid";
 pub const OCI_CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
 
 pub fn repo(name: &str) -> Result<RepoName, OciError> {
-    name.parse().map_err(|e| OciError::name_invalid(&e))
+    RepoName::in_project(name).map_err(|e| OciError::name_invalid(&e))
 }
 
 pub fn digest(s: &str) -> Result<Digest, OciError> {

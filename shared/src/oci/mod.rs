@@ -3,6 +3,7 @@
 //! function. Requests are parsed into an [`route::Endpoint`]; one handler per operation.
 
 pub mod auth;
+mod challenge;
 mod error;
 mod handlers;
 pub mod host;

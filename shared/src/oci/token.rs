@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::app::Registry;
 use crate::auth::{self, Claims, ResourceActions, Scope};
 use crate::domain::access::{Action, Principal};
+use crate::domain::RepoName;
 use crate::oci::auth::{authenticate, project_of, AuthConfig, Caller, ISSUER};
 use crate::oci::http::finish;
 use crate::oci::OciError;
@@ -66,6 +67,7 @@ pub async fn handle(
         iat: now.timestamp(),
         jti: uuid::Uuid::new_v4().to_string(),
         access,
+        credential_version: directory.credential_version(&caller.principal),
     };
     let ring = registry.token_keys().await?;
     let token = auth::issue(&ring, &claims).map_err(|e| OciError::internal(&e.to_string()))?;
@@ -91,6 +93,8 @@ fn grant(
 ) -> Option<ResourceActions> {
     let actions: Vec<String> = match scope.resource_type.as_str() {
         "repository" => {
+            // Nothing for a name /v2/ would refuse (`pub/../priv/app`, a project alone).
+            RepoName::in_project(&scope.name).ok()?;
             let project = project_of(&scope.name)?;
             let mut may = directory.repository_actions(&caller.principal, &project, chrono::Utc::now());
             // A user pushing to a project that does not exist yet creates it (when allowed); the

@@ -1,6 +1,8 @@
 //! The end-to-end harness: the registry process ([`server`]), HTTP helpers ([`http`]), OCI layouts
 //! built in Rust ([`layout`]) and the external clients (skopeo, docker) run as processes.
 
+pub mod api;
+pub mod bearer;
 pub mod cases;
 pub mod http;
 pub mod lambda_front;
@@ -9,6 +11,8 @@ pub mod server;
 
 use std::process::{Command, Output};
 
+pub use api::*;
+pub use bearer::*;
 pub use cases::*;
 pub use http::*;
 pub use layout::*;

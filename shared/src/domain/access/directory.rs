@@ -47,6 +47,10 @@ pub struct User {
     pub admin: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The access-stream version that set the current password: tokens name it, and a token
+    /// issued for an older one is refused.
+    #[serde(skip)]
+    pub credential_version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,6 +66,9 @@ pub struct Robot {
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The access-stream version that set the current secret (see [`User::credential_version`]).
+    #[serde(skip)]
+    pub credential_version: u64,
 }
 
 impl Robot {
@@ -207,7 +214,12 @@ pub enum AccessError {
     RobotWithoutActions,
     #[error("the last system admin cannot be removed or demoted")]
     LastAdmin,
+    #[error("the username {0} is reserved")]
+    UsernameReserved(Username),
 }
+
+/// Names no user may take: what events and logs call callers without an account.
+pub const RESERVED_USERNAMES: [&str; 2] = ["anonymous", "system"];
 
 /// The fold of the `access` stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -302,11 +314,32 @@ impl Directory {
                 }
                 actions
             }
+            // Anyone signed in may pull from a public project, robots of other projects too.
             Principal::Robot(name) => match self.robots.get(name) {
-                Some(robot) if robot.active(now) && &name.project() == project => robot.actions.clone(),
+                Some(robot) if robot.active(now) => {
+                    let mut actions = public_pull();
+                    if &name.project() == project {
+                        actions.extend(robot.actions.iter().copied());
+                    }
+                    actions
+                }
                 _ => BTreeSet::new(),
             },
         }
+    }
+
+    /// The version of `principal`'s current password or secret (`None`: anonymous or unknown).
+    pub fn credential_version(&self, principal: &Principal) -> Option<u64> {
+        match principal {
+            Principal::Anonymous => None,
+            Principal::User(u) => self.users.get(u).map(|u| u.credential_version),
+            Principal::Robot(r) => self.robots.get(r).map(|r| r.credential_version),
+        }
+    }
+
+    /// The existing user whose name equals `name` ignoring ASCII case.
+    fn user_named_alike(&self, name: &Username) -> Option<&Username> {
+        (self.users.keys()).find(|u| u.as_str().eq_ignore_ascii_case(name.as_str()))
     }
 
     /// Whether `principal` manages `project` (members, robots, settings): its admins and system admins.
@@ -402,8 +435,13 @@ impl Directory {
                 password_hash,
                 admin,
             } => {
-                if self.users.contains_key(&username) {
-                    return Err(AccessError::UserExists(username));
+                if RESERVED_USERNAMES.iter().any(|r| r.eq_ignore_ascii_case(username.as_str())) {
+                    return Err(AccessError::UsernameReserved(username));
+                }
+                // Unique ignoring case (`Admin` beside `admin` would be a look-alike); the display
+                // case is kept.
+                if let Some(existing) = self.user_named_alike(&username) {
+                    return Err(AccessError::UserExists(existing.clone()));
                 }
                 vec![Event::UserCreated {
                     username,
@@ -611,6 +649,7 @@ impl Directory {
                         admin: *admin,
                         created_at: time,
                         updated_at: time,
+                        credential_version: recorded.version,
                     },
                 );
             }
@@ -621,6 +660,7 @@ impl Directory {
                 if let Some(u) = self.users.get_mut(username) {
                     u.password_hash = password_hash.clone();
                     u.updated_at = time;
+                    u.credential_version = recorded.version;
                 }
             }
             Event::UserAdminChanged { username, admin } => {
@@ -685,6 +725,7 @@ impl Directory {
                         secret_hash: secret_hash.clone(),
                         created_at: time,
                         updated_at: time,
+                        credential_version: recorded.version,
                     },
                 );
             }
@@ -707,6 +748,7 @@ impl Directory {
                 if let Some(r) = self.robots.get_mut(robot) {
                     r.secret_hash = secret_hash.clone();
                     r.updated_at = time;
+                    r.credential_version = recorded.version;
                 }
             }
             Event::RobotDeleted { robot } => {

@@ -10,22 +10,25 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn given(commands: Vec<AccessCommand>) -> Directory {
-    let mut d = Directory::default();
+    given_more(Directory::default(), commands)
+}
+
+/// `d` after `commands`.
+fn given_more(mut d: Directory, commands: Vec<AccessCommand>) -> Directory {
     for command in commands {
-        let events = d.decide(command).expect("given commands succeed");
-        for event in events {
-            let recorded = RecordedEvent {
-                sequence: d.version + 1,
+        for event in d.decide(command).expect("given commands succeed") {
+            let version = d.version + 1;
+            d.apply(&RecordedEvent {
+                sequence: version,
                 stream: StreamId::access(),
-                version: d.version + 1,
+                version,
                 envelope: EventEnvelope {
-                    id: format!("e{}", d.version + 1),
+                    id: format!("e{version}"),
                     time: t0(),
                     principal: "system".into(),
                     event,
                 },
-            };
-            d.apply(&recorded);
+            });
         }
     }
     d
@@ -145,11 +148,12 @@ fn a_public_project_lets_anyone_pull_and_only_members_push() {
 }
 
 #[test]
-fn robots_act_only_in_their_project_while_enabled_and_unexpired() {
+fn robots_act_in_their_project_and_pull_public_ones_while_enabled_and_unexpired() {
     let mut d = team();
     let ci = Principal::Robot(RobotName::parse("robot$team+ci").unwrap());
     assert_eq!(actions(&d, ci.clone(), "team"), ["pull", "push"]);
-    assert_eq!(actions(&d, ci.clone(), "open"), Vec::<&str>::new());
+    // Anyone signed in may pull from a public project, a robot of another project too.
+    assert_eq!(actions(&d, ci.clone(), "open"), ["pull"]);
     let old = Principal::Robot(RobotName::parse("robot$team+old").unwrap());
     assert_eq!(actions(&d, old, "team"), Vec::<&str>::new(), "expired at t0");
     d = {
@@ -179,7 +183,68 @@ fn robots_act_only_in_their_project_while_enabled_and_unexpired() {
         }
         d2
     };
-    assert_eq!(actions(&d, ci, "team"), Vec::<&str>::new(), "disabled");
+    assert_eq!(actions(&d, ci.clone(), "team"), Vec::<&str>::new(), "disabled");
+    assert_eq!(actions(&d, ci, "open"), Vec::<&str>::new(), "disabled");
+}
+
+#[test]
+fn a_robot_never_acts_in_another_private_project() {
+    let d = given(vec![
+        project("team", false, None),
+        project("secret", false, None),
+        robot("team", "ci", &[Action::Pull, Action::Push, Action::Delete], None),
+    ]);
+    let ci = Principal::Robot(RobotName::parse("robot$team+ci").unwrap());
+    assert_eq!(actions(&d, ci, "secret"), Vec::<&str>::new());
+}
+
+#[test]
+fn reserved_usernames_are_refused_in_any_case() {
+    let d = team();
+    for name in ["anonymous", "system", "System", "ANONYMOUS"] {
+        assert_eq!(
+            d.decide(user(name, false)),
+            Err(AccessError::UsernameReserved(u(name))),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn usernames_are_unique_ignoring_case_and_keep_their_case() {
+    let d = team();
+    assert_eq!(d.decide(user("Root", false)), Err(AccessError::UserExists(u("root"))));
+    assert_eq!(d.decide(user("DEV", false)), Err(AccessError::UserExists(u("dev"))));
+    let d = given(vec![user("Alice", false)]);
+    assert_eq!(d.user(&u("Alice")).map(|a| a.username.as_str()), Some("Alice"));
+    assert_eq!(d.decide(user("alice", false)), Err(AccessError::UserExists(u("Alice"))));
+}
+
+#[test]
+fn changing_a_password_or_refreshing_a_secret_moves_the_credential_version() {
+    let d = team();
+    let dev = Principal::User(u("dev"));
+    let ci = Principal::Robot(RobotName::parse("robot$team+ci").unwrap());
+    let (dev_before, ci_before) = (d.credential_version(&dev), d.credential_version(&ci));
+    assert!(dev_before.is_some() && ci_before.is_some());
+    let d = given_more(
+        d,
+        vec![
+            AccessCommand::ChangePassword {
+                username: u("dev"),
+                password_hash: "new".into(),
+            },
+            AccessCommand::RefreshRobotSecret {
+                name: RobotName::parse("robot$team+ci").unwrap(),
+                secret_hash: "new".into(),
+            },
+        ],
+    );
+    assert!(d.credential_version(&dev) > dev_before);
+    assert!(d.credential_version(&ci) > ci_before);
+    let guest = Principal::User(u("guest"));
+    assert_eq!(d.credential_version(&guest), team().credential_version(&guest), "others keep theirs");
+    assert_eq!(d.credential_version(&Principal::Anonymous), None);
 }
 
 #[test]

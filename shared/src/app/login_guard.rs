@@ -250,7 +250,10 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..9 {
             failures.failed(user("alice"), t0 + Duration::from_secs(i), 10);
-            assert_eq!(failures.refused(&user("alice"), t0 + Duration::from_secs(i)), None);
+            assert_eq!(
+                failures.refused(&user("alice"), t0 + Duration::from_secs(i)),
+                None
+            );
         }
         let t = t0 + Duration::from_secs(9);
         failures.failed(user("alice"), t, 10);
@@ -321,7 +324,10 @@ mod tests {
             for i in 0..3 {
                 guard.failed(&format!("user{i}")).unwrap();
             }
-            assert!(matches!(guard.turn("someone").await, Err(AppError::Throttled { .. })));
+            assert!(matches!(
+                guard.turn("someone").await,
+                Err(AppError::Throttled { .. })
+            ));
         })
         .await;
         with_client_address(there, async {

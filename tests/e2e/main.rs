@@ -15,6 +15,7 @@ mod concurrency;
 mod content_trust;
 mod crash;
 mod docker;
+mod limits;
 mod listings;
 mod mount;
 mod projector;

@@ -31,7 +31,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         None => {}
     }
     let auth = oci::AuthConfig::from_env()?;
-    let router = oci::router(registry, host, auth).layer(axum::middleware::map_request(with_raw_path));
+    let registry = registry.with_login_limits(berth::app::LoginLimits::from_env()?);
+    let router = oci::router(registry, host, auth)
+        .layer(axum::middleware::map_request(with_raw_path))
+        .layer(axum::middleware::from_fn(with_source_ip));
     tracing::info!(
         init_us = started.elapsed().as_micros() as u64,
         bucket = %targets.bucket,
@@ -39,6 +42,21 @@ async fn main() -> Result<(), lambda_http::Error> {
         "api initialised"
     );
     lambda_http::run(router).await
+}
+
+/// Runs the request knowing its client's address (the sign-in throttle counts failures per address
+/// too), from the API Gateway or function URL request context; an ALB request has none there.
+async fn with_source_ip(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use lambda_http::request::RequestContext;
+    let source = match request.extensions().request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        _ => None,
+    };
+    match source.and_then(|ip| ip.parse().ok()) {
+        Some(address) => berth::app::with_client_address(address, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// Routes on the path as the client sent it. lambda_http rebuilds the request URI through a URL

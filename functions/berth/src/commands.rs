@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use berth::adapters::aws::AwsTargets;
 use berth::app::Registry;
 use berth::oci::Host;
@@ -31,6 +30,8 @@ enum Command {
         blobs: BlobServing,
         #[command(flatten)]
         access: AccessArgs,
+        #[command(flatten)]
+        limits: crate::serve::ConnectionLimits,
     },
     /// Bootstrap tasks on the registry's storage: projects, users, members, robot accounts, token keys.
     Admin {
@@ -189,15 +190,18 @@ impl Cli {
                 storage,
                 blobs,
                 access,
+                limits,
             } => {
+                let login = berth::app::LoginLimits::from_env().map_err(anyhow::Error::msg)?;
                 let registry = storage
                     .open()
                     .await?
                     .with_auto_create_projects(access.auto_create_projects)
-                    .with_reverify_budget(access.reverify_budget);
+                    .with_reverify_budget(access.reverify_budget)
+                    .with_login_limits(login);
                 bootstrap(&registry).await?;
                 let auth = berth::oci::AuthConfig::from_env().map_err(anyhow::Error::msg)?;
-                serve(listen, registry, blobs.host(), auth).await
+                serve(listen, registry, blobs.host(), auth, limits).await
             }
             Command::Admin { command, storage } => crate::admin::run(storage.open().await?, command).await,
             Command::RebuildViews { storage } => rebuild_views(storage.open().await?).await,
@@ -257,24 +261,17 @@ async fn serve(
     registry: Registry,
     host: Host,
     auth: berth::oci::AuthConfig,
+    limits: crate::serve::ConnectionLimits,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("berth listening on http://{}", listener.local_addr()?);
-    // Small responses (manifest HEAD/GET) must not wait for the client's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(listener, berth::oci::router(registry, host, auth))
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
+    crate::serve::run(listener, berth::oci::router(registry, host, auth), limits).await
 }
 
-async fn shutdown() {
+/// Resolves on SIGTERM or ctrl-c.
+pub(crate) async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod commands;
+mod serve;
 mod sign;
 
 use clap::Parser;

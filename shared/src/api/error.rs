@@ -1,6 +1,7 @@
 //! The one error body of the management API, Harbor's: `{"errors":[{"code","message"}]}`, with
 //! codes `BAD_REQUEST` 400, `UNAUTHORIZED` 401, `FORBIDDEN` 403, `NOT_FOUND` 404,
-//! `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `PRECONDITION` 412 and `INTERNAL_SERVER_ERROR` 500.
+//! `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `PRECONDITION` 412, `TOO_MANY_REQUESTS` 429 (with
+//! `Retry-After`) and `INTERNAL_SERVER_ERROR` 500.
 //! A 5xx body is generic; its cause is logged once, here.
 
 use axum::http::{header, StatusCode};
@@ -19,6 +20,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` (a throttled sign-in).
+    pub retry_after: Option<u64>,
 }
 
 /// The code of each status the API answers with.
@@ -32,6 +35,7 @@ fn code_of(status: StatusCode) -> &'static str {
         412 => "PRECONDITION",
         413 => "PAYLOAD_TOO_LARGE",
         415 => "UNSUPPORTED_MEDIA_TYPE",
+        429 => "TOO_MANY_REQUESTS",
         s if s >= 500 => "INTERNAL_SERVER_ERROR",
         _ => "BAD_REQUEST",
     }
@@ -43,6 +47,7 @@ impl ApiError {
             status,
             code: code_of(status),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -102,6 +107,10 @@ impl From<AppError> for ApiError {
             AppError::Access(a) => a.into(),
             AppError::Denied(message) => ApiError::forbidden(message),
             AppError::Contention => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            AppError::Throttled { retry_after } => ApiError {
+                retry_after: Some(crate::app::retry_after_secs(retry_after)),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            },
             AppError::NameUnknown(_)
             | AppError::ManifestUnknown(_)
             | AppError::BlobUnknown(_)
@@ -121,7 +130,13 @@ impl From<OciError> for ApiError {
                 "internal error; see the server log",
             )
         } else {
-            ApiError::new(e.status, e.message)
+            let retry_after = (e.headers.iter())
+                .find(|(name, _)| name == header::RETRY_AFTER)
+                .and_then(|(_, value)| value.parse().ok());
+            ApiError {
+                retry_after,
+                ..ApiError::new(e.status, e.message)
+            }
         }
     }
 }
@@ -129,12 +144,16 @@ impl From<OciError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "errors": [{ "code": self.code, "message": self.message }] });
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -2,10 +2,7 @@
 //! memory: each call reads only the events after the version it holds), commands on it, the
 //! first-start bootstrap, credential checks, and the token service's key ring.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-
-use sha2::{Digest as _, Sha256};
 
 use crate::auth::{self, KeyRing, SigningKey};
 use crate::domain::access::{
@@ -14,6 +11,8 @@ use crate::domain::access::{
 use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
 use crate::ports::{KeyStore, LogError, MemoryKeyStore};
 
+use super::credential_cache::CredentialCache;
+use super::login_guard::{LoginGuard, LoginLimits};
 use super::{AppError, Registry, RequestContext};
 
 /// Events read per call while catching the directory up.
@@ -22,9 +21,6 @@ const CATCH_UP_PAGE: usize = 1_000;
 /// (another Lambda instance, `berth admin` on AWS storage) apply within this long; changes made
 /// through this process apply at once. One consistent read per second instead of one per request.
 pub const DIRECTORY_FRESHNESS: std::time::Duration = std::time::Duration::from_secs(1);
-/// Verified credentials remembered (argon2 is slow on purpose; a client sends Basic credentials
-/// with every request). Cleared when full.
-const CREDENTIAL_CACHE_ENTRIES: usize = 4_096;
 /// The system admin created on first start.
 pub const ADMIN_USERNAME: &str = "admin";
 
@@ -33,8 +29,10 @@ pub(super) struct AccessState {
     directory: RwLock<Arc<Directory>>,
     /// When the directory was last caught up with the log (`None`: must be, before the next read).
     checked: Mutex<Option<std::time::Instant>>,
-    /// sha256(username NUL secret) → (principal, the credential hash it was checked against).
-    credentials: Mutex<HashMap<[u8; 32], (Principal, String)>>,
+    /// Credentials verified recently.
+    credentials: Mutex<CredentialCache>,
+    /// Hashing turns and failure counts.
+    login: Arc<LoginGuard>,
     keys: RwLock<Option<Arc<KeyRing>>>,
     key_store: Arc<dyn KeyStore>,
     pub(super) auto_create_projects: bool,
@@ -45,7 +43,8 @@ impl AccessState {
         AccessState {
             directory: RwLock::new(Arc::new(Directory::default())),
             checked: Mutex::new(None),
-            credentials: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(CredentialCache::new()),
+            login: Arc::new(LoginGuard::new(LoginLimits::default())),
             keys: RwLock::new(None),
             key_store,
             auto_create_projects,
@@ -66,22 +65,32 @@ pub struct Bootstrap {
     pub created_default_project: bool,
 }
 
-fn lock_failed<E: std::fmt::Display>(e: E) -> AppError {
+pub(super) fn lock_failed<E: std::fmt::Display>(e: E) -> AppError {
     AppError::Backend(format!("access state lock poisoned: {e}"))
 }
 
 impl Registry {
     /// Uses `store` for the token service's signing keys.
     pub fn with_key_store(mut self, store: Arc<dyn KeyStore>) -> Registry {
-        let auto = self.access.auto_create_projects;
-        self.access = Arc::new(AccessState::new(store, auto));
+        let mut state = AccessState::new(store, self.access.auto_create_projects);
+        state.login = self.access.login.clone();
+        self.access = Arc::new(state);
         self
     }
 
     /// Whether a push to a project that does not exist creates it (operator setting; off by default).
     pub fn with_auto_create_projects(mut self, on: bool) -> Registry {
-        let store = self.access.key_store.clone();
-        self.access = Arc::new(AccessState::new(store, on));
+        let mut state = AccessState::new(self.access.key_store.clone(), on);
+        state.login = self.access.login.clone();
+        self.access = Arc::new(state);
+        self
+    }
+
+    /// Bounds password checks (hashing turns, queue, failure throttle) as `limits` say.
+    pub fn with_login_limits(mut self, limits: LoginLimits) -> Registry {
+        let mut state = AccessState::new(self.access.key_store.clone(), self.access.auto_create_projects);
+        state.login = Arc::new(LoginGuard::new(limits));
+        self.access = Arc::new(state);
         self
     }
 
@@ -210,54 +219,53 @@ impl Registry {
     }
 
     /// The principal `username`/`secret` identify (a user's password or a robot's secret), or
-    /// `None`. Disabled or expired robots are refused here too.
+    /// `None`. Disabled or expired robots are refused here too. A credential verified in the last
+    /// minute is answered from memory; otherwise the check waits for a hashing turn and may be
+    /// refused with [`AppError::Throttled`] (see [`super::login_guard`]).
     pub async fn authenticate(&self, username: &str, secret: &str) -> Result<Option<Principal>, AppError> {
         let directory = self.directory().await?;
         let now = self.clock.now();
-        let (principal, stored_hash) = if username.starts_with(ROBOT_PREFIX) {
+        let known = if username.starts_with(ROBOT_PREFIX) {
             let Ok(name) = RobotName::parse(username) else {
                 return Ok(None);
             };
-            match directory.robot(&name) {
-                Some(robot) if robot.active(now) => (Principal::Robot(name), robot.secret_hash.clone()),
-                _ => return refuse_in_constant_time(secret).await,
-            }
+            (directory.robot(&name))
+                .filter(|robot| robot.active(now))
+                .map(|robot| (Principal::Robot(name), robot.secret_hash.clone()))
         } else {
             let Ok(name) = Username::parse(username) else {
                 return Ok(None);
             };
-            match directory.user(&name) {
-                Some(user) => (Principal::User(name), user.password_hash.clone()),
-                None => return refuse_in_constant_time(secret).await,
-            }
+            (directory.user(&name)).map(|user| (Principal::User(name), user.password_hash.clone()))
         };
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(username.as_bytes())
-            .chain_update([0])
-            .chain_update(secret.as_bytes())
-            .finalize()
-            .into();
-        {
+        let started = std::time::Instant::now();
+        if let Some((principal, stored_hash)) = &known {
             let cache = self.access.credentials.lock().map_err(lock_failed)?;
-            if let Some((cached, checked_hash)) = cache.get(&key) {
-                if cached == &principal && checked_hash == &stored_hash {
-                    return Ok(Some(principal));
-                }
+            if cache.holds(username, secret, principal, stored_hash, started) {
+                return Ok(Some(principal.clone()));
             }
         }
+        let login = &self.access.login;
+        let turn = login.turn(username).await?;
+        let Some((principal, stored_hash)) = known else {
+            refuse_in_constant_time(secret).await?;
+            drop(turn);
+            login.failed(username)?;
+            return Ok(None);
+        };
         let secret_owned = secret.to_string();
         let hash_owned = stored_hash.clone();
         let valid = tokio::task::spawn_blocking(move || auth::verify_secret(&secret_owned, &hash_owned))
             .await
             .map_err(|e| AppError::Backend(e.to_string()))?;
+        drop(turn);
         if !valid {
+            login.failed(username)?;
             return Ok(None);
         }
+        login.succeeded(username)?;
         let mut cache = self.access.credentials.lock().map_err(lock_failed)?;
-        if cache.len() >= CREDENTIAL_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, (principal.clone(), stored_hash));
+        cache.remember(username, secret, principal.clone(), stored_hash, started);
         Ok(Some(principal))
     }
 
@@ -315,8 +323,8 @@ impl Registry {
 }
 
 /// Spends what checking a real hash costs before refusing an unknown name, so the answer's timing
-/// does not tell which usernames and robots exist.
-async fn refuse_in_constant_time(secret: &str) -> Result<Option<Principal>, AppError> {
+/// does not tell which usernames and robots exist (the caller holds a hashing turn).
+async fn refuse_in_constant_time(secret: &str) -> Result<(), AppError> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = match DUMMY.get() {
         Some(dummy) => dummy.clone(),
@@ -329,7 +337,7 @@ async fn refuse_in_constant_time(secret: &str) -> Result<Option<Principal>, AppE
     tokio::task::spawn_blocking(move || auth::verify_secret(&secret, &dummy))
         .await
         .map_err(|e| AppError::Backend(e.to_string()))?;
-    Ok(None)
+    Ok(())
 }
 
 fn parse_keys(pems: &[String]) -> Result<Vec<SigningKey>, AppError> {

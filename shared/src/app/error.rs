@@ -35,6 +35,9 @@ pub enum AppError {
     PolicyViolation(String),
     #[error("too many concurrent writers on the repository; retry")]
     Contention,
+    /// Too many password checks at once, or too many failed ones for this user or address.
+    #[error("too many sign-in attempts; retry in {} s", retry_after_secs(*.retry_after))]
+    Throttled { retry_after: std::time::Duration },
     #[error("{0}")]
     Backend(String),
 }
@@ -59,4 +62,9 @@ impl From<BlobError> for AppError {
             other => AppError::Backend(other.to_string()),
         }
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up (at least 1).
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }

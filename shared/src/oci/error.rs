@@ -125,6 +125,12 @@ impl From<AppError> for OciError {
             }
             AppError::RangeMismatch { size } => OciError::range_mismatch(size),
             AppError::Contention => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message),
+            AppError::Throttled { retry_after } => {
+                OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message).with_header(
+                    axum::http::header::RETRY_AFTER,
+                    crate::app::retry_after_secs(retry_after).to_string(),
+                )
+            }
             AppError::Access(a) => match a {
                 AccessError::ProjectUnknown(_) => OciError::new(S::NOT_FOUND, "NAME_UNKNOWN", message),
                 _ => OciError::new(S::CONFLICT, "DENIED", message),

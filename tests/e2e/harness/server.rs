@@ -193,6 +193,8 @@ pub struct Registry {
     port: u16,
     /// Extra environment for the `berth` processes (e.g. the AWS storage configuration).
     env: Vec<(String, String)>,
+    /// A command `berth serve` runs under (e.g. `prlimit --nofile=512:`), empty for none.
+    launcher: Vec<String>,
 }
 
 impl Registry {
@@ -203,7 +205,13 @@ impl Registry {
 
     /// Starts a fresh registry whose `berth` processes (server and CLI) get `env` too. Under the
     /// `aws` and `lambda` targets a fresh bucket and table are added unless `env` names its own.
-    pub fn start_with_env(mut env: Vec<(String, String)>) -> Registry {
+    pub fn start_with_env(env: Vec<(String, String)>) -> Registry {
+        Registry::start_under(env, &[])
+    }
+
+    /// Starts a fresh registry as [`Registry::start_with_env`] does, `berth serve` run under
+    /// `launcher` (a command that execs its arguments, as `prlimit --nofile=512:` does).
+    pub fn start_under(mut env: Vec<(String, String)>, launcher: &[&str]) -> Registry {
         let (target, deployment) = selection();
         let names_storage = env.iter().any(|(k, _)| k == "BERTH_STORAGE");
         if target == Target::Berth && deployment != Deployment::Embedded && !names_storage {
@@ -242,6 +250,7 @@ impl Registry {
             emulator_port: Arc::new(AtomicU16::new(0)),
             port: 0,
             env,
+            launcher: launcher.iter().map(|a| a.to_string()).collect(),
         };
         registry.spawn();
         registry
@@ -267,6 +276,11 @@ impl Registry {
         } else {
             format!("http://{}{}", self.host(), path_or_url)
         }
+    }
+
+    /// The server process's id (the `api` function's, in the Lambda deployment), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn is_running(&self) -> bool {
@@ -312,7 +326,14 @@ impl Registry {
                     command
                 }
                 (Target::Berth, _) => {
-                    let mut command = Command::new(berth_bin());
+                    let mut command = match self.launcher.split_first() {
+                        Some((program, args)) => {
+                            let mut command = Command::new(program);
+                            command.args(args).arg(berth_bin());
+                            command
+                        }
+                        None => Command::new(berth_bin()),
+                    };
                     command
                         .arg("serve")
                         .arg("--listen")

@@ -35,13 +35,19 @@ pub enum AppError {
     PolicyViolation(String),
     #[error("too many concurrent writers on the repository; retry")]
     Contention,
+    /// The registry's storage has no space left for a write; reads still work.
+    #[error("the registry's storage is full: the write was refused; retry once space is freed")]
+    InsufficientStorage,
     #[error("{0}")]
     Backend(String),
 }
 
 impl From<LogError> for AppError {
     fn from(e: LogError) -> Self {
-        AppError::Backend(e.to_string())
+        match e {
+            LogError::InsufficientStorage => AppError::InsufficientStorage,
+            other => AppError::Backend(other.to_string()),
+        }
     }
 }
 
@@ -56,6 +62,7 @@ impl From<BlobError> for AppError {
         match e {
             BlobError::UploadUnknown => AppError::UploadUnknown,
             BlobError::OffsetMismatch { size, .. } => AppError::RangeMismatch { size },
+            BlobError::InsufficientStorage => AppError::InsufficientStorage,
             other => AppError::Backend(other.to_string()),
         }
     }

@@ -62,6 +62,10 @@ pub fn target() -> Target {
     selection().0
 }
 
+pub fn deployment() -> Deployment {
+    selection().1
+}
+
 /// The environment for berth processes on the local AWS stack with a fresh bucket and table of their
 /// own, after `berth aws init` created them; `None` (after saying why) when AWS tests are skipped
 /// on purpose (`BERTH_SKIP_AWS_TESTS=1`).
@@ -193,6 +197,8 @@ pub struct Registry {
     port: u16,
     /// Extra environment for the `berth` processes (e.g. the AWS storage configuration).
     env: Vec<(String, String)>,
+    /// The data directory when the test chose it (a small file system, say); else `work/data`.
+    data: Option<PathBuf>,
 }
 
 impl Registry {
@@ -203,7 +209,17 @@ impl Registry {
 
     /// Starts a fresh registry whose `berth` processes (server and CLI) get `env` too. Under the
     /// `aws` and `lambda` targets a fresh bucket and table are added unless `env` names its own.
-    pub fn start_with_env(mut env: Vec<(String, String)>) -> Registry {
+    pub fn start_with_env(env: Vec<(String, String)>) -> Registry {
+        Registry::start_with(env, None)
+    }
+
+    /// Starts a fresh registry keeping its data in `data_dir` (which must exist and be empty), for
+    /// tests that need a particular file system under it.
+    pub fn start_on(data_dir: &Path) -> Registry {
+        Registry::start_with(vec![], Some(data_dir.to_path_buf()))
+    }
+
+    fn start_with(mut env: Vec<(String, String)>, data: Option<PathBuf>) -> Registry {
         let (target, deployment) = selection();
         let names_storage = env.iter().any(|(k, _)| k == "BERTH_STORAGE");
         if target == Target::Berth && deployment != Deployment::Embedded && !names_storage {
@@ -242,13 +258,14 @@ impl Registry {
             emulator_port: Arc::new(AtomicU16::new(0)),
             port: 0,
             env,
+            data,
         };
         registry.spawn();
         registry
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.work.path().join("data")
+        (self.data.clone()).unwrap_or_else(|| self.work.path().join("data"))
     }
 
     fn log_path(&self) -> PathBuf {

@@ -14,6 +14,7 @@ mod bad_uploads;
 mod concurrency;
 mod content_trust;
 mod crash;
+mod disk_full;
 mod docker;
 mod limits;
 mod listings;

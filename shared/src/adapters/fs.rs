@@ -10,6 +10,10 @@
 //! A blob becomes visible by `rename` after its digest was verified and its data fsynced; the
 //! directory is fsynced after the rename, so a crash never exposes a partial blob.
 //!
+//! A write the file system has no space for fails as `InsufficientStorage` and leaves nothing:
+//! `put` removes its file in `tmp/`, an append truncates the session's data back to where the
+//! chunk started (the session stays usable), a commit ends the session as always.
+//!
 //! A session's last write is the newest modification time in its directory; `expire_uploads`
 //! removes the sessions whose last write is older than the cutoff, and leftovers in `tmp/` as old.
 
@@ -27,6 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
 use crate::domain::{Algorithm, Digest, DigestHasher, RepoName};
+use crate::ports::blob_store::is_out_of_space;
 use crate::ports::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
 
 /// Write buffer for uploads: large enough that a 512 MiB push makes few syscalls.
@@ -219,18 +224,32 @@ impl BlobStore for FsBlobStore {
             return Ok(());
         }
         let tmp = self.root.join("tmp").join(UploadId::new().as_str());
-        let mut file = File::create(&tmp).await?;
-        file.write_all(&bytes).await?;
-        file.sync_all().await?;
-        self.install(&tmp, digest).await
+        let written = async {
+            let mut file = File::create(&tmp).await?;
+            file.write_all(&bytes).await?;
+            file.sync_all().await?;
+            self.install(&tmp, digest).await
+        };
+        let result = written.await;
+        if result.is_err() {
+            // A full disk, for one: what was written of it only takes the space others need.
+            fs::remove_file(&tmp).await.ok();
+        }
+        result
     }
 
     async fn upload_start(&self, repository: &RepoName) -> Result<UploadId, BlobError> {
         let id = UploadId::new();
         let dir = self.upload_dir(&id);
-        fs::create_dir_all(&dir).await?;
-        File::create(dir.join("data")).await?;
-        fs::write(dir.join("repository"), repository.as_str()).await?;
+        let started = async {
+            fs::create_dir_all(&dir).await?;
+            File::create(dir.join("data")).await?;
+            fs::write(dir.join("repository"), repository.as_str()).await
+        };
+        if let Err(e) = started.await {
+            fs::remove_dir_all(&dir).await.ok();
+            return Err(e.into());
+        }
         Ok(id)
     }
 
@@ -292,12 +311,19 @@ impl BlobStore for FsBlobStore {
             // What reached the file and the hasher may differ now: rebuild from the file next time.
             *guard = None;
         }
-        match failure {
-            Some(e) => Err(e.into()),
-            None => {
-                flushed?;
-                Ok(guard.as_ref().map_or(offset, |c| c.size))
+        let result = match failure {
+            Some(e) => Err(e),
+            None => flushed.map(|()| guard.as_ref().map_or(offset, |c| c.size)),
+        };
+        match result {
+            Err(e) if is_out_of_space(&e) => {
+                // Drop the part of the chunk that fitted: it frees the space, and the session is
+                // as it was before this chunk, so the client can send it again.
+                let file = out.into_inner();
+                file.set_len(offset).await?;
+                Err(BlobError::InsufficientStorage)
             }
+            other => Ok(other?),
         }
     }
 

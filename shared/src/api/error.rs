@@ -1,7 +1,8 @@
 //! The one error body of the management API, Harbor's: `{"errors":[{"code","message"}]}`, with
 //! codes `BAD_REQUEST` 400, `UNAUTHORIZED` 401, `FORBIDDEN` 403, `NOT_FOUND` 404,
 //! `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `PRECONDITION` 412, `TOO_MANY_REQUESTS` 429 (with
-//! `Retry-After`) and `INTERNAL_SERVER_ERROR` 500.
+//! `Retry-After`), `INTERNAL_SERVER_ERROR` 500, and `INSUFFICIENT_STORAGE` 507 for a write the
+//! storage had no space for.
 //! A 5xx body is generic; its cause is logged once, here.
 
 use axum::http::{header, StatusCode};
@@ -116,6 +117,14 @@ impl From<AppError> for ApiError {
             | AppError::BlobUnknown(_)
             | AppError::UploadUnknown => ApiError::not_found(e.to_string()),
             AppError::Backend(cause) => ApiError::internal(&cause),
+            AppError::InsufficientStorage => {
+                tracing::error!("write refused: the registry's storage is full");
+                ApiError {
+                    status: StatusCode::INSUFFICIENT_STORAGE,
+                    code: "INSUFFICIENT_STORAGE",
+                    message: e.to_string(),
+                }
+            }
             other => ApiError::bad_request(other.to_string()),
         }
     }

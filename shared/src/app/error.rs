@@ -38,13 +38,19 @@ pub enum AppError {
     /// Too many password checks at once, or too many failed ones for this user or address.
     #[error("too many sign-in attempts; retry in {} s", retry_after_secs(*.retry_after))]
     Throttled { retry_after: std::time::Duration },
+    /// The registry's storage has no space left for a write; reads still work.
+    #[error("the registry's storage is full: the write was refused; retry once space is freed")]
+    InsufficientStorage,
     #[error("{0}")]
     Backend(String),
 }
 
 impl From<LogError> for AppError {
     fn from(e: LogError) -> Self {
-        AppError::Backend(e.to_string())
+        match e {
+            LogError::InsufficientStorage => AppError::InsufficientStorage,
+            other => AppError::Backend(other.to_string()),
+        }
     }
 }
 
@@ -59,6 +65,7 @@ impl From<BlobError> for AppError {
         match e {
             BlobError::UploadUnknown => AppError::UploadUnknown,
             BlobError::OffsetMismatch { size, .. } => AppError::RangeMismatch { size },
+            BlobError::InsufficientStorage => AppError::InsufficientStorage,
             other => AppError::Backend(other.to_string()),
         }
     }

@@ -78,6 +78,13 @@ impl OciError {
         .with_header(HeaderName::from_static("range"), super::http::upload_range(size))
     }
 
+    /// 507 for a write the storage had no space for. The spec has no code for it; distribution's
+    /// `UNAVAILABLE` tells clients the service cannot do it now (not that they lack a permission).
+    pub fn insufficient_storage(message: String) -> OciError {
+        tracing::error!("write refused: the registry's storage is full");
+        OciError::new(StatusCode::INSUFFICIENT_STORAGE, "UNAVAILABLE", message)
+    }
+
     pub fn internal(cause: &str) -> OciError {
         tracing::error!(cause, "request failed");
         OciError::new(
@@ -139,6 +146,7 @@ impl From<AppError> for OciError {
             AppError::PolicyViolation(_) => {
                 OciError::new(S::PRECONDITION_FAILED, "PROJECTPOLICYVIOLATION", message)
             }
+            AppError::InsufficientStorage => OciError::insufficient_storage(message),
             AppError::Backend(cause) => OciError::internal(&cause),
         }
     }

@@ -74,14 +74,29 @@ pub enum BlobError {
     OffsetMismatch { offset: u64, size: u64 },
     #[error("content digest is {computed}")]
     DigestMismatch { computed: Digest },
+    /// The backend has no space (or quota) left for the write; nothing of it was kept.
+    #[error("the blob store is out of space")]
+    InsufficientStorage,
     #[error("blob store backend failed: {0}")]
     Backend(String),
 }
 
 impl From<std::io::Error> for BlobError {
     fn from(e: std::io::Error) -> Self {
-        BlobError::Backend(e.to_string())
+        if is_out_of_space(&e) {
+            BlobError::InsufficientStorage
+        } else {
+            BlobError::Backend(e.to_string())
+        }
     }
+}
+
+/// Whether an I/O error says the file system is full (`ENOSPC`) or the user's quota is (`EDQUOT`).
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 #[async_trait]

@@ -16,6 +16,9 @@ pub enum LogError {
         expected: Version,
         actual: Version,
     },
+    /// The backend has no space (or quota) left for the write; nothing was appended.
+    #[error("the event log is out of space")]
+    InsufficientStorage,
     #[error("event log backend failed: {0}")]
     Backend(String),
 }

@@ -62,6 +62,10 @@ pub fn target() -> Target {
     selection().0
 }
 
+pub fn deployment() -> Deployment {
+    selection().1
+}
+
 /// The environment for berth processes on the local AWS stack with a fresh bucket and table of their
 /// own, after `berth aws init` created them; `None` (after saying why) when AWS tests are skipped
 /// on purpose (`BERTH_SKIP_AWS_TESTS=1`).
@@ -195,6 +199,8 @@ pub struct Registry {
     env: Vec<(String, String)>,
     /// A command `berth serve` runs under (e.g. `prlimit --nofile=512:`), empty for none.
     launcher: Vec<String>,
+    /// The data directory when the test chose it (a small file system, say); else `work/data`.
+    data: Option<PathBuf>,
 }
 
 impl Registry {
@@ -206,12 +212,22 @@ impl Registry {
     /// Starts a fresh registry whose `berth` processes (server and CLI) get `env` too. Under the
     /// `aws` and `lambda` targets a fresh bucket and table are added unless `env` names its own.
     pub fn start_with_env(env: Vec<(String, String)>) -> Registry {
-        Registry::start_under(env, &[])
+        Registry::start_with(env, None, &[])
     }
 
     /// Starts a fresh registry as [`Registry::start_with_env`] does, `berth serve` run under
     /// `launcher` (a command that execs its arguments, as `prlimit --nofile=512:` does).
-    pub fn start_under(mut env: Vec<(String, String)>, launcher: &[&str]) -> Registry {
+    pub fn start_under(env: Vec<(String, String)>, launcher: &[&str]) -> Registry {
+        Registry::start_with(env, None, launcher)
+    }
+
+    /// Starts a fresh registry keeping its data in `data_dir` (which must exist and be empty), for
+    /// tests that need a particular file system under it.
+    pub fn start_on(data_dir: &Path) -> Registry {
+        Registry::start_with(vec![], Some(data_dir.to_path_buf()), &[])
+    }
+
+    fn start_with(mut env: Vec<(String, String)>, data: Option<PathBuf>, launcher: &[&str]) -> Registry {
         let (target, deployment) = selection();
         let names_storage = env.iter().any(|(k, _)| k == "BERTH_STORAGE");
         if target == Target::Berth && deployment != Deployment::Embedded && !names_storage {
@@ -251,13 +267,14 @@ impl Registry {
             port: 0,
             env,
             launcher: launcher.iter().map(|a| a.to_string()).collect(),
+            data,
         };
         registry.spawn();
         registry
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.work.path().join("data")
+        (self.data.clone()).unwrap_or_else(|| self.work.path().join("data"))
     }
 
     fn log_path(&self) -> PathBuf {

@@ -9,37 +9,39 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, TableDefinition, TableError};
 
-use super::{fail, RedbStore};
+use super::{fail, Failure, RedbStore};
 use crate::ports::{Checkpoints, ProjectionError};
 
 const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
 
 impl RedbStore {
-    fn advance_blocking(&self, name: &str, sequence: u64) -> Result<bool, String> {
-        let txn = self.db.begin_write().map_err(fail)?;
-        let moved = {
-            let mut table = txn.open_table(CHECKPOINTS).map_err(fail)?;
-            let current = table.get(name).map_err(fail)?.map(|v| v.value());
-            let moved = current.is_none_or(|c| c < sequence);
+    fn advance_blocking(&self, name: &str, sequence: u64) -> Result<bool, Failure> {
+        self.db.run(|db| {
+            let txn = db.begin_write().map_err(fail)?;
+            let moved = {
+                let mut table = txn.open_table(CHECKPOINTS).map_err(fail)?;
+                let current = table.get(name).map_err(fail)?.map(|v| v.value());
+                let moved = current.is_none_or(|c| c < sequence);
+                if moved {
+                    table.insert(name, sequence).map_err(fail)?;
+                }
+                moved
+            };
             if moved {
-                table.insert(name, sequence).map_err(fail)?;
+                txn.commit().map_err(fail)?;
+            } else {
+                txn.abort().map_err(fail)?;
             }
-            moved
-        };
-        if moved {
-            txn.commit().map_err(fail)?;
-        } else {
-            txn.abort().map_err(fail)?;
-        }
-        Ok(moved)
+            Ok(moved)
+        })
     }
 }
 
 #[async_trait]
 impl Checkpoints for RedbStore {
     async fn get(&self, name: &str) -> Result<Option<u64>, ProjectionError> {
-        let read = || -> Result<Option<u64>, String> {
-            let txn = self.db.begin_read().map_err(fail)?;
+        let read = |db: &redb::Database| -> Result<Option<u64>, Failure> {
+            let txn = db.begin_read().map_err(fail)?;
             let table = match txn.open_table(CHECKPOINTS) {
                 Ok(table) => table,
                 Err(TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -48,7 +50,9 @@ impl Checkpoints for RedbStore {
             let value = table.get(name).map_err(fail)?.map(|v| v.value());
             Ok(value)
         };
-        read().map_err(ProjectionError::Checkpoint)
+        self.db
+            .run(read)
+            .map_err(|e| ProjectionError::Checkpoint(e.to_string()))
     }
 
     async fn advance(&self, name: &str, sequence: u64) -> Result<bool, ProjectionError> {
@@ -57,6 +61,6 @@ impl Checkpoints for RedbStore {
         tokio::task::spawn_blocking(move || store.advance_blocking(&name, sequence))
             .await
             .map_err(|e| ProjectionError::Checkpoint(e.to_string()))?
-            .map_err(ProjectionError::Checkpoint)
+            .map_err(|e| ProjectionError::Checkpoint(e.to_string()))
     }
 }

@@ -9,37 +9,39 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
-use super::{fail, RedbStore};
+use super::{fail, Failure, RedbStore};
 use crate::ports::{KeyStore, KeyStoreError};
 
 const TOKEN_KEYS: TableDefinition<u64, &str> = TableDefinition::new("token_keys");
 
 impl RedbStore {
-    fn add_key_blocking(&self, expected: usize, pem: &str) -> Result<bool, String> {
-        let txn = self.db.begin_write().map_err(fail)?;
-        let added = {
-            let mut table = txn.open_table(TOKEN_KEYS).map_err(fail)?;
-            let count = table.len().map_err(fail)?;
-            let added = usize::try_from(count).is_ok_and(|c| c == expected);
+    fn add_key_blocking(&self, expected: usize, pem: &str) -> Result<bool, Failure> {
+        self.db.run(|db| {
+            let txn = db.begin_write().map_err(fail)?;
+            let added = {
+                let mut table = txn.open_table(TOKEN_KEYS).map_err(fail)?;
+                let count = table.len().map_err(fail)?;
+                let added = usize::try_from(count).is_ok_and(|c| c == expected);
+                if added {
+                    table.insert(count, pem).map_err(fail)?;
+                }
+                added
+            };
             if added {
-                table.insert(count, pem).map_err(fail)?;
+                txn.commit().map_err(fail)?;
+            } else {
+                txn.abort().map_err(fail)?;
             }
-            added
-        };
-        if added {
-            txn.commit().map_err(fail)?;
-        } else {
-            txn.abort().map_err(fail)?;
-        }
-        Ok(added)
+            Ok(added)
+        })
     }
 }
 
 #[async_trait]
 impl KeyStore for RedbStore {
     async fn load(&self) -> Result<Vec<String>, KeyStoreError> {
-        let read = || -> Result<Vec<String>, String> {
-            let txn = self.db.begin_read().map_err(fail)?;
+        let read = |db: &redb::Database| -> Result<Vec<String>, Failure> {
+            let txn = db.begin_read().map_err(fail)?;
             let table = match txn.open_table(TOKEN_KEYS) {
                 Ok(table) => table,
                 Err(TableError::TableDoesNotExist(_)) => return Ok(vec![]),
@@ -51,7 +53,9 @@ impl KeyStore for RedbStore {
             }
             Ok(keys)
         };
-        read().map_err(KeyStoreError::Backend)
+        self.db
+            .run(read)
+            .map_err(|e| KeyStoreError::Backend(e.to_string()))
     }
 
     async fn add(&self, expected: usize, pem: String) -> Result<bool, KeyStoreError> {
@@ -59,6 +63,6 @@ impl KeyStore for RedbStore {
         tokio::task::spawn_blocking(move || store.add_key_blocking(expected, &pem))
             .await
             .map_err(|e| KeyStoreError::Backend(e.to_string()))?
-            .map_err(KeyStoreError::Backend)
+            .map_err(|e| KeyStoreError::Backend(e.to_string()))
     }
 }

@@ -9,16 +9,27 @@ use crate::domain::projection::ops_for;
 use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
 use crate::ports::{EventLog, LogError, Version};
 
-use super::{apply_ops, fail, RedbStore, EVENTS, STREAMS, STREAM_EVENTS};
+use super::{apply_ops, fail, Failure, RedbStore, EVENTS, STREAMS, STREAM_EVENTS};
 
+/// What an append ends with when it writes nothing: the stream's actual version when it is not the
+/// expected one, or the file's failure.
 enum AppendFailure {
     Conflict(Version),
-    Backend(String),
+    Failed(Failure),
 }
 
-impl From<String> for AppendFailure {
-    fn from(e: String) -> Self {
-        AppendFailure::Backend(e)
+impl From<Failure> for AppendFailure {
+    fn from(e: Failure) -> Self {
+        AppendFailure::Failed(e)
+    }
+}
+
+impl From<Failure> for LogError {
+    fn from(e: Failure) -> Self {
+        match e {
+            Failure::Full => LogError::InsufficientStorage,
+            other => LogError::Backend(other.to_string()),
+        }
     }
 }
 
@@ -29,48 +40,51 @@ impl RedbStore {
         expected: Version,
         envelopes: Vec<EventEnvelope>,
     ) -> Result<Vec<RecordedEvent>, AppendFailure> {
-        let txn = self.db.begin_write().map_err(fail)?;
-        let mut recorded = Vec::with_capacity(envelopes.len());
-        {
-            let mut streams = txn.open_table(STREAMS).map_err(fail)?;
-            let actual = streams
-                .get(stream.as_str())
-                .map_err(fail)?
-                .map_or(0, |v| v.value());
-            if actual != expected {
-                return Err(AppendFailure::Conflict(actual));
+        let appended = self.db.run(|db| {
+            let txn = db.begin_write().map_err(fail)?;
+            let mut recorded = Vec::with_capacity(envelopes.len());
+            {
+                let mut streams = txn.open_table(STREAMS).map_err(fail)?;
+                let actual = streams
+                    .get(stream.as_str())
+                    .map_err(fail)?
+                    .map_or(0, |v| v.value());
+                if actual != expected {
+                    return Ok(Err(actual));
+                }
+                let mut events = txn.open_table(EVENTS).map_err(fail)?;
+                let mut index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
+                let mut sequence = events.last().map_err(fail)?.map_or(0, |(k, _)| k.value());
+                let mut version = actual;
+                for envelope in envelopes {
+                    sequence += 1;
+                    version += 1;
+                    let event = RecordedEvent {
+                        sequence,
+                        stream: stream.clone(),
+                        version,
+                        envelope,
+                    };
+                    let json = serde_json::to_vec(&event).map_err(fail)?;
+                    events.insert(sequence, json.as_slice()).map_err(fail)?;
+                    index.insert((stream.as_str(), version), sequence).map_err(fail)?;
+                    recorded.push(event);
+                }
+                streams.insert(stream.as_str(), version).map_err(fail)?;
             }
-            let mut events = txn.open_table(EVENTS).map_err(fail)?;
-            let mut index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
-            let mut sequence = events.last().map_err(fail)?.map_or(0, |(k, _)| k.value());
-            let mut version = actual;
-            for envelope in envelopes {
-                sequence += 1;
-                version += 1;
-                let event = RecordedEvent {
-                    sequence,
-                    stream: stream.clone(),
-                    version,
-                    envelope,
-                };
-                let json = serde_json::to_vec(&event).map_err(fail)?;
-                events.insert(sequence, json.as_slice()).map_err(fail)?;
-                index.insert((stream.as_str(), version), sequence).map_err(fail)?;
-                recorded.push(event);
-            }
-            streams.insert(stream.as_str(), version).map_err(fail)?;
-        }
-        let ops: Vec<_> = recorded.iter().flat_map(ops_for).collect();
-        apply_ops(&txn, &ops)?;
-        txn.commit().map_err(fail)?;
-        Ok(recorded)
+            let ops: Vec<_> = recorded.iter().flat_map(ops_for).collect();
+            apply_ops(&txn, &ops)?;
+            txn.commit().map_err(fail)?;
+            Ok(Ok(recorded))
+        })?;
+        appended.map_err(AppendFailure::Conflict)
     }
 }
 
 /// Indexes the streams of a file written before `stream_events` existed: its index is empty while
 /// its log is not. (A file that had the table from the start is fully indexed, as an append writes
 /// both in one transaction.) Runs once, when such a file is first opened.
-pub(super) fn index_streams_if_missing(txn: &WriteTransaction) -> Result<(), String> {
+pub(super) fn index_streams_if_missing(txn: &WriteTransaction) -> Result<(), Failure> {
     let events = txn.open_table(EVENTS).map_err(fail)?;
     let mut index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
     if !index.is_empty().map_err(fail)? || events.is_empty().map_err(fail)? {
@@ -109,13 +123,13 @@ impl EventLog for RedbStore {
                 expected,
                 actual,
             },
-            AppendFailure::Backend(e) => LogError::Backend(e),
+            AppendFailure::Failed(e) => e.into(),
         })
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, LogError> {
-        let read = || -> Result<Version, String> {
-            let txn = self.db.begin_read().map_err(fail)?;
+        let read = |db: &redb::Database| -> Result<Version, Failure> {
+            let txn = db.begin_read().map_err(fail)?;
             let streams = txn.open_table(STREAMS).map_err(fail)?;
             let version = streams
                 .get(stream.as_str())
@@ -123,12 +137,12 @@ impl EventLog for RedbStore {
                 .map_or(0, |v| v.value());
             Ok(version)
         };
-        read().map_err(LogError::Backend)
+        Ok(self.db.run(read)?)
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
-        let read = || -> Result<Vec<RecordedEvent>, String> {
-            let txn = self.db.begin_read().map_err(fail)?;
+        let read = |db: &redb::Database| -> Result<Vec<RecordedEvent>, Failure> {
+            let txn = db.begin_read().map_err(fail)?;
             let events = txn.open_table(EVENTS).map_err(fail)?;
             let mut out = Vec::with_capacity(limit.min(events.len().map_err(fail)? as usize));
             for row in events.range(after.saturating_add(1)..).map_err(fail)?.take(limit) {
@@ -137,7 +151,7 @@ impl EventLog for RedbStore {
             }
             Ok(out)
         };
-        read().map_err(LogError::Backend)
+        Ok(self.db.run(read)?)
     }
 
     async fn read_stream(
@@ -149,8 +163,8 @@ impl EventLog for RedbStore {
         let Some(first) = after.checked_add(1).filter(|_| limit > 0) else {
             return Ok(vec![]);
         };
-        let read = || -> Result<Vec<RecordedEvent>, String> {
-            let txn = self.db.begin_read().map_err(fail)?;
+        let read = |db: &redb::Database| -> Result<Vec<RecordedEvent>, Failure> {
+            let txn = db.begin_read().map_err(fail)?;
             let index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
             let events = txn.open_table(EVENTS).map_err(fail)?;
             let rows = index
@@ -159,15 +173,16 @@ impl EventLog for RedbStore {
             let mut out = Vec::new();
             for row in rows.take(limit) {
                 let sequence = row.map_err(fail)?.1.value();
-                let json = events
-                    .get(sequence)
-                    .map_err(fail)?
-                    .ok_or_else(|| format!("{stream} indexes sequence {sequence}, absent from the log"))?;
+                let json = events.get(sequence).map_err(fail)?.ok_or_else(|| {
+                    Failure::Other(format!(
+                        "{stream} indexes sequence {sequence}, absent from the log"
+                    ))
+                })?;
                 out.push(serde_json::from_slice(json.value()).map_err(fail)?);
             }
             Ok(out)
         };
-        read().map_err(LogError::Backend)
+        Ok(self.db.run(read)?)
     }
 }
 

@@ -24,6 +24,7 @@
 //! ```
 
 mod checkpoints;
+mod handle;
 mod keys;
 mod log;
 mod views;
@@ -31,9 +32,11 @@ mod views;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, TableDefinition, WriteTransaction};
+use redb::{TableDefinition, WriteTransaction};
 
 use crate::domain::projection::{ViewKey, ViewOp, ViewValue};
+
+use handle::{fail, Db, Failure};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
@@ -56,29 +59,31 @@ const SEP_END: char = '\u{1}';
 
 /// The redb-backed event log and views (`EventLog` + `Views`).
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: Arc<Db>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("embedded store: {0}")]
 pub struct StoreError(String);
 
-fn fail(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 impl RedbStore {
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError(e.to_string()))?;
-        let txn = db.begin_write().map_err(|e| StoreError(e.to_string()))?;
-        create_tables(&txn).map_err(StoreError)?;
-        log::index_streams_if_missing(&txn).map_err(StoreError)?;
-        txn.commit().map_err(|e| StoreError(e.to_string()))?;
+        let init = || -> Result<Db, Failure> {
+            let db = Db::open(path)?;
+            db.run(|db| {
+                let txn = db.begin_write().map_err(fail)?;
+                create_tables(&txn)?;
+                log::index_streams_if_missing(&txn)?;
+                txn.commit().map_err(fail)
+            })?;
+            Ok(db)
+        };
+        let db = init().map_err(|e| StoreError(e.to_string()))?;
         Ok(RedbStore { db: Arc::new(db) })
     }
 }
 
-fn create_tables(txn: &WriteTransaction) -> Result<(), String> {
+fn create_tables(txn: &WriteTransaction) -> Result<(), Failure> {
     txn.open_table(EVENTS).map_err(fail)?;
     txn.open_table(STREAMS).map_err(fail)?;
     txn.open_table(STREAM_EVENTS).map_err(fail)?;
@@ -126,7 +131,7 @@ fn put_json<T: serde::Serialize>(
 }
 
 /// Applies projection ops inside a write transaction.
-fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), String> {
+fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), Failure> {
     let mut tags = txn.open_table(TAGS).map_err(fail)?;
     let mut manifests = txn.open_table(MANIFESTS).map_err(fail)?;
     let mut manifest_tags = txn.open_table(MANIFEST_TAGS).map_err(fail)?;

@@ -11,28 +11,31 @@ use crate::domain::{Digest, RepoName, Tag};
 use crate::ports::{ViewError, Views};
 
 use super::{
-    apply_ops, create_tables, fail, key, prefix_range, tag_key, RedbStore, ACCESSORIES, ACCESSORY_OF,
-    BLOB_LINKS, MANIFESTS, MANIFEST_TAGS, REFERRERS, REPOSITORIES, SEP, TAGS, VERDICTS,
+    apply_ops, create_tables, fail, key, prefix_range, tag_key, Failure, RedbStore, ACCESSORIES,
+    ACCESSORY_OF, BLOB_LINKS, MANIFESTS, MANIFEST_TAGS, REFERRERS, REPOSITORIES, SEP, TAGS, VERDICTS,
 };
 
 type ViewResult<T> = Result<T, ViewError>;
 
+impl From<Failure> for ViewError {
+    fn from(e: Failure) -> Self {
+        ViewError::Backend(e.to_string())
+    }
+}
+
 impl RedbStore {
-    fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, String>) -> ViewResult<T> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| ViewError::Backend(e.to_string()))?;
-        f(&txn).map_err(ViewError::Backend)
+    fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, Failure>) -> ViewResult<T> {
+        let read = |db: &redb::Database| f(&db.begin_read().map_err(fail)?);
+        Ok(self.db.run(read)?)
     }
 
-    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), String>) -> ViewResult<()> {
-        let run = || -> Result<(), String> {
-            let txn = self.db.begin_write().map_err(fail)?;
+    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), Failure>) -> ViewResult<()> {
+        let write = |db: &redb::Database| {
+            let txn = db.begin_write().map_err(fail)?;
             f(&txn)?;
             txn.commit().map_err(fail)
         };
-        run().map_err(ViewError::Backend)
+        Ok(self.db.run(write)?)
     }
 }
 
@@ -43,7 +46,7 @@ fn scan_keys<V: redb::Value + 'static>(
     start: &str,
     end: &str,
     limit: usize,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Failure> {
     let t = txn.open_table(table).map_err(fail)?;
     let range = t
         .range::<&str>((Bound::Excluded(start), Bound::Excluded(end)))
@@ -60,7 +63,7 @@ fn scan_json<T: serde::de::DeserializeOwned>(
     txn: &ReadTransaction,
     table: TableDefinition<&str, &[u8]>,
     prefix: &[&str],
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, Failure> {
     let t = txn.open_table(table).map_err(fail)?;
     let (start, end) = prefix_range(prefix);
     let mut out = Vec::new();
@@ -70,17 +73,22 @@ fn scan_json<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// A row that does not parse as what the view stores.
+fn invalid(e: impl std::fmt::Display) -> Failure {
+    Failure::Other(format!("invalid row: {e}"))
+}
+
 /// The last part of a NUL-joined key.
 fn last_part(k: &str) -> &str {
     k.rsplit(SEP).next().unwrap_or(k)
 }
 
-fn parse_all<T: std::str::FromStr>(keys: Vec<String>) -> Result<Vec<T>, String>
+fn parse_all<T: std::str::FromStr>(keys: Vec<String>) -> Result<Vec<T>, Failure>
 where
     T::Err: std::fmt::Display,
 {
     keys.iter()
-        .map(|k| last_part(k).parse::<T>().map_err(fail))
+        .map(|k| last_part(k).parse::<T>().map_err(invalid))
         .collect()
 }
 
@@ -92,7 +100,7 @@ impl Views for RedbStore {
             let value = t
                 .get(tag_key(repo.as_str(), tag.as_str()).as_str())
                 .map_err(fail)?;
-            value.map(|v| v.value().parse().map_err(fail)).transpose()
+            value.map(|v| v.value().parse().map_err(invalid)).transpose()
         })
     }
 
@@ -176,7 +184,7 @@ impl Views for RedbStore {
             let links = txn.open_table(BLOB_LINKS).map_err(fail)?;
             for row in links.range::<&str>(start.as_str()..end.as_str()).map_err(fail)? {
                 let row = row.map_err(fail)?;
-                out.push((last_part(row.0.value()).parse().map_err(fail)?, row.1.value()));
+                out.push((last_part(row.0.value()).parse().map_err(invalid)?, row.1.value()));
             }
             let manifests = txn.open_table(MANIFESTS).map_err(fail)?;
             for row in manifests
@@ -208,7 +216,7 @@ impl Views for RedbStore {
                 .map_err(fail)?
                 .take(limit)
             {
-                out.push(row.map_err(fail)?.0.value().parse().map_err(fail)?);
+                out.push(row.map_err(fail)?.0.value().parse().map_err(invalid)?);
             }
             Ok(out)
         })
@@ -267,7 +275,7 @@ fn dump_table<V: redb::Value + 'static>(
     table: TableDefinition<&str, V>,
     show: impl for<'a> Fn(V::SelfType<'a>) -> String,
     rows: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let t = txn.open_table(table).map_err(fail)?;
     for row in t.iter().map_err(fail)? {
         let (k, v) = row.map_err(fail)?;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use berth::domain::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
 use berth::domain::accessory::AccessoryKind;
 use berth::domain::event::EventKind;
+use berth::domain::manifest::Content;
 use berth::domain::{Algorithm, Digest, Event, EventEnvelope, RecordedEvent, RepoName, StreamId, Tag};
 use berth::events_out::to_json;
 use chrono::{DateTime, Utc};
@@ -24,7 +25,14 @@ const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
 const COMMON: &str = "common.json";
 const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
 /// `data` fields an event may leave out.
-const OPTIONAL_DATA_FIELDS: [&str; 5] = ["subject", "artifactType", "previous", "quota", "expiresAt"];
+const OPTIONAL_DATA_FIELDS: [&str; 6] = [
+    "subject",
+    "artifactType",
+    "previous",
+    "quota",
+    "expiresAt",
+    "content",
+];
 /// Fields of the logged events that never reach a CloudEvent (`events_out` removes them), and that no
 /// schema allows.
 const CREDENTIAL_FIELDS: [&str; 2] = ["passwordHash", "secretHash"];
@@ -271,6 +279,7 @@ fn repository_sample_events() -> Vec<RecordedEvent> {
                 annotations_omitted: false,
                 blobs: vec![empty_config(), digest("alpine 3.21.3 spdx document")],
                 manifests: vec![],
+                content: Some(Content::Sbom),
             },
         ),
         recorded(
@@ -482,6 +491,7 @@ fn other_events() -> Vec<RecordedEvent> {
         annotations_omitted: false,
         blobs: vec![digest("config"), digest("layer 1"), sha512.clone()],
         manifests: vec![],
+        content: Some(Content::Filesystem),
     };
     let index = |media_type: &str| Event::ManifestPushed {
         repository: repo("library/busybox"),
@@ -495,6 +505,7 @@ fn other_events() -> Vec<RecordedEvent> {
         annotations_omitted: false,
         blobs: vec![],
         manifests: vec![child(1), child(2)],
+        content: Some(Content::Index),
     };
     let events = vec![
         Event::BlobUploadCompleted {
@@ -534,6 +545,7 @@ fn other_events() -> Vec<RecordedEvent> {
             annotations_omitted: false,
             blobs: vec![],
             manifests: vec![],
+            content: None,
         },
         Event::TagMoved {
             repository: odd_repo(),

@@ -1,6 +1,6 @@
 //! Content trust as clients see it: a project that requires signatures refuses to serve unsigned
-//! artifacts (412 `PROJECTPOLICYVIOLATION`) to whoever may not push, `berth sign` signs the way cosign
-//! does, the accessories API lists and deletes signatures, and a project with trusted keys or a
+//! artifacts (412 `PROJECTPOLICYVIOLATION`; their manifests are still read by those who may push, to
+//! sign them), `berth sign` signs the way cosign does, the accessories API lists and deletes signatures, and a project with trusted keys or a
 //! Notation trust policy counts only signatures that verify (the vectors in ../shared/vectors).
 
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ fn vectors() -> PathBuf {
 }
 
 /// Runs the `berth` CLI as a client of `reg` (signs in as the admin).
-fn berth(args: &[&str], dir: &Path) -> Output {
+pub(crate) fn berth(args: &[&str], dir: &Path) -> Output {
     let out = Command::new(berth_bin())
         .args(args)
         .current_dir(dir)
@@ -40,20 +40,20 @@ fn berth(args: &[&str], dir: &Path) -> Output {
     out
 }
 
-fn berth_ok(args: &[&str], dir: &Path) -> String {
+pub(crate) fn berth_ok(args: &[&str], dir: &Path) -> String {
     let out = berth(args, dir);
     assert!(out.status.success(), "berth {} failed", args.join(" "));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A key pair in `dir` (`<name>.key`, `<name>.pub`); returns the public key's PEM.
-fn key_pair(dir: &Path, name: &str) -> String {
+pub(crate) fn key_pair(dir: &Path, name: &str) -> String {
     berth_ok(&["key", "generate", "--output-key-prefix", name], dir);
     std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap()
 }
 
 /// A client with no credentials.
-fn anonymous() -> reqwest::blocking::Client {
+pub(crate) fn anonymous() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
@@ -62,7 +62,7 @@ fn anonymous() -> reqwest::blocking::Client {
 }
 
 /// Creates a public project through the management API with Harbor's metadata.
-fn create_project(reg: &Registry, name: &str, metadata: Value) {
+pub(crate) fn create_project(reg: &Registry, name: &str, metadata: Value) {
     let mut metadata = metadata;
     metadata["public"] = json!("true");
     let resp = reg
@@ -86,7 +86,7 @@ fn configure_trust(reg: &Registry, project: &str, config: Value) -> (u16, Value)
     (status, resp.json().unwrap_or(Value::Null))
 }
 
-fn accessories(reg: &Registry, project: &str, repo: &str, reference: &str) -> Vec<Value> {
+pub(crate) fn accessories(reg: &Registry, project: &str, repo: &str, reference: &str) -> Vec<Value> {
     let resp = reg.get(&format!(
         "/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/accessories"
     ));
@@ -95,7 +95,7 @@ fn accessories(reg: &Registry, project: &str, repo: &str, reference: &str) -> Ve
 }
 
 /// An anonymous manifest request: (status, body).
-fn anonymous_manifest(reg: &Registry, method: &str, repo: &str, reference: &str) -> (u16, String) {
+pub(crate) fn anonymous_manifest(reg: &Registry, method: &str, repo: &str, reference: &str) -> (u16, String) {
     let url = reg.url(&format!("/v2/{repo}/manifests/{reference}"));
     let request = match method {
         "HEAD" => anonymous().head(url),
@@ -105,7 +105,7 @@ fn anonymous_manifest(reg: &Registry, method: &str, repo: &str, reference: &str)
     (resp.status().as_u16(), resp.text().unwrap_or_default())
 }
 
-fn assert_refused(reg: &Registry, repo: &str, reference: &str, message: &str) {
+pub(crate) fn assert_refused(reg: &Registry, repo: &str, reference: &str, message: &str) {
     let (status, body) = anonymous_manifest(reg, "GET", repo, reference);
     assert_eq!(status, 412, "GET {repo}:{reference}: {body}");
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -116,13 +116,13 @@ fn assert_refused(reg: &Registry, repo: &str, reference: &str, message: &str) {
     assert_eq!(head, 412, "HEAD {repo}:{reference}");
 }
 
-fn assert_served(reg: &Registry, repo: &str, reference: &str) {
+pub(crate) fn assert_served(reg: &Registry, repo: &str, reference: &str) {
     let (status, body) = anonymous_manifest(reg, "GET", repo, reference);
     assert_eq!(status, 200, "GET {repo}:{reference}: {body}");
 }
 
 /// An OCI layout holding one small image tagged `tag`.
-fn image_layout(dir: &Path, tag: &str) -> Image {
+pub(crate) fn image_layout(dir: &Path, tag: &str) -> Image {
     let mut layout = OciLayout::create(dir);
     let image = layout.add_image("amd64", &sample_layers(tag));
     layout.tag(&image.manifest, tag);
@@ -228,7 +228,7 @@ fn pushers_and_accessories_are_not_blocked_and_the_policy_covers_every_way_in() 
     let unsigned = image_manifest(&config, std::slice::from_ref(&layer), None, None);
     let unsigned_digest = reg.push_manifest(repo, "unsigned", OCI_MANIFEST, &unsigned);
 
-    // The admin may push, so may pull (signing tools resolve digests before they sign).
+    // The admin may push, so may read the manifest (signing tools resolve digests before they sign).
     assert_eq!(reg.manifest_status(repo, "unsigned"), 200);
     // Anyone else: GET and HEAD by tag and by digest, and the image's layer, are refused.
     for reference in ["unsigned", unsigned_digest.as_str()] {

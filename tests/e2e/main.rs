@@ -13,6 +13,7 @@ mod bad_inputs;
 mod bad_uploads;
 mod concurrency;
 mod content_trust;
+mod content_trust_rules;
 mod crash;
 mod disk_full;
 mod docker;

@@ -94,9 +94,9 @@ impl Registry {
         if let Some(tag) = &cmd.tag {
             if let Some(scheme) = SchemeTag::parse(tag) {
                 candidates.push(Link {
+                    kind: scheme.kind_of(cmd.info.content),
                     subject: scheme.subject,
                     accessory: pushed.clone(),
-                    kind: scheme.kind,
                     tag: Some(tag.clone()),
                 });
             }
@@ -131,11 +131,14 @@ impl Registry {
                 let Some(scheme) = SchemeTag::parse(&tag).filter(|s| s.subject == *pushed) else {
                     continue;
                 };
-                if let Some(target) = self.views.tag(repo, &tag).await? {
+                let Some(target) = self.views.tag(repo, &tag).await? else {
+                    continue;
+                };
+                if let Some(record) = self.views.manifest(repo, &target).await? {
                     candidates.push(Link {
                         subject: pushed.clone(),
                         accessory: target,
-                        kind: scheme.kind,
+                        kind: scheme.kind_of(self.content_of(&record).await?),
                         tag: Some(tag),
                     });
                 }

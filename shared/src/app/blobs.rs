@@ -64,7 +64,8 @@ impl Registry {
     }
 
     /// Links `digest` from `from` into `repo` without copying; `Ok(None)` when `from` may not serve
-    /// it (the client then uploads it).
+    /// it, or not to `ctx`: a mount out of a project that requires signatures takes only a blob
+    /// `ctx` could GET there (the client then uploads it, the spec's fallback).
     pub async fn mount_blob(
         &self,
         ctx: &RequestContext,
@@ -72,6 +73,12 @@ impl Registry {
         digest: &Digest,
         from: &RepoName,
     ) -> Result<Option<u64>, AppError> {
+        if self.views.blob_link(from, digest).await?.is_some() {
+            match self.check_blob_pull(ctx, from, digest, false).await {
+                Err(AppError::PolicyViolation(_)) => return Ok(None),
+                other => other?,
+            }
+        }
         for attempt in Self::attempts() {
             let version = self.version(repo).await?;
             let size_in_from = self.views.blob_link(from, digest).await?;

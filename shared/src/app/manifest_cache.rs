@@ -128,6 +128,7 @@ mod tests {
             blobs: vec![],
             manifests: vec![],
             pushed_at: chrono::DateTime::UNIX_EPOCH,
+            content: None,
         }
     }
 

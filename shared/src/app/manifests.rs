@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
+use crate::domain::accessory::SchemeTag;
+use crate::domain::manifest::Content;
 use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, PushManifest, PushState};
-use crate::domain::{Algorithm, Digest, Event, ManifestInfo, Reference, RepoName};
+use crate::domain::{Algorithm, Digest, Event, ManifestInfo, Reference, RepoName, Tag};
 
 use super::{AppError, Registry, RequestContext};
 
@@ -139,6 +141,16 @@ impl Registry {
         self.read_whole_blob(&record.digest).await
     }
 
+    /// What a stored manifest's layers carry: recorded at push, else (a manifest pushed before Berth
+    /// recorded it) read from the manifest; one that does not parse any more counts as runnable.
+    pub(super) async fn content_of(&self, record: &ManifestRecord) -> Result<Content, AppError> {
+        if let Some(content) = record.content {
+            return Ok(content);
+        }
+        let body = self.read_whole_blob(&record.digest).await?;
+        Ok(ManifestInfo::parse(&record.media_type, &body).map_or(Content::Filesystem, |i| i.content))
+    }
+
     /// A stored manifest's bytes (manifests are kept in the blob store under their digest).
     pub(super) async fn read_whole_blob(&self, digest: &Digest) -> Result<Bytes, AppError> {
         let read = self.blobs.get(digest, None).await?;
@@ -151,7 +163,9 @@ impl Registry {
     }
 
     /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it, and its
-    /// accessories).
+    /// accessories). Deleting the cosign scheme tag (`sha256-<hex>.sig|.att|.sbom`) that is the only
+    /// tag of an accessory of `<hex>` deletes that accessory, as the accessories API does: clients
+    /// find signatures through that tag (`cosign clean` deletes it), so server and clients agree.
     pub async fn delete_manifest(
         &self,
         ctx: &RequestContext,
@@ -163,7 +177,10 @@ impl Registry {
             let events = match reference {
                 Reference::Tag(tag) => {
                     let target = self.views.tag(repo, tag).await?;
-                    repository::delete_tag(repo, tag, target.as_ref())?
+                    match self.tagged_accessory(repo, tag, target.as_ref()).await? {
+                        Some(accessory) => self.deletion_events(repo, &accessory).await?,
+                        None => repository::delete_tag(repo, tag, target.as_ref())?,
+                    }
                 }
                 Reference::Digest(digest) => self.deletion_events(repo, digest).await?,
             };
@@ -176,5 +193,23 @@ impl Registry {
             }
         }
         Err(AppError::Contention)
+    }
+
+    /// The accessory `tag` (a cosign scheme tag, and the accessory's only tag) stands for.
+    async fn tagged_accessory(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+        target: Option<&Digest>,
+    ) -> Result<Option<Digest>, AppError> {
+        let (Some(scheme), Some(target)) = (SchemeTag::parse(tag), target) else {
+            return Ok(None);
+        };
+        let linked =
+            (self.views.accessories(repo, &scheme.subject).await?.iter()).any(|a| a.digest == *target);
+        if !linked || self.views.manifest_tags(repo, target).await? != [tag.clone()] {
+            return Ok(None);
+        }
+        Ok(Some(target.clone()))
     }
 }

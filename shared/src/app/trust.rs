@@ -48,7 +48,7 @@ impl Registry {
     }
 
     /// Whether the principal may push to the repository: such principals (signing tools among them)
-    /// are not held to the pull policy.
+    /// may read the manifests of unsigned artifacts, and check that blobs exist, but not read them.
     fn may_push(directory: &Directory, ctx: &RequestContext, repo: &RepoName) -> bool {
         (repo.project().parse().ok()).is_some_and(|p| {
             directory
@@ -57,22 +57,28 @@ impl Registry {
         })
     }
 
-    /// The trust configuration `ctx`'s pulls from `repo` are held to: `None` when the project
-    /// requires no signature, or when `ctx` may push there.
-    async fn enforced(&self, ctx: &RequestContext, repo: &RepoName) -> Result<Option<Trust>, AppError> {
+    /// The trust configuration `ctx`'s reads from `repo` are held to: `None` when the project
+    /// requires no signature, or when `pushers_exempt` and `ctx` may push there.
+    async fn enforced(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        pushers_exempt: bool,
+    ) -> Result<Option<Trust>, AppError> {
         let directory = self.directory().await?;
         let trust = Self::trust_of(&directory, repo).filter(|t| t.requirement.enforced());
-        Ok(trust.filter(|_| !Self::may_push(&directory, ctx, repo)))
+        Ok(trust.filter(|_| !(pushers_exempt && Self::may_push(&directory, ctx, repo))))
     }
 
-    /// Refuses a manifest its project's policy does not let `ctx` pull.
+    /// Refuses a manifest its project's policy does not let `ctx` pull. Those who may push read
+    /// any manifest: signing tools resolve and read what they sign.
     pub async fn check_pull(
         &self,
         ctx: &RequestContext,
         repo: &RepoName,
         record: &ManifestRecord,
     ) -> Result<(), AppError> {
-        let Some(trust) = self.enforced(ctx, repo).await? else {
+        let Some(trust) = self.enforced(ctx, repo, true).await? else {
             return Ok(());
         };
         self.pullable(ctx, repo, record, &trust, None)
@@ -80,14 +86,19 @@ impl Registry {
             .map_err(|v| AppError::PolicyViolation(v.0))
     }
 
-    /// Refuses a blob of an enforcing project unless an artifact `ctx` may pull uses it.
+    /// Refuses a blob of an enforcing project unless an artifact that may be pulled uses it, to
+    /// everyone: an unsigned image cannot be pulled, not even by who pushed it. Only a `head`
+    /// (an existence check, which `docker push` and skopeo make before uploading a layer) by a
+    /// principal who may push is let through. Also what a cross-repository mount out of `repo` is
+    /// held to.
     pub async fn check_blob_pull(
         &self,
         ctx: &RequestContext,
         repo: &RepoName,
         digest: &Digest,
+        head: bool,
     ) -> Result<(), AppError> {
-        let Some(trust) = self.enforced(ctx, repo).await? else {
+        let Some(trust) = self.enforced(ctx, repo, head).await? else {
             return Ok(());
         };
         let manifests = self.policy_manifests(repo).await?;
@@ -120,8 +131,8 @@ impl Registry {
         Ok(manifests)
     }
 
-    /// Whether the policy lets `record` be pulled: an accessory always; an artifact with the
-    /// signatures the project requires; a child of an index that may be pulled.
+    /// Whether the policy lets `record` be pulled: an accessory that carries nothing runnable; an
+    /// artifact with the signatures the project requires; a child of an index that may be pulled.
     async fn pullable(
         &self,
         ctx: &RequestContext,
@@ -130,7 +141,8 @@ impl Registry {
         trust: &Trust,
         manifests: Option<&[ManifestRecord]>,
     ) -> Result<Result<(), PolicyViolation>, AppError> {
-        if record.subject.is_some() || self.is_accessory(repo, &record.digest).await? {
+        let linked = self.is_accessory(repo, &record.digest).await?;
+        if linked && accessory::exempt_from_signatures(linked, self.content_of(record).await?) {
             return Ok(Ok(()));
         }
         let verdict = self.judge(ctx, repo, record, trust).await?;

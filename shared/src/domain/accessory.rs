@@ -12,74 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
 use super::event::Event;
+use super::manifest::Content;
 use super::name::{RepoName, Tag};
 
-/// Notation's signature artifact type (also its config media type when pushed by tag schema).
-pub const NOTATION_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
-/// cosign's artifact type for a signature pushed as an OCI 1.1 referrer.
-pub const COSIGN_SIGNATURE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
-/// A sigstore bundle (cosign v3 and other sigstore clients); the version suffix varies.
-pub const SIGSTORE_BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
-
-/// What an accessory is, in Harbor's vocabulary where Harbor has a word for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum AccessoryKind {
-    #[serde(rename = "signature.cosign")]
-    CosignSignature,
-    #[serde(rename = "signature.notation")]
-    NotationSignature,
-    #[serde(rename = "attestation")]
-    Attestation,
-    #[serde(rename = "sbom")]
-    Sbom,
-    /// Any other referrer.
-    #[serde(rename = "subject.accessory")]
-    Other,
-}
-
-impl AccessoryKind {
-    /// The kind of an OCI 1.1 referrer, from its artifact type (else its config media type).
-    pub fn of_referrer(artifact_type: Option<&str>) -> AccessoryKind {
-        let Some(t) = artifact_type else {
-            return AccessoryKind::Other;
-        };
-        let t = t.to_ascii_lowercase();
-        if t == NOTATION_SIGNATURE {
-            AccessoryKind::NotationSignature
-        } else if t == COSIGN_SIGNATURE || t.starts_with(SIGSTORE_BUNDLE_PREFIX) {
-            AccessoryKind::CosignSignature
-        } else if t.contains("in-toto") || t.contains("attestation") || t.contains("dsse") {
-            AccessoryKind::Attestation
-        } else if t.contains("spdx") || t.contains("cyclonedx") || t.contains("sbom") {
-            AccessoryKind::Sbom
-        } else {
-            AccessoryKind::Other
-        }
-    }
-
-    pub fn is_signature(self) -> bool {
-        matches!(
-            self,
-            AccessoryKind::CosignSignature | AccessoryKind::NotationSignature
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessoryKind::CosignSignature => "signature.cosign",
-            AccessoryKind::NotationSignature => "signature.notation",
-            AccessoryKind::Attestation => "attestation",
-            AccessoryKind::Sbom => "sbom",
-            AccessoryKind::Other => "subject.accessory",
-        }
-    }
-}
-
-impl fmt::Display for AccessoryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use super::accessory_kind::{
+    AccessoryKind, COSIGN_SIGNATURE, NOTATION_SIGNATURE, SIGSTORE_BUNDLE_PREFIX,
+};
 
 /// A tag of cosign's scheme: the subject it names and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +40,30 @@ impl SchemeTag {
         let subject = Digest::from_str(&format!("{algorithm}:{hex}")).ok()?;
         Some(SchemeTag { subject, kind })
     }
+
+    /// The kind of the accessory a manifest of `content` is under this tag: what the tag says only
+    /// when the layers have that shape (a `.sig` needs well-formed cosign signature layers);
+    /// anything else is an unknown accessory, which never counts as a signature.
+    pub fn kind_of(&self, content: Content) -> AccessoryKind {
+        let shaped = match self.kind {
+            AccessoryKind::CosignSignature => content == Content::CosignSignature,
+            AccessoryKind::Attestation => content == Content::Attestation,
+            AccessoryKind::Sbom => content == Content::Sbom,
+            _ => false,
+        };
+        if shaped {
+            self.kind
+        } else {
+            AccessoryKind::Other
+        }
+    }
+}
+
+/// Whether a manifest is exempt from its project's signature requirement: only an accessory (linked
+/// to a subject the repository holds) that carries nothing a runtime could run. A manifest with
+/// filesystem layers, or an index, needs its own signature, subject or not.
+pub fn exempt_from_signatures(is_linked_accessory: bool, content: Content) -> bool {
+    is_linked_accessory && !content.runnable()
 }
 
 /// A link as the accessories view holds it.
@@ -396,5 +358,49 @@ mod tests {
             ]
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_scheme_tag_gives_its_kind_only_to_manifests_of_that_shape() {
+        use AccessoryKind as K;
+        let subject = d("image").tag_form();
+        let cases = [
+            ("sig", Content::CosignSignature, K::CosignSignature),
+            ("sig", Content::Other, K::Other),
+            ("sig", Content::Attestation, K::Other),
+            ("sig", Content::Filesystem, K::Other),
+            ("sig", Content::Index, K::Other),
+            ("att", Content::Attestation, K::Attestation),
+            ("att", Content::CosignSignature, K::Other),
+            ("sbom", Content::Sbom, K::Sbom),
+            ("sbom", Content::Filesystem, K::Other),
+        ];
+        for (suffix, content, kind) in cases {
+            let tag: Tag = format!("{subject}.{suffix}").parse().unwrap();
+            let scheme = SchemeTag::parse(&tag).unwrap();
+            assert_eq!(scheme.kind_of(content), kind, "{suffix} {content:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_linked_accessory_without_runnable_content_is_exempt() {
+        let cases = [
+            (true, Content::CosignSignature, true),
+            (true, Content::Attestation, true),
+            (true, Content::Sbom, true),
+            (true, Content::Other, true),
+            (true, Content::Filesystem, false),
+            (true, Content::Index, false),
+            (false, Content::CosignSignature, false),
+            (false, Content::Other, false),
+            (false, Content::Filesystem, false),
+        ];
+        for (linked, content, exempt) in cases {
+            assert_eq!(
+                exempt_from_signatures(linked, content),
+                exempt,
+                "linked {linked}, {content:?}"
+            );
+        }
     }
 }

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
-use super::accessory::AccessoryKind;
+use super::accessory_kind::AccessoryKind;
 use super::digest::Digest;
+use super::manifest::Content;
 use super::name::{RepoName, Tag};
 
 /// The stream an event belongs to: one per repository, and `access` for projects, users, members
@@ -83,6 +84,9 @@ pub enum Event {
         blobs: Vec<Digest>,
         /// Child manifests (for an index).
         manifests: Vec<Digest>,
+        /// What its layers carry (absent in events recorded before it was: read the manifest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<Content>,
     },
     TagMoved {
         repository: RepoName,

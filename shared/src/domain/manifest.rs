@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
 
@@ -21,6 +21,22 @@ const FOREIGN_LAYER_PREFIXES: [&str; 2] = [
     "application/vnd.docker.image.rootfs.foreign.",
     "application/vnd.oci.image.layer.nondistributable.",
 ];
+/// Layer media type prefixes of container filesystems (OCI `layer.v1.tar` with `+gzip`/`+zstd`, its
+/// non-distributable and encrypted variants; Docker's `rootfs.diff.tar.gzip` and `rootfs.foreign.…`):
+/// what a runtime unpacks and runs.
+const FILESYSTEM_LAYER_PREFIXES: [&str; 2] = [
+    "application/vnd.oci.image.layer.",
+    "application/vnd.docker.image.rootfs.",
+];
+/// A cosign signature's layer: the simple-signing payload, its signature in an annotation.
+pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The annotation of a cosign signature layer that holds the signature.
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// An attestation's layer (cosign `attest`, in-toto in a DSSE envelope).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Words in the media types of SBOM layers (`text/spdx`, `application/vnd.cyclonedx+json`,
+/// `application/vnd.syft+json`, as cosign `attach sbom` writes them).
+const SBOM_MEDIA_TYPE_WORDS: [&str; 3] = ["spdx", "cyclonedx", "syft"];
 /// Content types that say nothing about the manifest; the body's `mediaType` decides then.
 const GENERIC_CONTENT_TYPES: [&str; 3] = ["", "application/json", "application/octet-stream"];
 
@@ -69,6 +85,65 @@ pub struct Descriptor {
     pub urls: Vec<String>,
     #[serde(default)]
     pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What a manifest's layers carry, as content trust sees it: whether a runtime could run it, or
+/// which accessory its layers are shaped as. Recorded at push, so pulls need not read the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Content {
+    /// An index: its children may be images.
+    Index,
+    /// An image manifest with at least one container filesystem layer.
+    Filesystem,
+    /// Every layer a cosign simple-signing payload with its signature annotation.
+    CosignSignature,
+    /// Every layer a DSSE envelope.
+    Attestation,
+    /// Every layer an SBOM document.
+    Sbom,
+    /// Anything else without a filesystem layer (no layers, or other artifacts).
+    Other,
+}
+
+impl Content {
+    /// Classifies an image manifest by its layers (an index is always [`Content::Index`]).
+    pub fn classify(media_type: MediaType, layers: &[Descriptor]) -> Content {
+        let all = |f: fn(&Descriptor) -> bool| !layers.is_empty() && layers.iter().all(f);
+        if media_type.is_index() {
+            Content::Index
+        } else if layers.iter().any(|l| is_filesystem_layer(&l.media_type)) {
+            Content::Filesystem
+        } else if all(|l| {
+            l.media_type == COSIGN_SIMPLE_SIGNING && l.annotations.contains_key(COSIGN_SIGNATURE_ANNOTATION)
+        }) {
+            Content::CosignSignature
+        } else if all(|l| l.media_type == DSSE_ENVELOPE) {
+            Content::Attestation
+        } else if all(|l| {
+            let t = l.media_type.to_ascii_lowercase();
+            SBOM_MEDIA_TYPE_WORDS.iter().any(|w| t.contains(w))
+        }) {
+            Content::Sbom
+        } else {
+            Content::Other
+        }
+    }
+
+    /// Whether a runtime could run it (an index, or an image with filesystem layers): such a
+    /// manifest needs its own signature, even when it names a subject.
+    pub fn runnable(self) -> bool {
+        matches!(self, Content::Index | Content::Filesystem)
+    }
+}
+
+/// Whether a layer media type is a container filesystem (OCI or Docker, any compression,
+/// distributable or not).
+pub fn is_filesystem_layer(media_type: &str) -> bool {
+    let t = media_type.to_ascii_lowercase();
+    FILESYSTEM_LAYER_PREFIXES.iter().any(|p| t.starts_with(p))
 }
 
 #[derive(Deserialize)]
@@ -115,6 +190,8 @@ pub struct ManifestInfo {
     pub annotations: BTreeMap<String, String>,
     /// The annotations were too large to record: read them from the manifest when needed.
     pub annotations_omitted: bool,
+    /// What its layers carry.
+    pub content: Content,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +244,7 @@ impl ManifestInfo {
         if references > MAX_REFERENCES {
             return Err(ManifestError::TooManyReferences(references));
         }
+        let content = Content::classify(media_type, raw.layers.as_deref().unwrap_or_default());
         let config_media_type = raw.config.map(|c| c.media_type);
         let types = [raw.artifact_type.as_deref(), config_media_type.as_deref()];
         if types.iter().flatten().any(|t| t.len() > MAX_MEDIA_TYPE_LEN) {
@@ -186,6 +264,7 @@ impl ManifestInfo {
                 raw.annotations
             },
             annotations_omitted,
+            content,
         })
     }
 
@@ -383,5 +462,106 @@ mod tests {
         );
         let info = ManifestInfo::parse(OCI_MANIFEST, body.as_bytes()).unwrap();
         assert_eq!(info.blobs.len(), 1);
+    }
+
+    fn layer(media_type: &str, annotations: &[(&str, &str)]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: D2.parse().unwrap(),
+            size: 3,
+            urls: vec![],
+            artifact_type: None,
+            annotations: (annotations.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn layer_media_types_say_whether_an_image_carries_a_filesystem() {
+        let cases = [
+            ("application/vnd.oci.image.layer.v1.tar", true),
+            ("application/vnd.oci.image.layer.v1.tar+gzip", true),
+            ("application/vnd.oci.image.layer.v1.tar+zstd", true),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                true,
+            ),
+            ("application/vnd.docker.image.rootfs.diff.tar.gzip", true),
+            ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", true),
+            ("Application/VND.OCI.Image.Layer.v1.tar", true),
+            (COSIGN_SIMPLE_SIGNING, false),
+            (DSSE_ENVELOPE, false),
+            ("application/spdx+json", false),
+            ("application/vnd.oci.image.config.v1+json", false),
+            ("application/octet-stream", false),
+        ];
+        for (media_type, filesystem) in cases {
+            assert_eq!(is_filesystem_layer(media_type), filesystem, "{media_type}");
+        }
+    }
+
+    #[test]
+    fn layers_classify_a_manifest_as_runnable_or_as_an_accessory_shape() {
+        let signed = [(COSIGN_SIGNATURE_ANNOTATION, "MEUCIQ==")];
+        let sig = || layer(COSIGN_SIMPLE_SIGNING, &signed);
+        let fs = || layer("application/vnd.oci.image.layer.v1.tar+gzip", &[]);
+        let docker_fs = || layer("application/vnd.docker.image.rootfs.diff.tar.gzip", &[]);
+        let m = MediaType::OciManifest;
+        let cases: Vec<(MediaType, Vec<Descriptor>, Content)> = vec![
+            (m, vec![fs()], Content::Filesystem),
+            (MediaType::DockerManifest, vec![docker_fs()], Content::Filesystem),
+            (m, vec![sig(), sig()], Content::CosignSignature),
+            (m, vec![sig(), fs()], Content::Filesystem),
+            (m, vec![layer(COSIGN_SIMPLE_SIGNING, &[])], Content::Other),
+            (m, vec![sig(), layer("application/json", &[])], Content::Other),
+            (m, vec![layer(DSSE_ENVELOPE, &[])], Content::Attestation),
+            (m, vec![layer("text/spdx", &[])], Content::Sbom),
+            (
+                m,
+                vec![layer("application/vnd.cyclonedx+json", &[])],
+                Content::Sbom,
+            ),
+            (
+                m,
+                vec![layer("application/vnd.cncf.notary.signature", &[])],
+                Content::Other,
+            ),
+            (m, vec![], Content::Other),
+            (MediaType::OciIndex, vec![], Content::Index),
+            (MediaType::DockerList, vec![], Content::Index),
+        ];
+        for (media_type, layers, content) in cases {
+            assert_eq!(
+                Content::classify(media_type, &layers),
+                content,
+                "{media_type:?} {layers:?}"
+            );
+        }
+        let runnable = [Content::Index, Content::Filesystem];
+        for content in [
+            Content::Index,
+            Content::Filesystem,
+            Content::CosignSignature,
+            Content::Attestation,
+            Content::Sbom,
+            Content::Other,
+        ] {
+            assert_eq!(content.runnable(), runnable.contains(&content), "{content:?}");
+        }
+    }
+
+    #[test]
+    fn a_parsed_manifest_records_what_its_layers_carry() {
+        let info = ManifestInfo::parse(OCI_MANIFEST, image("").as_bytes()).unwrap();
+        assert_eq!(info.content, Content::Filesystem);
+        let signature = image("").replace(
+            r#""mediaType":"application/vnd.oci.image.layer.v1.tar","#,
+            &format!(
+                r#""mediaType":"{COSIGN_SIMPLE_SIGNING}","annotations":{{"{COSIGN_SIGNATURE_ANNOTATION}":"x"}},"#
+            ),
+        );
+        let info = ManifestInfo::parse(OCI_MANIFEST, signature.as_bytes()).unwrap();
+        assert_eq!(info.content, Content::CosignSignature);
     }
 }

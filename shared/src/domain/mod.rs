@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accessory;
+pub mod accessory_kind;
 pub mod digest;
 pub mod error;
 pub mod event;

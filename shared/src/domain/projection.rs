@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::accessory::{AccessoryRecord, VerdictRecord};
 use super::digest::Digest;
 use super::event::{Event, RecordedEvent};
+use super::manifest::Content;
 use super::name::{RepoName, Tag};
 
 /// A manifest as the manifests view holds it.
@@ -33,6 +34,9 @@ pub struct ManifestRecord {
     pub blobs: Vec<Digest>,
     pub manifests: Vec<Digest>,
     pub pushed_at: DateTime<Utc>,
+    /// What its layers carry; absent for manifests pushed before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
 }
 
 /// A referrer as the referrers API lists it (an image-spec descriptor).
@@ -147,6 +151,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
             annotations_omitted,
             blobs,
             manifests,
+            content,
             ..
         } => {
             if let Some(subject) = subject {
@@ -179,6 +184,7 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 blobs: blobs.clone(),
                 manifests: manifests.clone(),
                 pushed_at: recorded.envelope.time,
+                content: *content,
             };
             ops.push(Put(
                 ViewKey::Manifest {

@@ -62,6 +62,7 @@ pub fn push_manifest(cmd: &PushManifest, state: &PushState) -> Result<Vec<Event>
             annotations_omitted: info.annotations_omitted,
             blobs: info.blobs.clone(),
             manifests: info.manifests.clone(),
+            content: Some(info.content),
         });
     }
     if let Some(tag) = &cmd.tag {
@@ -299,6 +300,7 @@ mod tests {
             blobs: vec![],
             manifests: vec![],
             pushed_at: chrono::DateTime::UNIX_EPOCH,
+            content: None,
         };
         let events = delete_manifest(&repo(), &d("m"), Some(&record), &[tag("a"), tag("b")]).unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind().name).collect();
@@ -324,6 +326,7 @@ mod tests {
             blobs: vec![],
             manifests: vec![],
             pushed_at: chrono::DateTime::UNIX_EPOCH,
+            content: None,
         };
         let deletions = [
             Deletion {

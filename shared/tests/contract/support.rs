@@ -160,6 +160,7 @@ pub fn manifest_pushed(repository: &RepoName, digest: &Digest, subject: Option<&
         annotations_omitted: false,
         blobs: vec![self::digest("config"), self::digest("layer")],
         manifests: vec![],
+        content: None,
     }
 }
 
@@ -182,6 +183,7 @@ pub fn artifact_pushed(
         annotations_omitted: false,
         blobs: vec![],
         manifests: vec![],
+        content: None,
     }
 }
 
@@ -199,6 +201,7 @@ pub fn expected_manifest(digest: &Digest, subject: Option<&Digest>) -> ManifestR
         blobs: vec![self::digest("config"), self::digest("layer")],
         manifests: vec![],
         pushed_at: time(),
+        content: None,
     }
 }
 

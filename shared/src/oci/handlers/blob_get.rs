@@ -1,6 +1,6 @@
 //! end-2: `GET|HEAD /v2/<name>/blobs/<digest>`, with `Range` → 206. Only blobs linked to the
-//! repository are served; in a project that requires signatures, only those of an artifact the
-//! caller may pull. When the host redirects blobs and the store has direct URLs, a GET answers
+//! repository are served; in a project that requires signatures, only those of an artifact that
+//! may be pulled, to everyone (a principal who may push may still HEAD them, as pushes do). When the host redirects blobs and the store has direct URLs, a GET answers
 //! 307 to a presigned URL (the client sends its `Range` there); HEAD always answers here.
 
 use axum::body::Body;
@@ -24,7 +24,7 @@ pub async fn handle(
     let repo = http::repo(name)?;
     let digest = http::digest(digest)?;
     let size = registry.blob_size(&repo, &digest).await?;
-    registry.check_blob_pull(ctx, &repo, &digest).await?;
+    registry.check_blob_pull(ctx, &repo, &digest, head).await?;
     if let (false, Some(ttl)) = (head, host.blob_redirect) {
         if let Some(url) = registry.blob_url(&digest, ttl).await? {
             let builder = Response::builder()

@@ -1,6 +1,6 @@
 //! end-4a/4b/11: `POST /v2/<name>/blobs/uploads/` — a session (202), a monolithic upload with
-//! `?digest=` (201), or a cross-repository mount with `?mount=&from=` (201 if `from` holds the blob,
-//! else a session: 202).
+//! `?digest=` (201), or a cross-repository mount with `?mount=&from=` (201 if `from` holds the blob
+//! and the caller could GET it there under `from`'s content-trust policy, else a session: 202).
 
 use axum::body::Body;
 use axum::extract::Request;

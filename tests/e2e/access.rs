@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 
 use crate::harness::*;

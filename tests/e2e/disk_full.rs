@@ -132,7 +132,7 @@ fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_once_space_is_fr
     let reg = Registry::start_on(&data);
     let repo = "full/app";
     let (config, layer) = reg.push_small_blobs(repo);
-    let manifest = image_manifest(&config, &[layer.clone()], None, None);
+    let manifest = image_manifest(&config, std::slice::from_ref(&layer), None, None);
     reg.push_manifest(repo, "before", OCI_MANIFEST, &manifest);
 
     // Blobs until the disk is full: the one that does not fit is refused, not a 500.
@@ -158,7 +158,7 @@ fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_once_space_is_fr
     // Space back: writes work again, no restart.
     fs::remove_file(&ballast).expect("free the ballast");
     let (config, layer) = reg.push_small_blobs(repo);
-    let after = image_manifest(&config, &[layer.clone()], None, None);
+    let after = image_manifest(&config, std::slice::from_ref(&layer), None, None);
     reg.push_manifest(repo, "after", OCI_MANIFEST, &after);
     assert_eq!(reg.resolve(repo, "after"), Some(sha256(&after)));
     assert_eq!(reg.resolve(repo, "before"), Some(sha256(&manifest)));

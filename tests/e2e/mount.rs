@@ -53,7 +53,11 @@ fn alice() -> Who {
 fn mount(reg: &Registry, to: &str, from: &str, digest: &str) -> (u16, String) {
     let path = format!("/v2/{to}/blobs/uploads/?mount={digest}&from={from}");
     let first = bare().post(reg.url(&path)).send().unwrap();
-    assert_eq!(first.status().as_u16(), 401, "a bearer client is challenged first");
+    assert_eq!(
+        first.status().as_u16(),
+        401,
+        "a bearer client is challenged first"
+    );
     let params = challenge(&first).expect("a Bearer challenge");
     let token = token(&alice(), &params).unwrap();
     let resp = bare().post(reg.url(&path)).bearer_auth(token).send().unwrap();
@@ -83,7 +87,11 @@ fn a_bearer_token_client_mounts_what_it_may_read_and_uploads_the_rest() {
             other => unreachable!("{other}"),
         };
         assert_eq!(status, expected, "mount from {from}");
-        let linked = reg.http.head(reg.url(&format!("/v2/team/dst/blobs/{digest}"))).send().unwrap();
+        let linked = reg
+            .http
+            .head(reg.url(&format!("/v2/team/dst/blobs/{digest}")))
+            .send()
+            .unwrap();
         let want = if expected == 201 { 200 } else { 404 };
         assert_eq!(linked.status().as_u16(), want, "{from}'s layer in team/dst");
     }
@@ -104,8 +112,16 @@ fn a_token_without_the_source_scope_gets_an_upload_session() {
     let token = token(&alice(), &params).unwrap();
     let path = format!("/v2/team/dst/blobs/uploads/?mount={digest}&from=other/src");
     let resp = bare().post(reg.url(&path)).bearer_auth(&token).send().unwrap();
-    assert_eq!(resp.status().as_u16(), 202, "the spec's fallback: an upload session");
+    assert_eq!(
+        resp.status().as_u16(),
+        202,
+        "the spec's fallback: an upload session"
+    );
     assert!(resp.headers().get("location").is_some());
-    let linked = reg.http.head(reg.url(&format!("/v2/team/dst/blobs/{digest}"))).send().unwrap();
+    let linked = reg
+        .http
+        .head(reg.url(&format!("/v2/team/dst/blobs/{digest}")))
+        .send()
+        .unwrap();
     assert_eq!(linked.status().as_u16(), 404);
 }

@@ -64,7 +64,10 @@ fn a_robot_of_one_project_pulls_from_a_public_project() {
     let (_, name, secret) = create_robot(&reg, "team", "ci", &["pull"]);
     let robot = who(&name, &secret);
     let (status, body) = call(&reg, &robot, "GET", "/v2/library/base/manifests/v1", None);
-    assert_eq!(status, 200, "anyone signed in pulls from a public project: {body}");
+    assert_eq!(
+        status, 200,
+        "anyone signed in pulls from a public project: {body}"
+    );
     let (status, _) = call(&reg, &robot, "GET", "/v2/team/app/manifests/v1", None);
     assert_eq!(status, 200, "its own project");
     let (status, body) = call(&reg, &robot, "GET", "/v2/secret/app/manifests/v1", None);
@@ -113,7 +116,11 @@ fn every_401_tells_the_client_where_to_get_a_token() {
 fn raw_get(reg: &Registry, path: &str, host: &str) -> String {
     let mut stream = TcpStream::connect(reg.host()).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.split("\r\n\r\n").next().unwrap_or_default().to_string()
@@ -153,7 +160,13 @@ fn reserved_and_look_alike_usernames_are_refused() {
         return;
     }
     let reg = Registry::start();
-    for (name, status) in [("anonymous", 400), ("system", 400), ("System", 400), ("Admin", 409), ("ADMIN", 409)] {
+    for (name, status) in [
+        ("anonymous", 400),
+        ("system", 400),
+        ("System", 400),
+        ("Admin", 409),
+        ("ADMIN", 409),
+    ] {
         let (got, body) = api_admin(
             &reg,
             "POST",

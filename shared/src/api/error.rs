@@ -120,9 +120,8 @@ impl From<AppError> for ApiError {
             AppError::InsufficientStorage => {
                 tracing::error!("write refused: the registry's storage is full");
                 ApiError {
-                    status: StatusCode::INSUFFICIENT_STORAGE,
                     code: "INSUFFICIENT_STORAGE",
-                    message: e.to_string(),
+                    ..ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
                 }
             }
             other => ApiError::bad_request(other.to_string()),

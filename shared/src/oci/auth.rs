@@ -272,7 +272,11 @@ pub async fn authorize(
     }
     let mut directory = registry.directory().await?;
     if let Some(refusal) = stale(&directory, &caller) {
-        return Err(unauthorized(refusal, &scopes, caller.token.as_ref().map(|_| BearerError::InvalidToken)));
+        return Err(unauthorized(
+            refusal,
+            &scopes,
+            caller.token.as_ref().map(|_| BearerError::InvalidToken),
+        ));
     }
     let Some(need) = needs.first() else {
         return Ok(RequestContext::as_principal(caller.principal));

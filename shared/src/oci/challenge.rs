@@ -100,7 +100,11 @@ fn is_authority(s: &str) -> bool {
         let Some((v6, after)) = rest.split_once(']') else {
             return false;
         };
-        if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if v6.is_empty()
+            || !v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return false;
         }
         match after {
@@ -164,7 +168,11 @@ mod tests {
         let config = AuthConfig::default();
         for (host, proto, want) in [
             ("127.0.0.1:5000", None, "http://127.0.0.1:5000/service/token"),
-            ("registry.example.com", Some("https"), "https://registry.example.com/service/token"),
+            (
+                "registry.example.com",
+                Some("https"),
+                "https://registry.example.com/service/token",
+            ),
             ("[::1]:5000", None, "http://[::1]:5000/service/token"),
             ("[::1]", Some("HTTPS"), "https://[::1]/service/token"),
         ] {
@@ -220,7 +228,10 @@ mod tests {
         let c = Challenge::new(&config, &headers("h:1", None));
         assert_eq!(
             c.header(
-                &["repository:a/b:pull,push".to_string(), "repository:c/d:pull".to_string()],
+                &[
+                    "repository:a/b:pull,push".to_string(),
+                    "repository:c/d:pull".to_string()
+                ],
                 Some(BearerError::InsufficientScope)
             ),
             "Bearer realm=\"http://h:1/service/token\",service=\"odd\\\"service\\\\\",\

@@ -10,7 +10,13 @@ pub const ROLE_DEVELOPER: u32 = 2;
 pub const ROLE_GUEST: u32 = 3;
 
 /// One management API call with `creds` (Basic) or none: (status, JSON body or `null`).
-pub fn api_call(reg: &Registry, creds: Option<(&str, &str)>, method: &str, path: &str, body: Value) -> (u16, Value) {
+pub fn api_call(
+    reg: &Registry,
+    creds: Option<(&str, &str)>,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
     let mut request = bare().request(method.parse().unwrap(), reg.url(&format!("/api/v2.0{path}")));
     if let Some((user, secret)) = creds {
         request = request.basic_auth(user, Some(secret));
@@ -50,7 +56,12 @@ pub fn create_user(reg: &Registry, username: &str, password: &str) -> u64 {
         json!({"username": username, "password": password}),
     );
     assert_eq!(status, 201, "create user {username}: {body}");
-    let (status, users) = api_admin(reg, "GET", &format!("/users?username={username}&page_size=100"), Value::Null);
+    let (status, users) = api_admin(
+        reg,
+        "GET",
+        &format!("/users?username={username}&page_size=100"),
+        Value::Null,
+    );
     assert_eq!(status, 200, "{users}");
     (users.as_array().unwrap().iter())
         .find(|u| u["username"] == username)

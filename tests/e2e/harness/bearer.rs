@@ -80,7 +80,13 @@ pub fn scope_for(method: &str, path: &str) -> String {
 /// One request as `who`, as docker and skopeo make it: a caller with credentials pings `/v2/`,
 /// gets a token for the operation's scope and sends it (asking again if challenged for another
 /// scope); an anonymous caller tries without, and follows a challenge. (status, body).
-pub fn call(reg: &Registry, who: &Who, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, String) {
+pub fn call(
+    reg: &Registry,
+    who: &Who,
+    method: &str,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> (u16, String) {
     let send = |bearer: Option<&str>| {
         let mut request = bare().request(method.parse().unwrap(), reg.url(path));
         if let Some((content_type, bytes)) = &body {
@@ -117,4 +123,3 @@ pub fn call(reg: &Registry, who: &Who, method: &str, path: &str, body: Option<(&
     let status = resp.status().as_u16();
     (status, resp.text().unwrap())
 }
-

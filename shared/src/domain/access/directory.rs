@@ -435,7 +435,10 @@ impl Directory {
                 password_hash,
                 admin,
             } => {
-                if RESERVED_USERNAMES.iter().any(|r| r.eq_ignore_ascii_case(username.as_str())) {
+                if RESERVED_USERNAMES
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(username.as_str()))
+                {
                     return Err(AccessError::UsernameReserved(username));
                 }
                 // Unique ignoring case (`Admin` beside `admin` would be a look-alike); the display

@@ -213,11 +213,20 @@ fn reserved_usernames_are_refused_in_any_case() {
 #[test]
 fn usernames_are_unique_ignoring_case_and_keep_their_case() {
     let d = team();
-    assert_eq!(d.decide(user("Root", false)), Err(AccessError::UserExists(u("root"))));
-    assert_eq!(d.decide(user("DEV", false)), Err(AccessError::UserExists(u("dev"))));
+    assert_eq!(
+        d.decide(user("Root", false)),
+        Err(AccessError::UserExists(u("root")))
+    );
+    assert_eq!(
+        d.decide(user("DEV", false)),
+        Err(AccessError::UserExists(u("dev")))
+    );
     let d = given(vec![user("Alice", false)]);
     assert_eq!(d.user(&u("Alice")).map(|a| a.username.as_str()), Some("Alice"));
-    assert_eq!(d.decide(user("alice", false)), Err(AccessError::UserExists(u("Alice"))));
+    assert_eq!(
+        d.decide(user("alice", false)),
+        Err(AccessError::UserExists(u("Alice")))
+    );
 }
 
 #[test]
@@ -243,7 +252,11 @@ fn changing_a_password_or_refreshing_a_secret_moves_the_credential_version() {
     assert!(d.credential_version(&dev) > dev_before);
     assert!(d.credential_version(&ci) > ci_before);
     let guest = Principal::User(u("guest"));
-    assert_eq!(d.credential_version(&guest), team().credential_version(&guest), "others keep theirs");
+    assert_eq!(
+        d.credential_version(&guest),
+        team().credential_version(&guest),
+        "others keep theirs"
+    );
     assert_eq!(d.credential_version(&Principal::Anonymous), None);
 }
 

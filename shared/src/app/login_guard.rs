@@ -133,14 +133,8 @@ impl LoginGuard {
     /// A turn to check `username`'s secret: refused while the username or the client's address
     /// is backing off, or when too many checks already wait.
     pub(super) async fn turn(&self, username: &str) -> Result<HashTurn, AppError> {
-        let now = Instant::now();
         let keys = LoginGuard::keys(username);
-        {
-            let failures = self.failures.lock().map_err(super::access::lock_failed)?;
-            if let Some(wait) = keys.iter().filter_map(|k| failures.refused(k, now)).max() {
-                return Err(AppError::Throttled { retry_after: wait });
-            }
-        }
+        self.refuse_backing_off(&keys)?;
         if let Ok(permit) = self.turns.clone().try_acquire_owned() {
             return Ok(HashTurn(permit));
         }
@@ -151,11 +145,25 @@ impl LoginGuard {
             self.turns.clone().acquire_owned().await.ok()
         };
         self.waiting.fetch_sub(1, Ordering::SeqCst);
-        match permit {
-            Some(permit) => Ok(HashTurn(permit)),
-            None => Err(AppError::Throttled {
+        let Some(permit) = permit else {
+            return Err(AppError::Throttled {
                 retry_after: QUEUE_FULL_RETRY_AFTER,
-            }),
+            });
+        };
+        // The name or address may have started backing off while this check waited (a flood
+        // fills the queue before its failures add up): refuse it now rather than hash, so the
+        // queue drains and others' checks are not kept waiting behind it.
+        self.refuse_backing_off(&keys)?;
+        Ok(HashTurn(permit))
+    }
+
+    /// `Throttled` if any of `keys` is backing off now.
+    fn refuse_backing_off(&self, keys: &[Key]) -> Result<(), AppError> {
+        let now = Instant::now();
+        let failures = self.failures.lock().map_err(super::access::lock_failed)?;
+        match keys.iter().filter_map(|k| failures.refused(k, now)).max() {
+            Some(wait) => Err(AppError::Throttled { retry_after: wait }),
+            None => Ok(()),
         }
     }
 
@@ -313,6 +321,32 @@ mod tests {
         );
         drop(held);
         waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_check_that_waited_is_refused_if_its_address_began_backing_off_meanwhile() {
+        let guard = Arc::new(guard(1, 4));
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let held = guard.turn("a").await.unwrap();
+        let waiter = {
+            let guard = guard.clone();
+            tokio::spawn(with_client_address(here, async move {
+                guard.turn("b").await.map(|_| ())
+            }))
+        };
+        while guard.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        with_client_address(here, async {
+            for i in 0..3 {
+                guard.failed(&format!("user{i}")).unwrap();
+            }
+        })
+        .await;
+        drop(held);
+        let waited = waiter.await.unwrap();
+        assert!(matches!(waited, Err(AppError::Throttled { .. })), "{waited:?}");
+        assert!(guard.turn("c").await.is_ok(), "the turn it did not use is free");
     }
 
     #[tokio::test]

@@ -22,9 +22,9 @@ fn sign(reg: &Registry, dir: &std::path::Path, repo: &str, reference: &str) {
     berth_ok(&["sign", "--key", "cosign.key", &image], dir);
 }
 
-/// An anonymous blob GET's status.
+/// An anonymous blob GET's status, following a redirect to the object store.
 fn anonymous_blob(reg: &Registry, repo: &str, digest: &str) -> u16 {
-    let resp = anonymous()
+    let resp = bare()
         .get(reg.url(&format!("/v2/{repo}/blobs/{digest}")))
         .send()
         .unwrap();
@@ -65,8 +65,8 @@ fn mount(reg: &Registry, auth: &str, repo: &str, digest: &str, from: &str) -> (u
 fn blob_status_as(reg: &Registry, auth: &str, method: &str, repo: &str, digest: &str) -> u16 {
     let url = reg.url(&format!("/v2/{repo}/blobs/{digest}"));
     let request = match method {
-        "HEAD" => anonymous().head(url),
-        _ => anonymous().get(url),
+        "HEAD" => bare().head(url),
+        _ => bare().get(url),
     };
     request
         .header("authorization", auth)

@@ -12,7 +12,7 @@ use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
 use crate::ports::{KeyStore, LogError, MemoryKeyStore};
 
 use super::credential_cache::CredentialCache;
-use super::login_guard::{LoginGuard, LoginLimits};
+use super::login_guard::{HashTurn, LoginGuard, LoginLimits};
 use super::{AppError, Registry, RequestContext};
 
 /// Events read per call while catching the directory up.
@@ -248,17 +248,11 @@ impl Registry {
         let login = &self.access.login;
         let turn = login.turn(username).await?;
         let Some((principal, stored_hash)) = known else {
-            refuse_in_constant_time(secret).await?;
-            drop(turn);
+            refuse_in_constant_time(secret, turn).await?;
             login.failed(username)?;
             return Ok(None);
         };
-        let secret_owned = secret.to_string();
-        let hash_owned = stored_hash.clone();
-        let valid = tokio::task::spawn_blocking(move || auth::verify_secret(&secret_owned, &hash_owned))
-            .await
-            .map_err(|e| AppError::Backend(e.to_string()))?;
-        drop(turn);
+        let valid = check_in_turn(secret, stored_hash.clone(), turn).await?;
         if !valid {
             login.failed(username)?;
             return Ok(None);
@@ -323,8 +317,8 @@ impl Registry {
 }
 
 /// Spends what checking a real hash costs before refusing an unknown name, so the answer's timing
-/// does not tell which usernames and robots exist (the caller holds a hashing turn).
-async fn refuse_in_constant_time(secret: &str) -> Result<(), AppError> {
+/// does not tell which usernames and robots exist.
+async fn refuse_in_constant_time(secret: &str, turn: HashTurn) -> Result<(), AppError> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = match DUMMY.get() {
         Some(dummy) => dummy.clone(),
@@ -333,11 +327,21 @@ async fn refuse_in_constant_time(secret: &str) -> Result<(), AppError> {
             DUMMY.get_or_init(|| made).clone()
         }
     };
-    let secret = secret.to_string();
-    tokio::task::spawn_blocking(move || auth::verify_secret(&secret, &dummy))
-        .await
-        .map_err(|e| AppError::Backend(e.to_string()))?;
+    check_in_turn(secret, dummy, turn).await?;
     Ok(())
+}
+
+/// Whether `secret` matches `stored_hash`, checked off the async runtime in `turn`'s memory; the
+/// turn ends when the check does.
+async fn check_in_turn(secret: &str, stored_hash: String, mut turn: HashTurn) -> Result<bool, AppError> {
+    let secret = secret.to_string();
+    tokio::task::spawn_blocking(move || {
+        let valid = auth::verify_secret_in(&secret, &stored_hash, turn.memory());
+        drop(turn);
+        valid
+    })
+    .await
+    .map_err(|e| AppError::Backend(e.to_string()))
 }
 
 fn parse_keys(pems: &[String]) -> Result<Vec<SigningKey>, AppError> {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppError;
+use crate::auth::HashMemory;
 
 /// Failures counted per key within this window (it starts at the key's first failure).
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -100,12 +101,33 @@ impl LoginLimits {
 pub(super) struct LoginGuard {
     limits: LoginLimits,
     turns: Arc<Semaphore>,
+    /// Argon2 working memory, one per turn at most: reused, so checks hold turns × 19 MiB.
+    memories: Arc<Mutex<Vec<HashMemory>>>,
     waiting: AtomicUsize,
     failures: Mutex<Failures>,
 }
 
-/// A turn to hash: held while argon2 runs.
-pub(super) struct HashTurn(#[allow(dead_code)] OwnedSemaphorePermit);
+/// A turn to hash: held while argon2 runs, with the working memory to run it in.
+pub(super) struct HashTurn {
+    _permit: OwnedSemaphorePermit,
+    memory: HashMemory,
+    pool: Arc<Mutex<Vec<HashMemory>>>,
+}
+
+impl HashTurn {
+    /// Where this turn's argon2 computes.
+    pub(super) fn memory(&mut self) -> &mut HashMemory {
+        &mut self.memory
+    }
+}
+
+impl Drop for HashTurn {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(std::mem::take(&mut self.memory));
+        }
+    }
+}
 
 /// Who failed: one account name, or one client address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -118,6 +140,7 @@ impl LoginGuard {
     pub(super) fn new(limits: LoginLimits) -> LoginGuard {
         LoginGuard {
             turns: Arc::new(Semaphore::new(limits.hash_concurrency.max(1))),
+            memories: Arc::default(),
             waiting: AtomicUsize::new(0),
             failures: Mutex::new(Failures::default()),
             limits,
@@ -136,7 +159,7 @@ impl LoginGuard {
         let keys = LoginGuard::keys(username);
         self.refuse_backing_off(&keys)?;
         if let Ok(permit) = self.turns.clone().try_acquire_owned() {
-            return Ok(HashTurn(permit));
+            return self.hash_turn(permit);
         }
         let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
         let permit = if queued >= self.limits.hash_queue {
@@ -154,7 +177,16 @@ impl LoginGuard {
         // fills the queue before its failures add up): refuse it now rather than hash, so the
         // queue drains and others' checks are not kept waiting behind it.
         self.refuse_backing_off(&keys)?;
-        Ok(HashTurn(permit))
+        self.hash_turn(permit)
+    }
+
+    fn hash_turn(&self, permit: OwnedSemaphorePermit) -> Result<HashTurn, AppError> {
+        let memory = (self.memories.lock().map_err(super::access::lock_failed)?.pop()).unwrap_or_default();
+        Ok(HashTurn {
+            _permit: permit,
+            memory,
+            pool: self.memories.clone(),
+        })
     }
 
     /// `Throttled` if any of `keys` is backing off now.

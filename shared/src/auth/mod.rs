@@ -15,7 +15,7 @@ pub mod token;
 mod test_vectors;
 
 pub use keys::{KeyRing, PublicJwk, SigningKey};
-pub use password::{generate_secret, hash_secret, verify_secret};
+pub use password::{generate_secret, hash_secret, verify_secret, verify_secret_in, HashMemory};
 pub use scope::{parse_scopes, Scope};
 pub use token::{issue, verify, Claims, ResourceActions, CLOCK_LEEWAY_SECS};
 

@@ -20,7 +20,8 @@
 //!
 //! to keep debug builds (and so the tests) fast. Keep it when touching the profiles.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::Output;
+use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version, ARGON2ID_IDENT};
 use base64ct::{Base64UrlUnpadded, Encoding};
 
@@ -48,6 +49,18 @@ pub fn hash_secret(secret: &str) -> AuthResult<String> {
 /// Whether `secret` matches the stored PHC string `phc`. The comparison of hash outputs is
 /// constant-time; a malformed string, or a hash of another Argon2 variant, never matches.
 pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    verify_secret_in(secret, phc, &mut HashMemory::default())
+}
+
+/// Argon2's working memory (`m` KiB, 19 MiB with the parameters above), kept between checks.
+/// A check allocates it afresh otherwise, and the allocator keeps each thread's freed 19 MiB
+/// in that thread's arena: a server that checks on many threads then holds many times 19 MiB.
+/// Reusing one per hashing turn bounds the memory of checks to turns × 19 MiB.
+#[derive(Default)]
+pub struct HashMemory(Vec<argon2::Block>);
+
+/// [`verify_secret`] computing in `memory` (grown to the stored hash's `m` if smaller).
+pub fn verify_secret_in(secret: &str, phc: &str, memory: &mut HashMemory) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -55,9 +68,32 @@ pub fn verify_secret(secret: &str, phc: &str) -> bool {
         return false;
     }
     // The stored string's own parameters, salt and version drive the computation.
-    Argon2::default()
-        .verify_password(secret.as_bytes(), &parsed)
-        .is_ok()
+    let (Ok(params), Some(salt), Some(expected)) = (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    if memory.0.len() < blocks {
+        memory.0.resize(blocks, argon2::Block::default());
+    }
+    let Some(work) = memory.0.get_mut(..blocks) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+    if argon2
+        .hash_password_into_with_memory(secret.as_bytes(), salt.as_ref(), &mut out, work)
+        .is_err()
+    {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// A fresh secret of [`GENERATED_SECRET_BYTES`] random bytes, URL-safe base64 without padding
@@ -148,6 +184,31 @@ mod tests {
         for (what, phc) in cases {
             assert!(!verify_secret("pw", phc), "{what} matched");
         }
+    }
+
+    #[test]
+    fn one_memory_serves_checks_of_different_hashes_and_costs() {
+        let mut memory = HashMemory::default();
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"small")
+        .unwrap()
+        .to_string();
+        let big = hash_secret("big").unwrap();
+        for _ in 0..2 {
+            assert!(verify_secret_in("small", &small, &mut memory));
+            assert!(verify_secret_in("big", &big, &mut memory));
+            assert!(!verify_secret_in("big", &small, &mut memory));
+            assert!(!verify_secret_in("small", &big, &mut memory));
+        }
+        assert_eq!(
+            memory.0.len(),
+            ARGON2_MEMORY_KIB as usize,
+            "grown once, to the larger cost"
+        );
     }
 
     #[test]

@@ -148,6 +148,8 @@ fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_once_space_is_fr
     assert_storage_full("a blob push", status, &body);
     let (left, files) = bytes_under(&data.join("uploads"));
     assert_eq!(left, 0, "a refused upload left bytes behind: {files:?}");
+    let sessions: Vec<_> = fs::read_dir(data.join("uploads")).into_iter().flatten().flatten().collect();
+    assert!(sessions.is_empty(), "a refused monolithic upload left its session: {sessions:?}");
     assert_eq!(
         bytes_under(&data.join("tmp")).0,
         0,

@@ -37,9 +37,14 @@ pub async fn handle(
     if let Some(d) = q.get("digest") {
         let digest = http::digest(d)?;
         let body = http::body_stream(request.into_body());
-        registry
-            .finish_upload(ctx, &repo, &id, &digest, Some((None, body)))
-            .await?;
+        if let Err(e) = (registry.finish_upload(ctx, &repo, &id, &digest, Some((None, body)))).await {
+            // The client never learned this session's id: a refused monolithic upload (digest
+            // mismatch, quota, a full disk, a cut body) leaves nothing behind for the janitor.
+            if let Err(left) = registry.cancel_upload(&repo, &id).await {
+                tracing::debug!(upload = %id, "session of a refused monolithic upload: {left}");
+            }
+            return Err(e.into());
+        }
         return created(&repo, &digest);
     }
     accepted(host, &repo, &id, 0)

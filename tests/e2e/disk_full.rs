@@ -60,6 +60,15 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Writes `path` until the file system refuses: takes every byte left.
+fn fill_to_the_brim(path: &Path) {
+    use std::io::Write;
+    let mut file = fs::File::create(path).expect("create filler");
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.flush();
+}
+
 /// Bytes held by the files under `dir` (recursively): what failed uploads left behind.
 fn bytes_under(dir: &Path) -> (u64, Vec<PathBuf>) {
     let mut total = 0;
@@ -83,8 +92,10 @@ fn bytes_under(dir: &Path) -> (u64, Vec<PathBuf>) {
 
 /// Monolithic push (`POST ?digest=`): status and body.
 fn post_blob(reg: &Registry, repo: &str, bytes: &[u8]) -> (u16, String) {
-    let resp = reg
-        .http
+    // A connection of its own: a refused upload's connection is closed with its body unread, and
+    // a pooled client could send its next request into it before it sees the close.
+    let client = admin_client().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let resp = client
         .post(reg.url(&format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(bytes))))
         .header("content-type", "application/octet-stream")
         .body(bytes.to_vec())
@@ -157,8 +168,22 @@ fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_once_space_is_fr
     );
     assert_reads_work(&reg, repo, &manifest, &layer);
 
+    // Every byte taken: the log's own file cannot grow either. A manifest push then either fits
+    // in pages the log already has or is refused; reads keep working either way.
+    fill_to_the_brim(&tmpfs.path().join("filler"));
+    let during = reg.put_manifest(repo, "during", OCI_MANIFEST, &manifest);
+    let (status, _, body) = status_and_codes(during);
+    if status != 201 {
+        assert_storage_full("a manifest push", status, &body);
+    }
+    let (status, body) = post_blob(&reg, repo, &random_bytes(FILL_BLOB_BYTES));
+    assert_storage_full("a blob push on a brim-full disk", status, &body);
+    let during_tagged = status == 201;
+    assert_reads_work_allowing(&reg, repo, &manifest, &layer, during_tagged);
+
     // Space back: writes work again, no restart.
     fs::remove_file(&ballast).expect("free the ballast");
+    fs::remove_file(tmpfs.path().join("filler")).expect("free the filler");
     let (config, layer) = reg.push_small_blobs(repo);
     let after = image_manifest(&config, std::slice::from_ref(&layer), None, None);
     reg.push_manifest(repo, "after", OCI_MANIFEST, &after);
@@ -167,4 +192,30 @@ fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_once_space_is_fr
     assert_eq!(reg.blob_status(repo, &layer.digest), 200);
     assert!(reg.is_running());
     // `reg` drops (the server stops) before `tmpfs` unmounts: declared after it.
+}
+
+/// The reads of [`assert_reads_work`], where a manifest push that fitted may have added a tag.
+fn assert_reads_work_allowing(
+    reg: &Registry,
+    repo: &str,
+    manifest: &[u8],
+    layer: &Descriptor,
+    during_tagged: bool,
+) {
+    if during_tagged {
+        assert_eq!(reg.all_tags(repo), ["before", "during"]);
+    } else {
+        assert_eq!(
+            reg.manifest_status(repo, "during"),
+            404,
+            "a refused push left a tag"
+        );
+    }
+    assert_eq!(reg.get("/v2/").status().as_u16(), 200, "GET /v2/ while full");
+    assert_eq!(
+        reg.resolve(repo, "before"),
+        Some(sha256(manifest)),
+        "GET manifest while full"
+    );
+    assert_eq!(reg.blob_status(repo, &layer.digest), 200, "HEAD blob while full");
 }

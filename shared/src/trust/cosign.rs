@@ -21,10 +21,12 @@ pub use keys::{KeyPair, PublicKey};
 
 use super::{TrustError, TrustResult, Verdict};
 
-/// Media type of a cosign signature layer (its blob is the simple-signing payload).
-pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// Layer annotation holding base64 of the signature over the payload.
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Media type of a cosign signature layer (its blob is the simple-signing payload), and the layer
+/// annotation holding base64 of the signature over the payload: defined once, in the domain, which
+/// also uses them to tell a signature manifest by its shape.
+pub use crate::domain::manifest::{
+    COSIGN_SIGNATURE_ANNOTATION as SIGNATURE_ANNOTATION, COSIGN_SIMPLE_SIGNING as SIMPLE_SIGNING_MEDIA_TYPE,
+};
 /// Layer annotation holding the Rekor bundle (JSON), when the signature was logged.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// `critical.type` of every cosign container image signature payload.

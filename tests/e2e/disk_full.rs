@@ -94,7 +94,10 @@ fn bytes_under(dir: &Path) -> (u64, Vec<PathBuf>) {
 fn post_blob(reg: &Registry, repo: &str, bytes: &[u8]) -> (u16, String) {
     // A connection of its own: a refused upload's connection is closed with its body unread, and
     // a pooled client could send its next request into it before it sees the close.
-    let client = admin_client().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let client = admin_client()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
     let resp = client
         .post(reg.url(&format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(bytes))))
         .header("content-type", "application/octet-stream")
@@ -159,8 +162,15 @@ fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_once_space_is_fr
     assert_storage_full("a blob push", status, &body);
     let (left, files) = bytes_under(&data.join("uploads"));
     assert_eq!(left, 0, "a refused upload left bytes behind: {files:?}");
-    let sessions: Vec<_> = fs::read_dir(data.join("uploads")).into_iter().flatten().flatten().collect();
-    assert!(sessions.is_empty(), "a refused monolithic upload left its session: {sessions:?}");
+    let sessions: Vec<_> = fs::read_dir(data.join("uploads"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(
+        sessions.is_empty(),
+        "a refused monolithic upload left its session: {sessions:?}"
+    );
     assert_eq!(
         bytes_under(&data.join("tmp")).0,
         0,

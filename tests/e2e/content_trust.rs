@@ -1,7 +1,7 @@
 //! Content trust as clients see it: a project that requires signatures refuses to serve unsigned
 //! artifacts (412 `PROJECTPOLICYVIOLATION`; their manifests are still read by those who may push, to
 //! sign them), `berth sign` signs the way cosign does, the accessories API lists and deletes signatures, and a project with trusted keys or a
-//! Notation trust policy counts only signatures that verify (the vectors in ../shared/vectors).
+//! Notation trust policy counts only signatures that verify (the vectors in tests/vectors).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,7 +17,7 @@ const COSIGN_PASSWORD: &str = "e2e-key-password";
 const COSIGN_SIGNATURE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 
 fn vectors() -> PathBuf {
-    workspace().join("..").join("shared").join("vectors")
+    workspace().join("tests").join("vectors")
 }
 
 /// Runs the `berth` CLI as a client of `reg` (signs in as the admin).

@@ -1,4 +1,4 @@
-//! cosign verification against the real cosign output in `shared/vectors/cosign` (see its README:
+//! cosign verification against the real cosign output in `tests/vectors/cosign` (see its README:
 //! each folder states the verdict these tests assert), plus keys generated here.
 
 use std::path::PathBuf;
@@ -13,9 +13,9 @@ use sigstore::crypto::signing_key::{KeyPair as _, Signer as _};
 use super::*;
 use crate::trust::sha256_digest;
 
-/// `shared/vectors/cosign`, beside the repository (CI checks the specs out next to it).
+/// `tests/vectors/cosign`: the real cosign output, copied into the repository (see its README).
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/cosign")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/cosign")
 }
 
 fn read(path: &str) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! Notation verification against the real `notation` output in `shared/vectors/notation` (its
+//! Notation verification against the real `notation` output in `tests/vectors/notation` (its
 //! READMEs state the verdicts asserted here). Envelopes and subjects are read from the vectors' OCI
 //! layouts: the signature manifest → its layer (the envelope) and its `subject` (the target).
 
@@ -16,7 +16,7 @@ const EXPIRED: &str = "the signature expired at 2023-06-27T05:21:21Z";
 const NOT_IN_STORE: &str = "the certificate chain does not lead to trust store ca:e2e";
 
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/notation")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/notation")
 }
 
 fn read(path: &str) -> Vec<u8> {

@@ -9,7 +9,7 @@ use super::*;
 
 fn jws_valid() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors/notation/jws-valid/signature.jws.json");
+        .join("../tests/vectors/notation/jws-valid/signature.jws.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 

@@ -24,6 +24,7 @@ mod projector;
 mod protocol;
 mod rebuild;
 mod referrers;
+mod refusals;
 mod security;
 mod serverless;
 mod skopeo;

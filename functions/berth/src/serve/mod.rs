@@ -5,12 +5,14 @@
 //!   backlog, and the log says so (once a minute while it lasts);
 //! - the header-read and idle timeouts of [`watchdog`];
 //! - the body-rate floor of [`body_rate`];
+//! - refusals answered only once the client has sent its body ([`drain`]);
 //! - the file-descriptor soft limit raised to the hard limit at start, so the connection cap, not
 //!   the descriptor limit, is what bounds connections.
 //!
 //! SIGTERM or ctrl-c stops accepting, lets requests in flight finish and closes idle connections.
 
 mod body_rate;
+mod drain;
 mod watchdog;
 
 use std::net::SocketAddr;
@@ -183,17 +185,24 @@ where
     B::Error: Into<axum::BoxError>,
 {
     let version = request.version();
+    let expect_continue = drain::expects_continue(request.headers());
+    let declared = berth::oci::http::content_length(request.headers());
     let tripped = Tripped::default();
-    let mut request = request.map(|body| MinRate::wrap(Body::new(body), min_rate, tripped.clone()));
+    let (parts, body) = request.into_parts();
+    let (body, leftover) = drain::share(MinRate::wrap(Body::new(body), min_rate, tripped.clone()));
+    let mut request = Request::from_parts(parts, body);
     request
         .extensions_mut()
         .insert(axum::extract::ConnectInfo(remote));
     let answered = berth::app::with_client_address(remote.ip(), router.oneshot(request)).await;
-    let response = match answered {
+    let mut response = match answered {
         Ok(response) => response,
         Err(never) => match never {},
     };
     if !tripped.is_set() {
+        leftover
+            .drain(version, expect_continue, declared, &mut response)
+            .await;
         return response;
     }
     // The handler saw a failed body; the client hears why, and an HTTP/1 connection closes.

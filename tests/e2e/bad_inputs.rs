@@ -332,6 +332,58 @@ fn invalid_tags_and_digests_are_rejected_and_nothing_is_stored() {
     assert!(reg.all_tags(REPO).contains(&longest));
 }
 
+/// A reference that is neither a valid tag nor a digest names no manifest that can exist: fetched,
+/// checked or deleted, it is unknown (404 `MANIFEST_UNKNOWN`), as the spec's conformance suites
+/// expect; only a PUT to it is a bad request (above).
+#[test]
+fn invalid_references_are_unknown_manifests_to_get_head_and_delete() {
+    let reg = Registry::start();
+    setup(&reg);
+    let mut cases = Vec::new();
+    for bad in [
+        "-bad".to_owned(),
+        ".bad".to_owned(),
+        "t".repeat(129),
+        "sha256:xyz".to_owned(),
+        format!("md5:{}", "0".repeat(32)),
+        "a%20b".to_owned(),
+    ] {
+        let path = format!("/v2/{REPO}/manifests/{bad}");
+        cases.push(case(
+            "GET of an invalid reference",
+            "GET",
+            path.clone(),
+            404,
+            &["MANIFEST_UNKNOWN"],
+        ));
+        // HEAD has no body to carry a code.
+        cases.push(case(
+            "HEAD of an invalid reference",
+            "HEAD",
+            path.clone(),
+            404,
+            &[],
+        ));
+        cases.push(
+            case(
+                "DELETE of an invalid reference",
+                "DELETE",
+                path,
+                404,
+                &["MANIFEST_UNKNOWN"],
+            )
+            // distribution 2.8 has deletes disabled by default: 405 UNSUPPORTED.
+            .on_distribution(405, &["UNSUPPORTED"]),
+        );
+    }
+    run(&reg, cases);
+    assert_eq!(
+        reg.all_tags(REPO),
+        vec!["good".to_owned()],
+        "the setup's tag is untouched"
+    );
+}
+
 #[test]
 fn a_manifest_over_4_mib_is_refused_with_413_and_one_under_4_mb_is_accepted() {
     let reg = Registry::start();

@@ -129,10 +129,17 @@ fn a_flood_of_wrong_passwords_keeps_memory_bounded_and_other_users_signing_in() 
                     tally.sent.fetch_add(1, Ordering::SeqCst);
                     match resp.status().as_u16() {
                         401 => tally.refused_401.fetch_add(1, Ordering::SeqCst),
-                        429 if header(&resp, "retry-after").is_some_and(|s| s.parse::<u64>().is_ok()) => {
-                            tally.throttled_429.fetch_add(1, Ordering::SeqCst)
+                        429 => {
+                            // The spec's code, and when to come back.
+                            let retry =
+                                header(&resp, "retry-after").is_some_and(|s| s.parse::<u64>().is_ok());
+                            let codes = error_codes(&resp.text().unwrap_or_default());
+                            if retry && codes == ["TOOMANYREQUESTS"] {
+                                tally.throttled_429.fetch_add(1, Ordering::SeqCst)
+                            } else {
+                                tally.throttled_without_retry_after.fetch_add(1, Ordering::SeqCst)
+                            }
                         }
-                        429 => tally.throttled_without_retry_after.fetch_add(1, Ordering::SeqCst),
                         _ => tally.other.fetch_add(1, Ordering::SeqCst),
                     };
                 }
@@ -190,7 +197,7 @@ fn a_flood_of_wrong_passwords_keeps_memory_bounded_and_other_users_signing_in() 
     assert_eq!(
         count(&tally.throttled_without_retry_after),
         0,
-        "429 without Retry-After"
+        "429 without Retry-After or without the TOOMANYREQUESTS code"
     );
     assert_eq!(count(&tally.other), 0, "answers other than 401 and 429");
 }

@@ -28,3 +28,4 @@ mod refusals;
 mod security;
 mod serverless;
 mod skopeo;
+mod spec;

@@ -421,3 +421,68 @@ fn a_referrer_with_annotations_too_large_for_its_event_is_listed_with_all_of_the
     );
     assert!(listed[0].get("annotations_omitted").is_none(), "{}", listed[0]);
 }
+
+/// An empty `artifactType` is no media type: the listing falls back to the config's media type
+/// (an image) or leaves it out (an index), and the filter matches what is listed.
+#[test]
+fn an_empty_artifact_type_counts_as_absent() {
+    if skip_unless_berth("distribution 2.8 has no referrers API") {
+        return;
+    }
+    let reg = Registry::start();
+    let repo = "e2e/empty-type";
+    let subject = subject_image(&reg, repo);
+    let config_type = "application/vnd.example.sbom.config.v1+json";
+    let config = br#"{"format":"cyclonedx"}"#;
+    reg.push_blob(repo, config);
+    let manifest = image_manifest(
+        &Descriptor::of(config_type, config),
+        &[],
+        Some(&subject),
+        Some(""),
+    );
+    let image = put_with_subject(&reg, repo, OCI_MANIFEST, &manifest, &subject);
+    let mut index: Value =
+        serde_json::from_slice(&image_index(std::slice::from_ref(&subject), &["amd64"])).unwrap();
+    index["subject"] = subject.json();
+    index["artifactType"] = json!("");
+    let index = put_with_subject(
+        &reg,
+        repo,
+        OCI_INDEX,
+        &serde_json::to_vec(&index).unwrap(),
+        &subject,
+    );
+
+    let (_, listed) = referrers(&reg, repo, &subject.digest, "");
+    let find = |digest: &str| listed.iter().find(|d| d["digest"] == digest).cloned().unwrap();
+    assert_eq!(find(&image.digest)["artifactType"], config_type, "{listed:?}");
+    assert!(find(&index.digest).get("artifactType").is_none(), "{listed:?}");
+    let (filters, filtered) = referrers(
+        &reg,
+        repo,
+        &subject.digest,
+        &format!("?artifactType={}", config_type.replace('+', "%2B")),
+    );
+    assert_eq!(filters.as_deref(), Some("artifactType"));
+    assert_eq!(digests(&filtered), BTreeSet::from([image.digest]));
+}
+
+/// "The registry MUST NOT return a 404 Not Found to a referrers API request": not for a
+/// repository nobody pushed to, nor (for the admin) in a project that does not exist.
+#[test]
+fn referrers_of_a_repository_that_does_not_exist_are_an_empty_index() {
+    if skip_unless_berth("distribution 2.8 has no referrers API") {
+        return;
+    }
+    let reg = Registry::start();
+    reg.push_small_image("e2e/exists", "v1");
+    let digest = sha256(b"a subject nobody pushed");
+    for repo in ["e2e/never-pushed", "no-such-project/app"] {
+        assert_eq!(
+            referrers(&reg, repo, &digest, "").1,
+            Vec::<Value>::new(),
+            "{repo}"
+        );
+    }
+}

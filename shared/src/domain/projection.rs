@@ -159,7 +159,9 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                     media_type: media_type.clone(),
                     digest: digest.clone(),
                     size: *size,
-                    artifact_type: artifact_type.clone().or_else(|| config_media_type.clone()),
+                    // An empty `artifactType` is no media type: the spec's fallback applies.
+                    artifact_type: (artifact_type.clone().filter(|t| !t.is_empty()))
+                        .or_else(|| config_media_type.clone()),
                     annotations: annotations.clone(),
                     annotations_omitted: *annotations_omitted,
                 };

@@ -10,6 +10,29 @@ use crate::domain::access::AccessError;
 use crate::domain::name::NameError;
 use crate::domain::DomainError;
 
+/// The codes an error body may carry: the spec's table (a 4xx "MUST be one of" them), the
+/// generic codes of a 5xx body (outside that rule), and Harbor's `PROJECTPOLICYVIOLATION` for a
+/// project's content-trust refusal (412), which Harbor's clients and users recognise (DESIGN.md).
+pub const CODES: [&str; 17] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+    "PROJECTPOLICYVIOLATION",
+    "UNKNOWN",
+    "UNAVAILABLE",
+];
+
 #[derive(Debug)]
 pub struct OciError {
     pub status: StatusCode,
@@ -21,6 +44,8 @@ pub struct OciError {
 
 impl OciError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> OciError {
+        // Every test that reaches an error checks its code against the closed set.
+        debug_assert!(CODES.contains(&code), "{code} is not an error code of the spec");
         OciError {
             status,
             code,
@@ -168,5 +193,52 @@ impl IntoResponse for OciError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    async fn body_and_headers(e: OciError) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+        let response = e.into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            serde_json::from_slice(&bytes).unwrap(),
+            parts.headers,
+        )
+    }
+
+    #[test]
+    fn every_code_is_upper_case_and_underscores() {
+        for code in CODES {
+            assert!(
+                !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{code}"
+            );
+        }
+    }
+
+    /// CODE-14: both ways a request is throttled say `TOOMANYREQUESTS`; a refused sign-in also says
+    /// when to come back.
+    #[tokio::test]
+    async fn throttling_and_contention_are_too_many_requests() {
+        let throttled = AppError::Throttled {
+            retry_after: Duration::from_secs(7),
+        };
+        let (status, body, headers) = body_and_headers(throttled.into()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+        assert_eq!(headers[axum::http::header::RETRY_AFTER], "7");
+
+        let (status, body, _) = body_and_headers(AppError::Contention.into()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
     }
 }

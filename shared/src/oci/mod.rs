@@ -72,10 +72,12 @@ async fn dispatch(State(oci): State<Oci>, mut request: Request<Body>) -> Respons
             },
             Err(e) => Err(e),
         },
+        // The spec's error codes are a closed set; an endpoint that does not exist is an
+        // operation the registry does not implement.
         Err(RouteError::NotFound) => Err(OciError::new(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such endpoint",
+            "UNSUPPORTED",
+            format!("no such endpoint: {method} {path}"),
         )),
         Err(RouteError::MethodNotAllowed) => Err(OciError::unsupported(format!(
             "{method} is not supported on {path}"

@@ -6,6 +6,25 @@
 use super::http::error_codes;
 use super::server::{Registry, Target};
 
+/// The error codes of the distribution spec's table, and Harbor's `PROJECTPOLICYVIOLATION`.
+pub const SPEC_CODES: [&str; 15] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+    "PROJECTPOLICYVIOLATION",
+];
+
 /// What must not be visible after a rejected request.
 pub enum Absent {
     /// The tag resolves to nothing and is not listed.
@@ -106,6 +125,16 @@ pub fn run(reg: &Registry, cases: Vec<Case>) {
         let matches = |(status, codes): &Answer| {
             *status == got && (codes.is_empty() || got_codes.iter().any(|c| codes.contains(&c.as_str())))
         };
+        // The spec: a 4xx body's `code` "MUST be one of" its table (Berth adds Harbor's 412 code).
+        let foreign: Vec<&String> = (got_codes.iter())
+            .filter(|c| reg.target == Target::Berth && !SPEC_CODES.contains(&c.as_str()))
+            .collect();
+        if !foreign.is_empty() {
+            failures.push(format!(
+                "{}: codes outside the spec's table: {foreign:?}",
+                case.what
+            ));
+        }
         if !expect.iter().any(matches) {
             let body: String = body.chars().take(300).collect();
             failures.push(format!(

@@ -16,7 +16,7 @@ pub async fn handle(
     reference: &str,
 ) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
-    let reference = http::reference(reference)?;
+    let reference = http::lookup_reference(reference)?;
     registry.delete_manifest(ctx, &repo, &reference).await?;
     finish(empty(StatusCode::ACCEPTED), Body::empty())
 }

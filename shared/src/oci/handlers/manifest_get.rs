@@ -22,7 +22,7 @@ pub async fn handle(
     request: Request,
 ) -> Result<Response, OciError> {
     let repo = http::repo(name)?;
-    let reference = http::reference(reference)?;
+    let reference = http::lookup_reference(reference)?;
     // Resolved once: the policy is checked on, and the response serves, this one manifest (a tag
     // moved meanwhile changes neither).
     let record = registry.resolve_manifest(&repo, &reference).await?;

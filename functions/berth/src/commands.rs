@@ -15,6 +15,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// What to log, as a tracing filter (`info`, `debug`, `berth=debug,info`...); on stderr,
+    /// coloured only on a terminal.
+    #[arg(long = "log", env = "BERTH_LOG", default_value = "info", global = true)]
+    pub log: String,
 }
 
 #[derive(Subcommand)]
@@ -32,6 +36,8 @@ enum Command {
         access: AccessArgs,
         #[command(flatten)]
         limits: crate::serve::ConnectionLimits,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// Bootstrap tasks on the registry's storage: projects, users, members, robot accounts, token keys.
     Admin {
@@ -106,13 +112,23 @@ enum StorageKind {
     Aws,
 }
 
+/// `berth serve`'s data directory when none is named; the other commands use the same one.
+const DEFAULT_DATA_DIR: &str = "./berth-data";
+
 #[derive(Args)]
 struct Storage {
     /// Where the event log, views and blobs live.
-    #[arg(long, env = "BERTH_STORAGE", value_enum, default_value = "embedded")]
+    #[arg(
+        long,
+        env = "BERTH_STORAGE",
+        value_enum,
+        default_value = "embedded",
+        global = true
+    )]
     storage: StorageKind,
-    /// Where the embedded store keeps the event log, views and blobs (single process).
-    #[arg(long, env = "BERTH_DATA_DIR", default_value = "./berth-data")]
+    /// Where the embedded store keeps the event log, views and blobs (single process). `berth
+    /// serve` creates it; the other commands need it to exist.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     data_dir: PathBuf,
     #[command(flatten)]
     aws: AwsArgs,
@@ -150,11 +166,58 @@ struct AccessArgs {
 #[derive(Args)]
 struct AwsArgs {
     /// The S3 bucket for blobs (with --storage aws).
-    #[arg(long, env = "BERTH_S3_BUCKET")]
+    #[arg(long, env = "BERTH_S3_BUCKET", global = true)]
     s3_bucket: Option<String>,
     /// The DynamoDB table for the event log and views (with --storage aws).
-    #[arg(long, env = "BERTH_DYNAMODB_TABLE")]
+    #[arg(long, env = "BERTH_DYNAMODB_TABLE", global = true)]
     dynamodb_table: Option<String>,
+}
+
+/// How the server signs in its users and names itself in tokens.
+#[derive(Args)]
+struct AuthArgs {
+    /// The system admin's password on first start (ignored once the admin exists); if absent, one
+    /// is generated and printed once.
+    #[arg(long, env = "BERTH_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// The URL clients reach the registry at (`https://registry.example.com`): the token realm in
+    /// `WWW-Authenticate` challenges. If absent, taken from the request's Host header.
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The `service` the token service names in challenges and tokens.
+    #[arg(long, env = "BERTH_TOKEN_SERVICE", default_value = berth::oci::auth::DEFAULT_TOKEN_SERVICE)]
+    token_service: String,
+    /// How long an issued bearer token is valid, in seconds.
+    #[arg(long, env = "BERTH_TOKEN_TTL_SECS", default_value_t = berth::oci::auth::DEFAULT_TOKEN_TTL_SECS)]
+    token_ttl_secs: u64,
+    /// Password checks (argon2) run at once; more wait in a queue.
+    #[arg(long, env = "BERTH_AUTH_HASH_CONCURRENCY", default_value_t = berth::app::LoginLimits::default().hash_concurrency)]
+    auth_hash_concurrency: usize,
+    /// Password checks that may wait for a turn; beyond, sign-ins are answered 429.
+    #[arg(long, env = "BERTH_AUTH_HASH_QUEUE", default_value_t = berth::app::LoginLimits::default().hash_queue)]
+    auth_hash_queue: usize,
+    /// Failed sign-ins per username or client address within a minute before they are refused
+    /// for a while (429).
+    #[arg(long, env = "BERTH_AUTH_MAX_FAILURES", default_value_t = berth::app::LoginLimits::default().max_failures)]
+    auth_max_failures: u32,
+}
+
+impl AuthArgs {
+    fn config(&self) -> berth::oci::AuthConfig {
+        berth::oci::AuthConfig {
+            service: self.token_service.clone(),
+            public_url: (self.public_url.as_deref()).map(|u| u.trim_end_matches('/').to_string()),
+            token_ttl: Duration::from_secs(self.token_ttl_secs.max(1)),
+        }
+    }
+
+    fn login_limits(&self) -> berth::app::LoginLimits {
+        berth::app::LoginLimits {
+            hash_concurrency: self.auth_hash_concurrency.max(1),
+            hash_queue: self.auth_hash_queue,
+            max_failures: self.auth_max_failures.max(1),
+        }
+    }
 }
 
 impl AwsArgs {
@@ -170,12 +233,50 @@ impl AwsArgs {
 }
 
 impl Storage {
-    async fn open(&self) -> anyhow::Result<Registry> {
+    /// Opens the storage, creating an embedded store that does not exist yet (`berth serve`).
+    async fn create_or_open(&self) -> anyhow::Result<Registry> {
         match self.storage {
             StorageKind::Embedded => berth::adapters::local::open(&self.data_dir)
                 .with_context(|| "is another berth process using this data directory?"),
             StorageKind::Aws => Ok(berth::adapters::aws::open(&self.aws.targets()?).await),
         }
+    }
+
+    /// Opens an existing registry's storage (every command but `serve`): an embedded store that
+    /// is not there is an error, not a new empty registry no server reads.
+    async fn open(&self) -> anyhow::Result<Registry> {
+        match self.storage {
+            StorageKind::Embedded => {
+                self.check_embedded_exists()?;
+                eprintln!("berth: using the registry in {}", self.data_dir.display());
+                berth::adapters::local::open(&self.data_dir).with_context(|| self.in_use())
+            }
+            StorageKind::Aws => Ok(berth::adapters::aws::open(&self.aws.targets()?).await),
+        }
+    }
+
+    fn check_embedded_exists(&self) -> anyhow::Result<()> {
+        if self
+            .data_dir
+            .join(berth::adapters::local::DATABASE_FILE)
+            .is_file()
+        {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "no registry in {}: `berth serve` creates one there (its default is {DEFAULT_DATA_DIR}); \
+             name the data directory your server uses with --data-dir or BERTH_DATA_DIR",
+            self.data_dir.display()
+        )
+    }
+
+    fn in_use(&self) -> String {
+        format!(
+            "cannot open the registry in {}: if `berth serve` is running on it, it holds the store; \
+             make the change through the server's REST API instead (/api/v2.0: projects, users, \
+             members, robots; see README), or stop the server first",
+            self.data_dir.display()
+        )
     }
 }
 
@@ -191,17 +292,16 @@ impl Cli {
                 blobs,
                 access,
                 limits,
+                auth,
             } => {
-                let login = berth::app::LoginLimits::from_env().map_err(anyhow::Error::msg)?;
                 let registry = storage
-                    .open()
+                    .create_or_open()
                     .await?
                     .with_auto_create_projects(access.auto_create_projects)
                     .with_reverify_budget(access.reverify_budget)
-                    .with_login_limits(login);
-                bootstrap(&registry).await?;
-                let auth = berth::oci::AuthConfig::from_env().map_err(anyhow::Error::msg)?;
-                serve(listen, registry, blobs.host(), auth, limits).await
+                    .with_login_limits(auth.login_limits());
+                bootstrap(&registry, auth.admin_password.as_deref()).await?;
+                serve(listen, registry, blobs.host(), auth.config(), limits).await
             }
             Command::Admin { command, storage } => crate::admin::run(storage.open().await?, command).await,
             Command::RebuildViews { storage } => rebuild_views(storage.open().await?).await,
@@ -231,12 +331,11 @@ impl Cli {
 }
 
 /// The system admin and the `library` project on first start. The admin's password comes from
-/// `BERTH_ADMIN_PASSWORD`, or is generated and printed once on stdout (never logged).
-async fn bootstrap(registry: &Registry) -> anyhow::Result<()> {
-    let password = std::env::var("BERTH_ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    let done = registry.bootstrap(password.as_deref()).await?;
+/// `--admin-password` (`BERTH_ADMIN_PASSWORD`), or is generated and printed once on stdout (never
+/// logged).
+async fn bootstrap(registry: &Registry, password: Option<&str>) -> anyhow::Result<()> {
+    let password = password.filter(|p| !p.is_empty());
+    let done = registry.bootstrap(password).await?;
     if let Some(generated) = done.generated_admin_password {
         println!(
             "berth: created the system admin {:?}; its password, shown this once: {generated}",
@@ -321,8 +420,10 @@ async fn expire_uploads(registry: Registry, max_age_secs: u64) -> anyhow::Result
 
 async fn project(storage: &Storage, follow: bool, poll: std::time::Duration) -> anyhow::Result<()> {
     let projection = match storage.storage {
-        StorageKind::Embedded => berth::adapters::projection::local(&storage.data_dir)
-            .with_context(|| "is another berth process using this data directory?")?,
+        StorageKind::Embedded => {
+            storage.check_embedded_exists()?;
+            berth::adapters::projection::local(&storage.data_dir).with_context(|| storage.in_use())?
+        }
         StorageKind::Aws => berth::adapters::projection::aws(&storage.aws.targets()?).await,
     };
     let stop = shutdown();

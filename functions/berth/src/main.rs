@@ -6,15 +6,20 @@ mod commands;
 mod serve;
 mod sign;
 
+use std::io::IsTerminal as _;
+
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = commands::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .map_err(|e| anyhow::anyhow!("--log / BERTH_LOG {:?}: {e}", cli.log))?;
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    commands::Cli::parse().run().await
+    cli.run().await
 }

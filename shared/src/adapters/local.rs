@@ -23,13 +23,16 @@ pub enum LocalError {
 }
 
 /// Opens (creating if needed) the embedded registry in `data_dir`.
+/// The store's database file inside the data directory.
+pub const DATABASE_FILE: &str = "berth.redb";
+
 pub fn open(data_dir: &Path) -> Result<Registry, LocalError> {
     let err = |reason: String| LocalError::DataDir {
         path: data_dir.display().to_string(),
         reason,
     };
     std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
-    let store = Arc::new(RedbStore::open(&data_dir.join("berth.redb")).map_err(|e| err(e.to_string()))?);
+    let store = Arc::new(RedbStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| err(e.to_string()))?);
     let blobs = Arc::new(FsBlobStore::open(data_dir).map_err(|e| err(e.to_string()))?);
     Ok(Registry::new(store.clone(), store.clone(), blobs, Arc::new(SystemClock)).with_key_store(store))
 }

@@ -33,7 +33,9 @@ pub fn local(data_dir: &Path) -> Result<AuditProjection, LocalError> {
         reason,
     };
     std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
-    let store = Arc::new(RedbStore::open(&data_dir.join("berth.redb")).map_err(|e| err(e.to_string()))?);
+    let store = Arc::new(
+        RedbStore::open(&data_dir.join(super::local::DATABASE_FILE)).map_err(|e| err(e.to_string()))?,
+    );
     let sink = Arc::new(FsAuditSink::open(data_dir).map_err(|e| err(e.to_string()))?);
     Ok(AuditProjection {
         log: store.clone(),

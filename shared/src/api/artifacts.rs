@@ -73,11 +73,12 @@ struct ArtifactJson {
 }
 
 /// The repository a path names, if the caller may pull from it (else 404, as for a missing one).
+/// A name outside the repository grammar names no repository: 404 as well, as in Harbor.
 fn repository(caller: &Caller, project: &str, repository: &str) -> Result<RepoName, ApiError> {
     let name = format!("{project}/{}", repository.replace("%2F", "/").replace("%2f", "/"));
     let repo: RepoName = name
         .parse()
-        .map_err(|e| ApiError::bad_request(format!("invalid repository name {name:?}: {e}")))?;
+        .map_err(|e| ApiError::not_found(format!("repository {name:?} not found: {e}")))?;
     if !may(&caller.directory, &caller.principal, &repo, Action::Pull) {
         return Err(ApiError::not_found(format!("repository {repo} not found")));
     }
@@ -155,9 +156,10 @@ fn artifact_json(directory: &Directory, repo: &RepoName, view: ArtifactView) -> 
     }
 }
 
+/// A tag or digest; one outside their grammars names no artifact (404, as in Harbor).
 fn reference(raw: &str) -> Result<Reference, ApiError> {
     raw.parse()
-        .map_err(|e| ApiError::bad_request(format!("invalid reference {raw:?}: {e}")))
+        .map_err(|e| ApiError::not_found(format!("artifact {raw:?} not found: {e}")))
 }
 
 /// `GET /projects/{p}/repositories/{r}/artifacts`, paginated, newest first.

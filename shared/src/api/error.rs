@@ -1,8 +1,9 @@
 //! The one error body of the management API, Harbor's: `{"errors":[{"code","message"}]}`, with
 //! codes `BAD_REQUEST` 400, `UNAUTHORIZED` 401, `FORBIDDEN` 403, `NOT_FOUND` 404,
-//! `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `PRECONDITION` 412, `TOO_MANY_REQUESTS` 429 (with
-//! `Retry-After`), `INTERNAL_SERVER_ERROR` 500, and `INSUFFICIENT_STORAGE` 507 for a write the
-//! storage had no space for.
+//! `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `PRECONDITION` 412, `PAYLOAD_TOO_LARGE` 413,
+//! `UNSUPPORTED_MEDIA_TYPE` 415, `TOO_MANY_REQUESTS` 429 (with `Retry-After`),
+//! `INTERNAL_SERVER_ERROR` 500, and `INSUFFICIENT_STORAGE` 507 for a write the storage had no space
+//! for. The OpenAPI document's `Errors` schema lists the same codes (a test checks).
 //! A 5xx body is generic; its cause is logged once, here.
 
 use axum::http::{header, StatusCode};

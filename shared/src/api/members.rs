@@ -28,7 +28,8 @@ struct MemberJson {
 #[derive(Debug, Deserialize)]
 pub(super) struct MemberReq {
     role_id: Option<u32>,
-    member_user: Option<UserEntity>,
+    /// An object (read as [`UserEntity`] once it is one: serde would take an array for a struct).
+    member_user: Option<serde_json::Map<String, serde_json::Value>>,
     member_group: Option<serde_json::Value>,
 }
 
@@ -110,6 +111,8 @@ pub(super) async fn create(
     }
     let role = role(request.role_id)?;
     let entity = (request.member_user).ok_or_else(|| ApiError::bad_request("member_user is required"))?;
+    let entity: UserEntity = serde_json::from_value(entity.into())
+        .map_err(|e| ApiError::bad_request(format!("invalid member_user: {e}")))?;
     let username = match (entity.username, entity.user_id) {
         (Some(name), _) => Username::parse(&name).map_err(|e| ApiError::bad_request(e.to_string()))?,
         (None, Some(id)) => (caller.directory.users().find(|u| u.id == id))

@@ -13,6 +13,8 @@ use super::{json, ApiError, API_BASE};
 const DEFAULT_PAGE_SIZE: usize = 10;
 /// The largest page a client may ask for (Harbor's limit).
 const MAX_PAGE_SIZE: usize = 100;
+/// The last page number a client may ask for: `page` is an OpenAPI `int64` (Harbor's type).
+const MAX_PAGE: usize = i64::MAX as usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Paging {
@@ -32,7 +34,7 @@ impl Paging {
             },
         };
         Ok(Paging {
-            page: number("page", 1, usize::MAX)?,
+            page: number("page", 1, MAX_PAGE)?,
             page_size: number("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
         })
     }
@@ -105,10 +107,19 @@ mod tests {
             "page_size=101",
             "page_size=-1",
             "page=-2",
+            "page=9223372036854775808",
+            "page=18446744073709551616",
         ] {
             let e = Paging::parse(&query(bad)).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_last_int64_page_is_an_empty_page() {
+        let response = respond(vec![1, 2, 3], "/projects", &query("page=9223372036854775807")).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-total-count"], "3");
     }
 
     #[test]

@@ -464,8 +464,10 @@ pub(super) async fn metadata_put_one(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let metadata: BTreeMap<String, Value> = body(&bytes)?;
-    if metadata.keys().any(|k| *k != meta) {
-        return Err(ApiError::bad_request(format!("the body may only set {meta}")));
+    if metadata.len() != 1 || !metadata.contains_key(&meta) {
+        return Err(ApiError::bad_request(format!(
+            "the body must set {meta}, and nothing else"
+        )));
     }
     set_metadata(&api, &headers, &key, &metadata).await
 }

@@ -8,13 +8,16 @@ use serde::de::DeserializeOwned;
 
 use super::{Api, ApiError};
 
-/// The JSON body as `T` (400 if it is not).
+/// The JSON body as `T` (400 if it is not). Every body the API takes is a required JSON object, as
+/// in Harbor: an empty one is refused rather than read as `{}` (which would make an empty `PUT`
+/// reset a project's content-trust configuration, say), and so is an array, which serde would
+/// otherwise read as a struct's fields in order.
 pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::bad_request("a JSON body is required")),
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::bad_request("the request body must be a JSON object")),
+    }
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
@@ -84,10 +87,17 @@ impl<T: FromQuery> FromRequestParts<Api> for Params<T> {
     }
 }
 
-/// A numeric path id (400 if it is not a number).
+/// The largest id: the API's ids are OpenAPI `int64`s, and the directory counts them from 1.
+pub(super) const MAX_ID: u64 = i64::MAX as u64;
+
+/// A numeric id in a path or query (400 unless it is a number from 1 to [`MAX_ID`]).
 pub(super) fn numeric_id(raw: &str, what: &str) -> Result<u64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request(format!("{what} must be a number, not {raw:?}")))
+    match raw.parse::<u64>() {
+        Ok(id) if (1..=MAX_ID).contains(&id) => Ok(id),
+        _ => Err(ApiError::bad_request(format!(
+            "{what} must be a number from 1 to {MAX_ID}, not {raw:?}"
+        ))),
+    }
 }
 
 /// Harbor's password rule: at least 8 characters (and at most 128), with an upper-case letter, a

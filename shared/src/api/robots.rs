@@ -23,6 +23,9 @@ const LEVEL_PROJECT: &str = "project";
 /// `duration` and `expires_at` meaning "never expires".
 const NEVER: i64 = -1;
 const SECONDS_PER_DAY: i64 = 86_400;
+/// The longest `duration`, in days (Harbor's is below 2^31; Berth's clock ends sooner, so its
+/// limit is about 27,000 years).
+const MAX_DURATION_DAYS: i64 = 10_000_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Access {
@@ -115,28 +118,28 @@ fn action_of(access: &Access) -> Result<Action, ApiError> {
     }
 }
 
-/// The one project the permissions name and the actions they grant there.
+/// The project the one permission names and the actions it grants there. A project-level robot
+/// has exactly one permission, as in Harbor.
 fn actions_of(permissions: &[Permission]) -> Result<(String, BTreeSet<Action>), ApiError> {
-    let mut namespace: Option<&str> = None;
-    let mut actions = BTreeSet::new();
-    for permission in permissions {
-        if permission.kind != LEVEL_PROJECT {
-            return Err(ApiError::bad_request(format!(
-                "permission kind {:?} is not supported; use \"project\"",
-                permission.kind
-            )));
+    let permission = match permissions {
+        [one] => one,
+        [] => return Err(ApiError::bad_request("permissions must name the robot's project")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "a robot account belongs to one project: give one permission",
+            ))
         }
-        if namespace.is_some_and(|n| n != permission.namespace) {
-            return Err(ApiError::bad_request("a robot account belongs to one project"));
-        }
-        namespace = Some(&permission.namespace);
-        for access in &permission.access {
-            actions.insert(action_of(access)?);
-        }
+    };
+    if permission.kind != LEVEL_PROJECT {
+        return Err(ApiError::bad_request(format!(
+            "permission kind {:?} is not supported; use \"project\"",
+            permission.kind
+        )));
     }
-    let namespace =
-        namespace.ok_or_else(|| ApiError::bad_request("permissions must name the robot's project"))?;
-    Ok((namespace.to_string(), actions))
+    let actions = (permission.access.iter())
+        .map(action_of)
+        .collect::<Result<_, _>>()?;
+    Ok((permission.namespace.clone(), actions))
 }
 
 fn check_level(level: Option<&str>) -> Result<(), ApiError> {
@@ -152,12 +155,12 @@ fn check_level(level: Option<&str>) -> Result<(), ApiError> {
 fn expiry(base: DateTime<Utc>, days: Option<i64>) -> Result<Option<DateTime<Utc>>, ApiError> {
     match days {
         None | Some(NEVER) => Ok(None),
-        Some(d) if d > 0 => (chrono::Duration::try_days(d))
+        Some(d) if (1..=MAX_DURATION_DAYS).contains(&d) => (chrono::Duration::try_days(d))
             .and_then(|d| base.checked_add_signed(d))
             .map(Some)
             .ok_or_else(|| ApiError::bad_request(format!("duration {d} is too long"))),
         Some(d) => Err(ApiError::bad_request(format!(
-            "duration is a number of days or -1 (never expires), not {d}"
+            "duration is a number of days from 1 to {MAX_DURATION_DAYS}, or -1 (never expires), not {d}"
         ))),
     }
 }

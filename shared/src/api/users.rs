@@ -27,6 +27,13 @@ struct UserJson {
 pub(super) struct UserCreationReq {
     username: Option<String>,
     password: Option<String>,
+    /// Harbor's other fields: accepted (as strings, 400 otherwise) and not kept.
+    #[serde(default, rename = "email")]
+    _email: Option<String>,
+    #[serde(default, rename = "realname")]
+    _realname: Option<String>,
+    #[serde(default, rename = "comment")]
+    _comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

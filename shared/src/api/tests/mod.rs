@@ -22,6 +22,7 @@ mod members;
 mod projects;
 mod quotas;
 mod robots;
+mod schemathesis;
 mod users;
 
 pub(super) const ADMIN: (&str, &str) = ("admin", "Admin12345");

@@ -8,8 +8,7 @@
 #   two serverless configurations: `berth serve --storage aws` and the `api` Lambda function in
 #   cargo-lambda's emulator, both on the local stack;
 # - runs schemathesis against the management API's OpenAPI document as `berth serve` serves it
-#   (scripts/schemathesis.sh, bounded examples) and every fuzz target for a short smoke time
-#   (scripts/fuzz-smoke.sh, FUZZ_SECONDS each; BERTH_SKIP_FUZZ=1 skips it);
+#   (scripts/schemathesis.sh, bounded examples);
 # - validates the deployment templates (scripts/check-deploy.sh: sam validate --lint, sam build,
 #   terraform fmt). BERTH_SKIP_DEPLOY_CHECK=1 skips that step.
 # Extra arguments go to every nextest run (e.g. a test filter). Every stage runs; the exit status
@@ -41,10 +40,6 @@ stage "end-to-end on berth serve --storage aws" \
 stage "end-to-end on the api Lambda function" \
     env BERTH_E2E_TARGET=lambda cargo nextest run -p berth-e2e --locked --no-fail-fast --retries 1 "$@"
 stage "schemathesis against the served OpenAPI document" bash scripts/schemathesis.sh
-if [[ "${BERTH_SKIP_FUZZ:-0}" != "1" ]]; then
-    # The fuzz build under target/ (kept with the rest of the build between CI runs).
-    stage "fuzz smoke" env FUZZ_TARGET_DIR=target/fuzz bash scripts/fuzz-smoke.sh
-fi
 if [[ "${BERTH_SKIP_DEPLOY_CHECK:-0}" != "1" ]]; then
     # Without LTO: still a real cargo-lambda build and link of the three functions, ~40% faster.
     stage "deployment templates" env BERTH_CHECK_FAST_BUILD=1 bash scripts/check-deploy.sh

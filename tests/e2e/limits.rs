@@ -20,6 +20,9 @@ use crate::harness::*;
 const FLOOD_CONNECTIONS: usize = 64;
 /// How long the flood lasts.
 const FLOOD: Duration = Duration::from_secs(4);
+/// How long a sign-in during the flood may wait: Bob's starts a second into the flood, so he is
+/// answered before it ends.
+const SIGN_IN_WAIT: Duration = Duration::from_millis(2500);
 /// What one argon2 verification takes (m = 19 MiB), with a little for its thread.
 const HASH_MIB: u64 = 20;
 /// Past this the flood stops early: an unbounded server must not take the machine down.
@@ -183,16 +186,15 @@ fn a_flood_of_wrong_passwords_keeps_memory_bounded_and_other_users_signing_in() 
         200,
         "Bob's right password during the flood"
     );
-    assert!(bob_took < Duration::from_secs(1), "Bob waited {bob_took:?}");
+    // Answered while the flood still runs, not queued behind it (a bound on waiting, not a speed
+    // figure: on a loaded 2-core machine a sign-in's Argon2 hash alone can take a second).
+    assert!(bob_took < SIGN_IN_WAIT, "Bob waited {bob_took:?}");
     assert_eq!(
         admin.status().as_u16(),
         200,
         "the admin's remembered credentials during the flood"
     );
-    assert!(
-        admin_took < Duration::from_secs(1),
-        "the admin waited {admin_took:?}"
-    );
+    assert!(admin_took < SIGN_IN_WAIT, "the admin waited {admin_took:?}");
     assert!(count(&tally.throttled_429) > 0, "no 429 with Retry-After");
     assert_eq!(
         count(&tally.throttled_without_retry_after),

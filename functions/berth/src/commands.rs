@@ -130,6 +130,10 @@ struct Storage {
     /// serve` creates it; the other commands need it to exist.
     #[arg(long, env = "BERTH_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     data_dir: PathBuf,
+    /// The embedded store's database page cache, in MiB: the most of the database the process
+    /// keeps in memory.
+    #[arg(long, env = "BERTH_CACHE_MIB", default_value_t = (berth::adapters::embedded::DEFAULT_CACHE_BYTES >> 20) as u64, global = true)]
+    cache_mib: u64,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -236,8 +240,10 @@ impl Storage {
     /// Opens the storage, creating an embedded store that does not exist yet (`berth serve`).
     async fn create_or_open(&self) -> anyhow::Result<Registry> {
         match self.storage {
-            StorageKind::Embedded => berth::adapters::local::open(&self.data_dir)
-                .with_context(|| "is another berth process using this data directory?"),
+            StorageKind::Embedded => {
+                berth::adapters::local::open_with_cache(&self.data_dir, self.cache_bytes())
+                    .with_context(|| "is another berth process using this data directory?")
+            }
             StorageKind::Aws => Ok(berth::adapters::aws::open(&self.aws.targets()?).await),
         }
     }
@@ -249,10 +255,15 @@ impl Storage {
             StorageKind::Embedded => {
                 self.check_embedded_exists()?;
                 eprintln!("berth: using the registry in {}", self.data_dir.display());
-                berth::adapters::local::open(&self.data_dir).with_context(|| self.in_use())
+                berth::adapters::local::open_with_cache(&self.data_dir, self.cache_bytes())
+                    .with_context(|| self.in_use())
             }
             StorageKind::Aws => Ok(berth::adapters::aws::open(&self.aws.targets()?).await),
         }
+    }
+
+    fn cache_bytes(&self) -> usize {
+        usize::try_from(self.cache_mib.max(1).saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 
     fn check_embedded_exists(&self) -> anyhow::Result<()> {

@@ -141,6 +141,7 @@ fn help_names_every_setting_with_its_environment_variable() {
     for var in [
         "BERTH_LISTEN",
         "BERTH_DATA_DIR",
+        "BERTH_CACHE_MIB",
         "BERTH_ADMIN_PASSWORD",
         "BERTH_PUBLIC_URL",
         "BERTH_TOKEN_SERVICE",

@@ -90,16 +90,27 @@ pub(super) fn fail(e: impl Cause) -> Failure {
 /// The open `Database`, or none after one failed an I/O.
 pub(super) struct Db {
     path: PathBuf,
+    /// redb's page cache, in bytes (its own default is 1 GiB, which a registry's RSS would grow
+    /// towards with the database).
+    cache_bytes: usize,
     current: Mutex<Option<Arc<Database>>>,
 }
 
 impl Db {
-    pub(super) fn open(path: &Path) -> Result<Db, Failure> {
-        let db = Database::create(path).map_err(fail)?;
+    pub(super) fn open(path: &Path, cache_bytes: usize) -> Result<Db, Failure> {
+        let db = Self::create(path, cache_bytes)?;
         Ok(Db {
             path: path.to_path_buf(),
+            cache_bytes,
             current: Mutex::new(Some(Arc::new(db))),
         })
+    }
+
+    fn create(path: &Path, cache_bytes: usize) -> Result<Database, Failure> {
+        Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(fail)
     }
 
     /// Runs `f` on the database. If it fails an I/O, the database is dropped so that the next call
@@ -118,7 +129,7 @@ impl Db {
         if let Some(db) = current.as_ref() {
             return Ok(db.clone());
         }
-        let db = Arc::new(Database::create(&self.path).map_err(fail)?);
+        let db = Arc::new(Self::create(&self.path, self.cache_bytes)?);
         tracing::warn!(path = %self.path.display(), "embedded store reopened after an I/O failure");
         *current = Some(db.clone());
         Ok(db)

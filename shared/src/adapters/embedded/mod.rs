@@ -66,10 +66,20 @@ pub struct RedbStore {
 #[error("embedded store: {0}")]
 pub struct StoreError(String);
 
+/// The page cache an embedded store keeps unless told otherwise: enough for the hot views of a
+/// large registry, small beside redb's own default (1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 impl RedbStore {
+    /// Opens (creating if needed) the store in `path` with the default page cache.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with a page cache of at most `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
         let init = || -> Result<Db, Failure> {
-            let db = Db::open(path)?;
+            let db = Db::open(path, cache_bytes)?;
             db.run(|db| {
                 let txn = db.begin_write().map_err(fail)?;
                 create_tables(&txn)?;

@@ -26,7 +26,6 @@ pub enum LocalError {
 pub const DATABASE_FILE: &str = "berth.redb";
 
 /// Opens (creating if needed) the embedded registry in `data_dir`.
-
 pub fn open(data_dir: &Path) -> Result<Registry, LocalError> {
     open_with_cache(data_dir, super::embedded::DEFAULT_CACHE_BYTES)
 }

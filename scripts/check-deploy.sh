@@ -16,8 +16,8 @@
 # Nothing here talks to AWS, HashiCorp or a container runtime: SAM telemetry and Terraform's
 # version check are off, and sam build runs cargo-lambda in place.
 # Environment: BERTH_DEPLOY_VENV (default .venv-deploy), CARGO_TARGET_DIR (honoured by the build),
-# BERTH_CHECK_FAST_BUILD=1 to compile without LTO and with 16 codegen units (still a real arm64
-# compile and link, about 40% faster from a cold target/; for CI, not for artifacts you deploy),
+# BERTH_CHECK_FAST_BUILD=1 to compile unoptimised (opt-level 0, no LTO, 16 codegen units: still a
+# real arm64 compile and link, much faster from a cold target/; for CI, not for artifacts you deploy),
 # BERTH_SKIP_SAM_BUILD=1 to skip step 3 (for quick template/Terraform iterations only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -142,8 +142,9 @@ if [ "${BERTH_SKIP_SAM_BUILD:-}" = 1 ]; then
 else
   profile="release"
   if [ "${BERTH_CHECK_FAST_BUILD:-}" = 1 ]; then
-    export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-    profile="release without LTO, BERTH_CHECK_FAST_BUILD=1"
+    export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+      CARGO_PROFILE_RELEASE_OPT_LEVEL=0
+    profile="release at opt-level 0 without LTO, BERTH_CHECK_FAST_BUILD=1"
   fi
   step "sam build (cargo-lambda, $ARCH, $profile)"
   template=template.yaml

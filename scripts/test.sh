@@ -9,6 +9,7 @@
 #   cargo-lambda's emulator, both on the local stack;
 # - runs schemathesis against the management API's OpenAPI document as `berth serve` serves it
 #   (scripts/schemathesis.sh, bounded examples);
+# - runs every fuzz target for 20 s from its seed corpus (scripts/fuzz-smoke.sh);
 # - validates the deployment templates (scripts/check-deploy.sh: sam validate --lint, sam build,
 #   terraform fmt). BERTH_SKIP_DEPLOY_CHECK=1 skips that step.
 # Extra arguments go to every nextest run (e.g. a test filter). Every stage runs; the exit status
@@ -34,14 +35,17 @@ stage() {
 }
 stage "all tests (end-to-end on embedded storage)" cargo nextest run --workspace --locked --no-fail-fast "$@"
 stage "end-to-end on berth serve --storage aws" \
-    env BERTH_E2E_TARGET=aws cargo nextest run -p berth-e2e --locked --no-fail-fast "$@"
+    env BERTH_E2E_TARGET=aws cargo nextest run --workspace -E 'package(berth-e2e)' --locked --no-fail-fast "$@"
 # One retry here only: cargo-lambda's emulator is test equipment, not Berth, and nextest still
 # reports any test that needed it as FLAKY in the summary.
 stage "end-to-end on the api Lambda function" \
-    env BERTH_E2E_TARGET=lambda cargo nextest run -p berth-e2e --locked --no-fail-fast --retries 1 "$@"
+    env BERTH_E2E_TARGET=lambda cargo nextest run --workspace -E 'package(berth-e2e)' --locked --no-fail-fast --retries 1 "$@"
 stage "schemathesis against the served OpenAPI document" bash scripts/schemathesis.sh
+# Every fuzz target for 20 s from its seeds (every past finding is a seed). The unoptimised build
+# costs half the CPU of the optimised one; the 10-minute runs (docs/fuzzing.md) use the latter.
+stage "fuzz smoke" env FUZZ_TARGET_DIR=target/fuzz FUZZ_PROFILE=dev bash scripts/fuzz-smoke.sh
 if [[ "${BERTH_SKIP_DEPLOY_CHECK:-0}" != "1" ]]; then
-    # Without LTO: still a real cargo-lambda build and link of the three functions, ~40% faster.
+    # Unoptimised, without LTO: still a real cargo-lambda build and link of the three functions.
     stage "deployment templates" env BERTH_CHECK_FAST_BUILD=1 bash scripts/check-deploy.sh
 fi
 

@@ -216,3 +216,53 @@ fn created(path: &str) -> Result<Response, ApiError> {
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Entry points for the fuzz targets (`fuzz/`, docs/fuzzing.md): the API's private readers of a
+/// client's bytes, reached without a request. Not an interface: nothing else calls them.
+#[doc(hidden)]
+pub mod fuzzing {
+    use bytes::Bytes;
+
+    use super::request::{body, check_password, numeric_id, FromQuery, Query};
+
+    /// Reads `bytes` as every JSON body the API takes, as its handlers do; how many accepted it.
+    pub fn bodies(bytes: &[u8]) -> usize {
+        let bytes = Bytes::copy_from_slice(bytes);
+        [
+            body::<super::projects::ProjectReq>(&bytes).is_ok(),
+            body::<super::members::MemberReq>(&bytes).is_ok(),
+            body::<super::members::RoleRequest>(&bytes).is_ok(),
+            body::<super::robots::RobotCreate>(&bytes).is_ok(),
+            body::<super::robots::RobotUpdate>(&bytes).is_ok(),
+            body::<super::robots::RobotSec>(&bytes).is_ok(),
+            body::<super::users::UserCreationReq>(&bytes).is_ok(),
+            body::<super::users::PasswordReq>(&bytes).is_ok(),
+            body::<super::users::SysAdminFlag>(&bytes).is_ok(),
+            body::<super::quotas::QuotaUpdateReq>(&bytes).is_ok(),
+            body::<super::content_trust::ContentTrustJson>(&bytes).is_ok(),
+        ]
+        .into_iter()
+        .filter(|ok| *ok)
+        .count()
+    }
+
+    /// Checks `password` against the API's password rule.
+    pub fn password(password: &str) -> bool {
+        check_password(password).is_ok()
+    }
+
+    /// Reads `raw` as a listing's query string: paging (`page`, `page_size`, answered over
+    /// `items` items with its `Link` header), the `q` filters, a flag, an id.
+    pub fn query(raw: &str, items: usize) -> bool {
+        let Ok(query) = Query::parse(Some(raw)) else {
+            return false;
+        };
+        let paging = super::pagination::Paging::parse(&query).is_ok();
+        let _ = super::pagination::respond(vec![0u8; items], "/projects", &query);
+        let _ = super::robots::RobotFilter::from_query(&query);
+        let _ = super::audit::Filter::from_query(&query);
+        let _ = query.flag("with_detail");
+        let _ = numeric_id(query.get("id").unwrap_or_default(), "the id");
+        paging
+    }
+}

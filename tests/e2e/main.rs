@@ -17,6 +17,7 @@ mod content_trust_rules;
 mod crash;
 mod disk_full;
 mod docker;
+mod faults;
 mod limits;
 mod listings;
 mod mount;

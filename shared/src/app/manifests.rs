@@ -10,13 +10,15 @@ use crate::domain::accessory::SchemeTag;
 use crate::domain::manifest::Content;
 use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, PushManifest, PushState};
-use crate::domain::{Algorithm, Digest, Event, ManifestInfo, Reference, RepoName, Tag};
+use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName, Tag};
 
 use super::{AppError, Registry, RequestContext};
 
 /// Largest manifest Berth accepts: the limit the distribution spec suggests registries enforce
 /// (4 MiB), which also keeps a manifest within one Lambda request.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// How often a manifest read cut off mid-body is started again before it fails.
+const WHOLE_READ_ATTEMPTS: u32 = 4;
 
 #[derive(Debug, Clone)]
 pub struct PushedManifest {
@@ -73,12 +75,11 @@ impl Registry {
             };
             if let Some(recorded) = recorded {
                 self.verify_new_links(ctx, repo, &recorded).await;
-                if recorded
-                    .iter()
-                    .any(|r| matches!(r.envelope.event, Event::ManifestPushed { .. }))
-                {
-                    self.link_early_accessories(ctx, repo, &digest).await?;
-                }
+                // After every push, not only the one that appended `ManifestPushed`: that append
+                // may have been applied while the store reported it failed (its answer lost), and
+                // the client's retry finds the manifest there and appends nothing. Linking is
+                // idempotent: accessories already linked make no event.
+                self.link_early_accessories(ctx, repo, &digest).await?;
                 return Ok(PushedManifest {
                     digest,
                     subject: cmd.info.subject.clone(),
@@ -151,15 +152,28 @@ impl Registry {
         Ok(ManifestInfo::parse(&record.media_type, &body).map_or(Content::Filesystem, |i| i.content))
     }
 
-    /// A stored manifest's bytes (manifests are kept in the blob store under their digest).
+    /// A stored manifest's bytes (manifests are kept in the blob store under their digest). A read
+    /// whose body fails or comes short of the digest (a connection to the store dropped mid-body,
+    /// which the store's client does not retry once the head arrived) is started again, up to
+    /// [`WHOLE_READ_ATTEMPTS`] times.
     pub(super) async fn read_whole_blob(&self, digest: &Digest) -> Result<Bytes, AppError> {
-        let read = self.blobs.get(digest, None).await?;
-        let chunks: Vec<Bytes> = read
-            .body
-            .try_collect()
-            .await
-            .map_err(|e| AppError::Backend(e.to_string()))?;
-        Ok(chunks.concat().into())
+        let mut last = String::new();
+        for _ in 0..WHOLE_READ_ATTEMPTS {
+            let read = self.blobs.get(digest, None).await?;
+            match read.body.try_collect::<Vec<Bytes>>().await {
+                Ok(chunks) => {
+                    let bytes: Bytes = chunks.concat().into();
+                    if Digest::compute(digest.algorithm(), &bytes) == *digest {
+                        return Ok(bytes);
+                    }
+                    last = format!("{} bytes that are not {digest}", bytes.len());
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(AppError::Backend(format!(
+            "reading {digest}: cut off {WHOLE_READ_ATTEMPTS} times (last: {last})"
+        )))
     }
 
     /// Deletes a tag (the manifest stays) or a manifest by digest (with every tag on it, and its
@@ -211,5 +225,274 @@ impl Registry {
             return Ok(None);
         }
         Ok(Some(target.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::adapters::embedded::RedbStore;
+    use crate::adapters::fs::FsBlobStore;
+    use crate::domain::accessory::AccessoryKind;
+    use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
+    use crate::ports::{
+        BlobError, BlobRead, BlobStore, ByteRange, ByteStream, EventLog, LogError, SystemClock, UploadId,
+        UploadState, Version,
+    };
+
+    /// Blobs whose first read of each digest in `cut` fails half-way, as a dropped connection does.
+    struct CutReads {
+        inner: Arc<FsBlobStore>,
+        cut: Mutex<BTreeSet<Digest>>,
+    }
+
+    #[async_trait]
+    impl BlobStore for CutReads {
+        async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
+            self.inner.stat(digest).await
+        }
+
+        async fn get(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {
+            let read = self.inner.get(digest, range).await?;
+            if !self.cut.lock().unwrap().remove(digest) {
+                return Ok(read);
+            }
+            let whole: Vec<Bytes> = read.body.try_collect().await?;
+            let whole: Bytes = whole.concat().into();
+            let half = whole.slice(..whole.len() / 2);
+            let pieces = vec![Ok(half), Err(std::io::Error::other("connection reset by peer"))];
+            Ok(BlobRead {
+                size: read.size,
+                body: Box::pin(futures_util::stream::iter(pieces)),
+            })
+        }
+
+        async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), BlobError> {
+            self.inner.put(digest, bytes).await
+        }
+
+        async fn upload_start(&self, repository: &RepoName) -> Result<UploadId, BlobError> {
+            self.inner.upload_start(repository).await
+        }
+
+        async fn upload_state(&self, id: &UploadId) -> Result<UploadState, BlobError> {
+            self.inner.upload_state(id).await
+        }
+
+        async fn upload_append(
+            &self,
+            id: &UploadId,
+            offset: u64,
+            body: ByteStream,
+        ) -> Result<u64, BlobError> {
+            self.inner.upload_append(id, offset, body).await
+        }
+
+        async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64, BlobError> {
+            self.inner.upload_commit(id, digest).await
+        }
+
+        async fn upload_abort(&self, id: &UploadId) -> Result<(), BlobError> {
+            self.inner.upload_abort(id).await
+        }
+
+        async fn direct_url(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, BlobError> {
+            self.inner.direct_url(digest, ttl).await
+        }
+
+        async fn expire_uploads(&self, cutoff: DateTime<Utc>) -> Result<u64, BlobError> {
+            self.inner.expire_uploads(cutoff).await
+        }
+    }
+
+    /// A log whose next append, once `lose` is set, is applied but reported failed (its answer lost).
+    struct LosesAnswers {
+        inner: Arc<RedbStore>,
+        lose: AtomicBool,
+    }
+
+    #[async_trait]
+    impl EventLog for LosesAnswers {
+        async fn append(
+            &self,
+            stream: &StreamId,
+            expected: Version,
+            events: Vec<EventEnvelope>,
+        ) -> Result<Vec<RecordedEvent>, LogError> {
+            let recorded = self.inner.append(stream, expected, events).await?;
+            if self.lose.swap(false, Ordering::SeqCst) {
+                return Err(LogError::Backend("the answer was lost".into()));
+            }
+            Ok(recorded)
+        }
+
+        async fn stream_version(&self, stream: &StreamId) -> Result<Version, LogError> {
+            self.inner.stream_version(stream).await
+        }
+
+        async fn read_stream(
+            &self,
+            stream: &StreamId,
+            after: Version,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, LogError> {
+            self.inner.read_stream(stream, after, limit).await
+        }
+
+        async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+            self.inner.read_all(after, limit).await
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        registry: Registry,
+        blobs: Arc<CutReads>,
+        log: Arc<LosesAnswers>,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RedbStore::open(&dir.path().join("berth.redb")).unwrap());
+        let blobs = Arc::new(CutReads {
+            inner: Arc::new(FsBlobStore::open(dir.path()).unwrap()),
+            cut: Mutex::default(),
+        });
+        let log = Arc::new(LosesAnswers {
+            inner: store.clone(),
+            lose: AtomicBool::new(false),
+        });
+        let registry = Registry::new(log.clone(), store, blobs.clone(), Arc::new(SystemClock));
+        Fixture {
+            _dir: dir,
+            registry,
+            blobs,
+            log,
+        }
+    }
+
+    /// Uploads `bytes` into `repo`; returns its descriptor as JSON.
+    async fn push_blob(
+        registry: &Registry,
+        repo: &RepoName,
+        media_type: &str,
+        bytes: &'static [u8],
+    ) -> serde_json::Value {
+        let digest = Digest::compute(Algorithm::Sha256, bytes);
+        let id = registry.start_upload(repo).await.unwrap();
+        let body: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(bytes))]));
+        let ctx = RequestContext::anonymous();
+        registry
+            .finish_upload(&ctx, repo, &id, &digest, Some((None, body)))
+            .await
+            .unwrap();
+        json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()})
+    }
+
+    async fn push(
+        registry: &Registry,
+        repo: &RepoName,
+        reference: &str,
+        manifest: &[u8],
+    ) -> Result<PushedManifest, AppError> {
+        let ctx = RequestContext::anonymous();
+        let body = Bytes::copy_from_slice(manifest);
+        let content_type = "application/vnd.oci.image.manifest.v1+json";
+        (registry.push_manifest(&ctx, repo, reference.parse().unwrap(), content_type, body)).await
+    }
+
+    #[tokio::test]
+    async fn a_manifest_read_cut_off_mid_body_is_read_again() {
+        let f = fixture();
+        let bytes = Bytes::from_static(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+        );
+        let digest = Digest::compute(Algorithm::Sha256, &bytes);
+        f.blobs.put(&digest, bytes.clone()).await.unwrap();
+        f.blobs.cut.lock().unwrap().insert(digest.clone());
+        assert_eq!(f.registry.read_whole_blob(&digest).await.unwrap(), bytes);
+        assert!(
+            f.blobs.cut.lock().unwrap().is_empty(),
+            "the first read was cut off"
+        );
+    }
+
+    #[tokio::test]
+    async fn early_accessories_are_linked_when_the_subjects_push_was_applied_but_reported_failed() {
+        let f = fixture();
+        let repo: RepoName = "faults/early".parse().unwrap();
+        let config = push_blob(
+            &f.registry,
+            &repo,
+            "application/vnd.oci.image.config.v1+json",
+            br#"{"os":"linux"}"#,
+        )
+        .await;
+        let layer = push_blob(
+            &f.registry,
+            &repo,
+            "application/vnd.oci.image.layer.v1.tar",
+            b"layer",
+        )
+        .await;
+        let subject = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config, "layers": [layer],
+        }))
+        .unwrap();
+        let subject_digest = Digest::compute(Algorithm::Sha256, &subject);
+
+        // The cosign signature first, under its scheme tag: its subject is not there yet.
+        let empty = push_blob(&f.registry, &repo, "application/vnd.oci.empty.v1+json", b"{}").await;
+        let mut payload = push_blob(
+            &f.registry,
+            &repo,
+            crate::domain::manifest::COSIGN_SIMPLE_SIGNING,
+            b"{\"critical\":{}}",
+        )
+        .await;
+        payload["annotations"] =
+            json!({crate::domain::manifest::COSIGN_SIGNATURE_ANNOTATION: "c2lnbmF0dXJl"});
+        let signature = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": empty, "layers": [payload],
+        }))
+        .unwrap();
+        let signature_tag = format!("{}.sig", subject_digest.tag_form());
+        let signed = push(&f.registry, &repo, &signature_tag, &signature)
+            .await
+            .unwrap();
+
+        // The subject's append is applied, but the store reports it failed; the client retries.
+        f.log.lose.store(true, Ordering::SeqCst);
+        assert!(push(&f.registry, &repo, "v1", &subject).await.is_err());
+        push(&f.registry, &repo, "v1", &subject).await.unwrap();
+
+        let accessories = f.registry.accessories(&repo, &subject_digest).await.unwrap();
+        let linked: Vec<(Digest, AccessoryKind)> = (accessories.iter())
+            .map(|a| (a.record.digest.clone(), a.record.kind))
+            .collect();
+        assert_eq!(linked, [(signed.digest, AccessoryKind::CosignSignature)]);
+        // Pushing again links nothing twice.
+        push(&f.registry, &repo, "v1", &subject).await.unwrap();
+        assert_eq!(
+            f.registry
+                .accessories(&repo, &subject_digest)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod bearer;
 pub mod cases;
+pub mod fault_proxy;
 pub mod http;
 pub mod lambda_front;
 pub mod layout;

@@ -24,6 +24,8 @@
 
 mod audit;
 mod error;
+#[cfg(test)]
+mod fake;
 mod janitor;
 mod session;
 
@@ -49,6 +51,9 @@ pub use error::S3Error;
 const DEFAULT_REGION: &str = "us-east-1";
 /// The longest a presigned URL may live: SigV4 query signing caps `X-Amz-Expires` at 7 days.
 pub const PRESIGN_MAX: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// How often a whole-object read whose body was cut off (a dropped connection; the SDK retries
+/// only until the head arrived) is started again before it fails.
+const WHOLE_READ_ATTEMPTS: u32 = 4;
 
 pub struct S3BlobStore {
     client: Client,
@@ -158,6 +163,50 @@ impl S3BlobStore {
             Err(S3Error::Exists(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Writes `body` to `key` unless the key exists; `Ok(true)` also when the key holds exactly `body`
+    /// already. For keys no other writer writes the same bytes to (a session's `meta`, a chunk at
+    /// its offset): a conditional write whose answer was lost is retried by the SDK and meets its
+    /// own write (412), which is this call's success, not a lost race.
+    async fn put_if_absent_or_same(&self, key: &str, body: Bytes) -> Result<bool, S3Error> {
+        if self.put_if_absent(key, body.clone()).await? {
+            return Ok(true);
+        }
+        Ok(self.get_whole(key).await?.is_some_and(|held| held == body))
+    }
+
+    /// The whole object `key`, or `None` when it is absent. A body cut off before its
+    /// `Content-Length` is read again (up to [`WHOLE_READ_ATTEMPTS`] times).
+    async fn get_whole(&self, key: &str) -> Result<Option<Bytes>, S3Error> {
+        let mut last = String::new();
+        for _ in 0..WHOLE_READ_ATTEMPTS {
+            let got = (self.client.get_object())
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(sdk("GetObject"));
+            let out = match got {
+                Ok(out) => out,
+                Err(S3Error::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let expected = out.content_length().and_then(|n| usize::try_from(n).ok());
+            match out.body.collect().await {
+                Ok(data) => {
+                    let bytes = data.into_bytes();
+                    if expected.is_none_or(|n| n == bytes.len()) {
+                        return Ok(Some(bytes));
+                    }
+                    last = format!("{} of {expected:?} bytes", bytes.len());
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(S3Error::Other(format!(
+            "S3 GetObject {key}: the body was cut off {WHOLE_READ_ATTEMPTS} times (last: {last})"
+        )))
     }
 
     /// The size of the object `key`, or `None` when it is absent.

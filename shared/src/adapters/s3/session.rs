@@ -129,7 +129,8 @@ pub(super) async fn start(store: &S3BlobStore, repository: &RepoName) -> Result<
     };
     let json = serde_json::to_vec(&meta).map_err(|e| BlobError::Backend(e.to_string()))?;
     let key = format!("{}{META}", prefix(&id));
-    match store.put_if_absent(&key, Bytes::from(json)).await {
+    // The meta names a fresh id and the time: the same bytes under its key can only be this write's.
+    match store.put_if_absent_or_same(&key, Bytes::from(json)).await {
         Ok(true) => Ok(id),
         Ok(false) => Err(BlobError::Backend(format!("upload {id} exists already"))),
         Err(e) => Err(e.into_backend()),
@@ -138,21 +139,13 @@ pub(super) async fn start(store: &S3BlobStore, repository: &RepoName) -> Result<
 
 pub(super) async fn state(store: &S3BlobStore, id: &UploadId) -> Result<UploadState, BlobError> {
     let listing = live(store, id).await?;
-    let out = (store.client.get_object())
-        .bucket(&store.bucket)
-        .key(format!("{}{META}", prefix(id)))
-        .send()
-        .await
-        .map_err(sdk("GetObject"));
-    let out = match out {
-        Ok(out) => out,
+    // Read whole, and again when the body is cut off.
+    let json = match store.get_whole(&format!("{}{META}", prefix(id))).await {
+        Ok(Some(json)) => json,
         // Deleted since the listing: the session ended meanwhile.
-        Err(S3Error::NotFound(_)) => return Err(BlobError::UploadUnknown),
+        Ok(None) => return Err(BlobError::UploadUnknown),
         Err(e) => return Err(e.into_backend()),
     };
-    let json = (out.body.collect().await)
-        .map_err(|e| BlobError::Backend(format!("reading upload {id}'s meta: {e}")))?
-        .into_bytes();
     let meta: Meta = serde_json::from_slice(&json)
         .map_err(|e| BlobError::Backend(format!("upload {id}'s meta is corrupt: {e}")))?;
     let repository = (meta.repository.parse())
@@ -198,7 +191,8 @@ async fn stage(
 ) -> Result<u64, BlobError> {
     let len = bytes.len() as u64;
     let key = format!("{}{CHUNK_PREFIX}{at:0width$}", prefix(id), width = OFFSET_DIGITS);
-    match store.put_if_absent(&key, bytes).await {
+    // The same bytes at the same offset are this append's own write, met again by a retry.
+    match store.put_if_absent_or_same(&key, bytes).await {
         Ok(true) => Ok(at + len),
         Ok(false) => {
             let size = live(store, id).await?.size();
@@ -251,20 +245,22 @@ async fn assemble(
     let mut hasher = digest.algorithm().hasher();
     let mut pending = BytesMut::new();
     for chunk in &listing.chunks {
-        let out = (store.client.get_object())
-            .bucket(&store.bucket)
-            .key(&chunk.key)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("GetObject", e).into_backend())?;
-        let mut body = out.body;
-        while let Some(piece) = body.next().await {
-            let piece = piece.map_err(|e| BlobError::Backend(format!("reading {}: {e}", chunk.key)))?;
-            hasher.update(&piece);
-            pending.extend_from_slice(&piece);
-            if pending.len() >= PART_SIZE {
-                upload_part(store, key, multipart, pending.split().freeze()).await?;
-            }
+        // A chunk is at most `STAGE_CHUNK` bytes: read whole, and again when its body is cut off.
+        let piece = (store.get_whole(&chunk.key).await)
+            .map_err(S3Error::into_backend)?
+            .ok_or_else(|| BlobError::Backend(format!("{} vanished during the commit", chunk.key)))?;
+        if piece.len() as u64 != chunk.size {
+            return Err(BlobError::Backend(format!(
+                "{} holds {} bytes, listed with {}",
+                chunk.key,
+                piece.len(),
+                chunk.size
+            )));
+        }
+        hasher.update(&piece);
+        pending.extend_from_slice(&piece);
+        while pending.len() >= PART_SIZE {
+            upload_part(store, key, multipart, pending.split_to(PART_SIZE).freeze()).await?;
         }
     }
     Ok((hasher.finish(), pending.freeze()))
@@ -401,4 +397,134 @@ pub(super) async fn delete_all(store: &S3BlobStore, keys: &[String]) -> Result<(
 pub(super) async fn abort(store: &S3BlobStore, id: &UploadId) -> Result<(), BlobError> {
     let listing = live(store, id).await?;
     delete_all(store, &listing.keys).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::{Arc, Mutex};
+
+    use super::super::fake::{self, Reply, Request};
+    use super::*;
+
+    /// An in-memory bucket behind a faulty network: the first PUT of every key takes effect but
+    /// its answer is lost (`lose_put_answers`), the first GET of every key is cut off half-way
+    /// (`cut_reads`). Every PUT is conditional (`If-None-Match: *`), as the session's are.
+    #[derive(Clone, Default)]
+    struct Bucket {
+        objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+        faulted: Arc<Mutex<BTreeSet<(String, String)>>>,
+        puts: Arc<Mutex<u32>>,
+    }
+
+    impl Bucket {
+        fn first(&self, method: &str, key: &str) -> bool {
+            (self.faulted.lock().unwrap()).insert((method.to_string(), key.to_string()))
+        }
+
+        fn handle(&self, request: &Request, lose_put_answers: bool, cut_reads: bool) -> Reply {
+            let mut objects = self.objects.lock().unwrap();
+            match request.method.as_str() {
+                "PUT" => {
+                    *self.puts.lock().unwrap() += 1;
+                    if objects.contains_key(&request.key) {
+                        return fake::precondition_failed();
+                    }
+                    objects.insert(request.key.clone(), request.body.clone());
+                    if lose_put_answers && self.first("PUT", &request.key) {
+                        return Reply::Drop;
+                    }
+                    fake::ok(Vec::new())
+                }
+                "GET" if request.key.is_empty() => {
+                    let prefix = (request.query.split('&'))
+                        .find_map(|p| p.strip_prefix("prefix="))
+                        .unwrap_or("")
+                        .replace("%2F", "/");
+                    let listed: Vec<(&str, usize)> = (objects.iter())
+                        .filter(|(k, _)| k.starts_with(&prefix))
+                        .map(|(k, v)| (k.as_str(), v.len()))
+                        .collect();
+                    fake::listing(&listed)
+                }
+                "GET" => match objects.get(&request.key) {
+                    Some(body) if cut_reads && self.first("GET", &request.key) => Reply::Cut {
+                        body: body.clone(),
+                        sent: body.len() / 2,
+                    },
+                    Some(body) => fake::ok(body.clone()),
+                    None => Reply::Answer {
+                        status: 404,
+                        body: b"<Error><Code>NoSuchKey</Code></Error>".to_vec(),
+                    },
+                },
+                "DELETE" => {
+                    objects.remove(&request.key);
+                    Reply::Answer {
+                        status: 204,
+                        body: Vec::new(),
+                    }
+                }
+                _ => Reply::Answer {
+                    status: 501,
+                    body: Vec::new(),
+                },
+            }
+        }
+    }
+
+    async fn faulty(bucket: &Bucket, lose_put_answers: bool, cut_reads: bool) -> S3BlobStore {
+        let bucket = bucket.clone();
+        fake::store(move |request| bucket.handle(request, lose_put_answers, cut_reads)).await
+    }
+
+    fn body(bytes: &'static [u8]) -> ByteStream {
+        Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(bytes))]))
+    }
+
+    #[tokio::test]
+    async fn a_conditional_put_whose_answer_was_lost_succeeds_when_the_object_holds_what_was_written() {
+        let bucket = Bucket::default();
+        let store = faulty(&bucket, true, false).await;
+        let repository: RepoName = "faults/lost".parse().unwrap();
+        // Each PUT took effect, its answer was lost, the SDK's retry met the object (412).
+        let id = start(&store, &repository).await.unwrap();
+        assert_eq!(append(&store, &id, 0, body(b"hello, ")).await.unwrap(), 7);
+        assert_eq!(append(&store, &id, 7, body(b"world")).await.unwrap(), 12);
+        assert_eq!(*bucket.puts.lock().unwrap(), 6, "every PUT was sent twice");
+        let state = state(&store, &id).await.unwrap();
+        assert_eq!((state.repository, state.size), (repository, 12));
+        // Other bytes under the key are a lost race, as before.
+        let chunk = format!("{}{CHUNK_PREFIX}{:020}", prefix(&id), 0);
+        let other = store
+            .put_if_absent_or_same(&chunk, Bytes::from_static(b"HELLO, "))
+            .await;
+        assert!(!other.unwrap(), "a key holding other bytes is not this write's");
+    }
+
+    #[tokio::test]
+    async fn upload_state_and_chunks_cut_off_mid_body_are_read_again() {
+        let bucket = Bucket::default();
+        let writer = faulty(&bucket, false, false).await;
+        let repository: RepoName = "faults/cut".parse().unwrap();
+        let id = start(&writer, &repository).await.unwrap();
+        append(&writer, &id, 0, body(b"0123456789")).await.unwrap();
+        // Every first read of a key is cut off half-way: the meta's and the chunk's.
+        let reader = faulty(&bucket, false, true).await;
+        let state = state(&reader, &id).await.unwrap();
+        assert_eq!((state.repository, state.size), (repository, 10));
+        let digest = Digest::compute(crate::domain::Algorithm::Sha256, b"0123456789");
+        assert_eq!(commit(&reader, &id, &digest).await.unwrap(), 10);
+        let objects = bucket.objects.lock().unwrap();
+        assert_eq!(
+            objects.get(&blob_key(&digest)).map(Vec::as_slice),
+            Some(&b"0123456789"[..])
+        );
+        assert!(
+            !objects.keys().any(|k| k.starts_with("uploads/")),
+            "the session ended"
+        );
+    }
 }

@@ -27,7 +27,9 @@ die() { log "FAIL: $*"; exit 1; }
 [[ -x "$DISTRIBUTION_BIN" ]] || die "docker-registry not found (scripts/install-deps.sh installs it)"
 if [[ -z "${BERTH_BIN:-}" || -z "${WRITERS_BIN:-}" ]]; then
   log "building berth and the writers client (release)"
-  (cd "$ROOT" && cargo build --release --locked -p berth -p berth-e2e --example writers) || die "build failed"
+  # Two builds: `--example` would limit the first to the example.
+  (cd "$ROOT" && cargo build --release --locked -p berth --bin berth &&
+    cargo build --release --locked -p berth-e2e --example writers) || die "build failed"
 fi
 BERTH_BIN=${BERTH_BIN:-$ROOT/target/release/berth}
 WRITERS_BIN=${WRITERS_BIN:-$ROOT/target/release/examples/writers}

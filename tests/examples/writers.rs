@@ -36,10 +36,23 @@ fn client(auth: Option<&str>) -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// POST then PUT (distribution 2.8 has no single-request upload).
 fn upload_config(http: &reqwest::blocking::Client, url: &str, repo: &str) {
     let digest = sha256(CONFIG);
+    let started = http
+        .post(format!("{url}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), 202, "upload start in {repo}");
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = if location.starts_with('/') {
+        format!("{url}{location}")
+    } else {
+        location
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
     let answer = http
-        .post(format!("{url}/v2/{repo}/blobs/uploads/?digest={digest}"))
+        .put(format!("{location}{separator}digest={digest}"))
         .header("Content-Type", "application/octet-stream")
         .body(CONFIG)
         .send()

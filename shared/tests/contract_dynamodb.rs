@@ -156,6 +156,7 @@ mod dynamodb_views {
     checks!(views =>
         projected_rows_answer_point_reads,
         views_are_scoped_to_their_repository,
+        the_users_of_a_blob_and_the_holders_of_a_manifest_are_point_reads,
         tags_are_listed_case_insensitively_and_paginate_after_a_tag,
         repositories_are_listed_in_byte_order_and_paginate_after_a_name,
         referrers_are_listed_in_digest_order,

@@ -10,7 +10,6 @@ mod error;
 mod janitor;
 mod listings;
 pub mod login_guard;
-mod manifest_cache;
 mod manifests;
 mod projector;
 mod quota;

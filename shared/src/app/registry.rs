@@ -42,7 +42,6 @@ pub struct Registry {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) access: Arc<super::access::AccessState>,
     pub(super) reverify_budget: Duration,
-    pub(super) manifest_cache: Arc<super::manifest_cache::ManifestCache>,
 }
 
 impl Registry {
@@ -59,7 +58,6 @@ impl Registry {
             clock,
             access: Arc::new(super::access::AccessState::in_memory()),
             reverify_budget: DEFAULT_REVERIFY_BUDGET,
-            manifest_cache: Arc::default(),
         }
     }
 

@@ -3,7 +3,6 @@
 //! does not allow.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use chrono::Utc;
 
@@ -81,7 +80,7 @@ impl Registry {
         let Some(trust) = self.enforced(ctx, repo, true).await? else {
             return Ok(());
         };
-        self.pullable(ctx, repo, record, &trust, None)
+        self.pullable(ctx, repo, record, &trust)
             .await?
             .map_err(|v| AppError::PolicyViolation(v.0))
     }
@@ -101,13 +100,13 @@ impl Registry {
         let Some(trust) = self.enforced(ctx, repo, head).await? else {
             return Ok(());
         };
-        let manifests = self.policy_manifests(repo).await?;
         let mut violation = None;
-        for record in manifests.iter().filter(|m| m.blobs.contains(digest)) {
-            match self
-                .pullable(ctx, repo, record, &trust, Some(&manifests[..]))
-                .await?
-            {
+        for user in self.views.manifests_using(repo, digest).await? {
+            // A fact row outlives a deleted manifest: only those that exist count.
+            let Some(record) = self.views.manifest(repo, &user).await? else {
+                continue;
+            };
+            match self.pullable(ctx, repo, &record, &trust).await? {
                 Ok(()) => return Ok(()),
                 Err(v) => violation = violation.or(Some(v)),
             }
@@ -118,28 +117,16 @@ impl Registry {
         )))
     }
 
-    /// The repository's manifests for the policy's walks (which artifacts use a blob, which index
-    /// holds a manifest): read once per stream version, then kept, as a docker pull asks once per
-    /// layer. The version is read first, so what is kept holds at least everything up to it.
-    async fn policy_manifests(&self, repo: &RepoName) -> Result<Arc<Vec<ManifestRecord>>, AppError> {
-        let version = self.version(repo).await?;
-        if let Some(kept) = self.manifest_cache.get(repo, version) {
-            return Ok(kept);
-        }
-        let manifests = Arc::new(self.views.manifests(repo).await?);
-        self.manifest_cache.put(repo, version, manifests.clone());
-        Ok(manifests)
-    }
-
     /// Whether the policy lets `record` be pulled: an accessory that carries nothing runnable; an
     /// artifact with the signatures the project requires; a child of an index that may be pulled.
+    /// Point reads only (the manifest, its accessories, the indexes holding it), however many
+    /// manifests the repository has.
     async fn pullable(
         &self,
         ctx: &RequestContext,
         repo: &RepoName,
         record: &ManifestRecord,
         trust: &Trust,
-        manifests: Option<&[ManifestRecord]>,
     ) -> Result<Result<(), PolicyViolation>, AppError> {
         let linked = self.is_accessory(repo, &record.digest).await?;
         if linked && accessory::exempt_from_signatures(linked, self.content_of(record).await?) {
@@ -150,19 +137,20 @@ impl Registry {
             return Ok(verdict);
         }
         // A child of a signed index (docker pulls the index by tag, then the child by digest).
-        let loaded;
-        let manifests = match manifests {
-            Some(m) => m,
-            None => {
-                loaded = self.policy_manifests(repo).await?;
-                &loaded[..]
-            }
-        };
-        let mut children: BTreeSet<Digest> = [record.digest.clone()].into();
+        let mut seen: BTreeSet<Digest> = [record.digest.clone()].into();
+        let mut children = vec![record.digest.clone()];
         for _ in 0..MAX_INDEX_DEPTH {
-            let parents: Vec<&ManifestRecord> = (manifests.iter())
-                .filter(|m| m.manifests.iter().any(|c| children.contains(c)))
-                .collect();
+            let mut parents = Vec::new();
+            for child in &children {
+                for index in self.views.indexes_holding(repo, child).await? {
+                    if !seen.insert(index.clone()) {
+                        continue;
+                    }
+                    if let Some(parent) = self.views.manifest(repo, &index).await? {
+                        parents.push(parent);
+                    }
+                }
+            }
             if parents.is_empty() {
                 break;
             }
@@ -171,7 +159,7 @@ impl Registry {
                     return Ok(Ok(()));
                 }
             }
-            children = parents.iter().map(|p| p.digest.clone()).collect();
+            children = parents.into_iter().map(|p| p.digest).collect();
         }
         Ok(verdict)
     }

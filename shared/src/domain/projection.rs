@@ -96,6 +96,31 @@ pub enum ViewKey {
         digest: Digest,
         subject: Digest,
     },
+    /// (blob, manifest) → (): the manifests that use a blob (as config or layer), for the pull
+    /// policy's question "may this blob be pulled" without reading every manifest. A fact of the
+    /// manifest's content, true whenever the manifest exists: put when it is pushed, never deleted
+    /// (readers look the manifest up), so it may be written before the append that records it.
+    BlobUser {
+        repo: RepoName,
+        blob: Digest,
+        manifest: Digest,
+    },
+    /// (child, index) → (): the indexes that hold a manifest, for "is this a child of a pullable
+    /// index". A content fact like [`ViewKey::BlobUser`].
+    IndexChild {
+        repo: RepoName,
+        child: Digest,
+        index: Digest,
+    },
+}
+
+impl ViewKey {
+    /// Whether the row is a fact of content-addressed data ([`ViewKey::BlobUser`],
+    /// [`ViewKey::IndexChild`]): true whenever the manifest it names exists, never deleted, so an
+    /// adapter may write it outside (before) the append's transaction when that is too large.
+    pub fn is_content_fact(&self) -> bool {
+        matches!(self, ViewKey::BlobUser { .. } | ViewKey::IndexChild { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +213,26 @@ pub fn ops_for(recorded: &RecordedEvent) -> Vec<ViewOp> {
                 pushed_at: recorded.envelope.time,
                 content: *content,
             };
+            for blob in blobs {
+                ops.push(Put(
+                    ViewKey::BlobUser {
+                        repo: repo.clone(),
+                        blob: blob.clone(),
+                        manifest: digest.clone(),
+                    },
+                    ViewValue::Unit,
+                ));
+            }
+            for child in manifests {
+                ops.push(Put(
+                    ViewKey::IndexChild {
+                        repo: repo.clone(),
+                        child: child.clone(),
+                        index: digest.clone(),
+                    },
+                    ViewValue::Unit,
+                ));
+            }
             ops.push(Put(
                 ViewKey::Manifest {
                     repo,

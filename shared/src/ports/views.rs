@@ -25,9 +25,14 @@ pub trait Views: Send + Sync {
     async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>, ViewError>;
     /// Referrers of `subject` in digest order.
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ReferrerRecord>, ViewError>;
-    /// Every manifest of the repository, in digest order (for the rare walks: which index holds a
-    /// child, which manifests use a blob).
+    /// Every manifest of the repository, in digest order (for listings and re-verification).
     async fn manifests(&self, repo: &RepoName) -> Result<Vec<ManifestRecord>, ViewError>;
+    /// The manifests that use `blob` (as config or layer), in digest order. May name manifests
+    /// deleted since (the rows are content facts, never deleted): look each one up.
+    async fn manifests_using(&self, repo: &RepoName, blob: &Digest) -> Result<Vec<Digest>, ViewError>;
+    /// The indexes that hold `child`, in digest order; like [`Views::manifests_using`], they may be
+    /// gone since.
+    async fn indexes_holding(&self, repo: &RepoName, child: &Digest) -> Result<Vec<Digest>, ViewError>;
     /// The accessories linked to `subject`, in digest order.
     async fn accessories(&self, repo: &RepoName, subject: &Digest)
         -> Result<Vec<AccessoryRecord>, ViewError>;

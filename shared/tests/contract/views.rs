@@ -441,6 +441,62 @@ pub async fn ops_in_one_apply_take_effect_in_order(views: Arc<dyn Views>) {
 
 /// Events that fill every view: a blob link, manifests, a referrer, a tag and its manifest tag, and
 /// the repository. Seven rows in all.
+/// An index holding `children`, with no blobs of its own.
+fn index_pushed(r: &RepoName, index: &Digest, children: &[&Digest]) -> Event {
+    let mut event = manifest_pushed(r, index, None);
+    if let Event::ManifestPushed { blobs, manifests, .. } = &mut event {
+        blobs.clear();
+        *manifests = children.iter().map(|c| (*c).clone()).collect();
+    }
+    event
+}
+
+pub async fn the_users_of_a_blob_and_the_holders_of_a_manifest_are_point_reads(views: Arc<dyn Views>) {
+    let (r, other) = (repo("contract/facts"), repo("contract/facts-other"));
+    let (config, layer, unused) = (digest("config"), digest("layer"), digest("unused"));
+    let (a, b, index, outer) = (digest("a"), digest("b"), digest("index"), digest("outer"));
+    let mut history = History::default();
+    project(
+        &*views,
+        &mut history,
+        vec![
+            manifest_pushed(&r, &a, None),
+            manifest_pushed(&r, &b, None),
+            index_pushed(&r, &index, &[&a, &b]),
+            index_pushed(&r, &outer, &[&index]),
+            manifest_pushed(&other, &a, None),
+        ],
+    )
+    .await;
+    let mut ab = vec![a.clone(), b.clone()];
+    ab.sort();
+    assert_eq!(
+        views.manifests_using(&r, &config).await.unwrap(),
+        ab,
+        "both use the config"
+    );
+    assert_eq!(views.manifests_using(&r, &layer).await.unwrap(), ab);
+    assert_eq!(views.manifests_using(&r, &unused).await.unwrap(), vec![]);
+    assert_eq!(views.indexes_holding(&r, &a).await.unwrap(), vec![index.clone()]);
+    assert_eq!(
+        views.indexes_holding(&r, &index).await.unwrap(),
+        vec![outer.clone()]
+    );
+    assert_eq!(views.indexes_holding(&r, &outer).await.unwrap(), vec![]);
+    // Scoped to the repository.
+    assert_eq!(
+        views.manifests_using(&other, &config).await.unwrap(),
+        vec![a.clone()]
+    );
+    assert_eq!(views.indexes_holding(&other, &a).await.unwrap(), vec![]);
+
+    // Content facts outlive the manifest: readers look it up.
+    project(&*views, &mut history, vec![manifest_deleted(&r, &a, None)]).await;
+    assert_eq!(views.manifest(&r, &a).await.unwrap(), None);
+    assert_eq!(views.manifests_using(&r, &config).await.unwrap(), ab);
+    assert_eq!(views.indexes_holding(&r, &a).await.unwrap(), vec![index.clone()]);
+}
+
 fn every_view(r: &RepoName) -> Vec<Event> {
     let (config, image, signature) = (digest("config"), digest("image"), digest("signature"));
     vec![
@@ -457,7 +513,7 @@ pub async fn clearing_empties_every_view(views: Arc<dyn Views>) {
     let mut history = History::default();
     project(&*views, &mut history, every_view(&r)).await;
     let dump = views.dump().await.unwrap();
-    assert_eq!(dump.len(), 7, "one line per row: {dump:#?}");
+    assert_eq!(dump.len(), 11, "one line per row: {dump:#?}");
 
     views.clear().await.unwrap();
 
@@ -468,6 +524,7 @@ pub async fn clearing_empties_every_view(views: Arc<dyn Views>) {
     assert_eq!(views.tags(&r, None, 100).await.unwrap(), vec![]);
     assert_eq!(views.manifest_tags(&r, &image).await.unwrap(), vec![]);
     assert_eq!(views.referrers(&r, &image).await.unwrap(), vec![]);
+    assert_eq!(views.manifests_using(&r, &config).await.unwrap(), vec![]);
     assert!(!views.repository_exists(&r).await.unwrap());
     assert_eq!(views.repositories(None, 100).await.unwrap(), vec![]);
 
@@ -508,7 +565,7 @@ pub async fn dumps_are_sorted_and_equal_exactly_when_the_contents_are(make: impl
     project(&*d, &mut History::default(), events[..5].to_vec()).await;
 
     let dump = a.dump().await.unwrap();
-    assert_eq!(dump.len(), 11, "{dump:#?}");
+    assert_eq!(dump.len(), 15, "{dump:#?}");
     assert!(
         dump.windows(2).all(|w| w[0] < w[1]),
         "a dump is sorted, one line per row: {dump:#?}"

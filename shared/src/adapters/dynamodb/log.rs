@@ -6,13 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
-use crate::domain::projection::ops_for;
+use crate::domain::projection::{ops_for, ViewOp};
 use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
 use crate::ports::{EventLog, LogError, Version};
 
 use super::{
     check_limits, fail, get_n, get_s, n, put_write, s, stream_pk, view_writes, DynamoStore, Item, Write,
-    HEAD, LOG_PK, MAX_PAGE_ROWS, PK, SK,
+    HEAD, LOG_PK, MAX_PAGE_ROWS, MAX_TRANSACT_ITEMS, PK, SK,
 };
 
 /// How often an append retries after losing the race for the log counter to another stream (or a
@@ -111,7 +111,16 @@ impl DynamoStore {
             writes.push(put_write(&self.table, in_stream, None)?);
         }
         let ops: Vec<_> = recorded.iter().flat_map(ops_for).collect();
-        writes.extend(view_writes(&self.table, &ops)?);
+        let views = view_writes(&self.table, &ops)?;
+        if writes.len() + views.len() > MAX_TRANSACT_ITEMS {
+            // A manifest with many layers: its content facts go first, outside the transaction.
+            let (facts, rest): (Vec<_>, Vec<_>) =
+                (ops.into_iter()).partition(|op| matches!(op, ViewOp::Put(k, _) if k.is_content_fact()));
+            self.write_batches(view_writes(&self.table, &facts)?).await?;
+            writes.extend(view_writes(&self.table, &rest)?);
+        } else {
+            writes.extend(views);
+        }
         check_limits(&writes)?;
 
         let sent = self

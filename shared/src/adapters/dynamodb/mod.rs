@@ -15,6 +15,11 @@
 //! repo#<repo>         mtag#<digest>#<tag>         -
 //! repo#<repo>         ref#<subject>#<digest>      v (S): ReferrerRecord JSON
 //! repo#<repo>         blob#<digest>               v (N): size
+//! repo#<repo>         acc#<subject>#<digest>      v (S): AccessoryRecord JSON
+//! repo#<repo>         accof#<digest>#<subject>    -
+//! repo#<repo>         verdict#<digest>#<subject>  v (S): VerdictRecord JSON
+//! repo#<repo>         uses#<blob>#<manifest>      -  (content fact, never deleted)
+//! repo#<repo>         childof#<child>#<index>     -  (content fact, never deleted)
 //! catalog             <repo>                      -
 //! ```
 //!
@@ -33,6 +38,12 @@
 //! actions and about twice its events' bytes, both checked by `check_limits` before sending
 //! (`MAX_TRANSACT_ITEMS`, `MAX_TRANSACT_BYTES`), as each item is against `MAX_ITEM_BYTES`. `head`
 //! sorts before every `v#` key, so a range of `v#` keys never meets it.
+//!
+//! A manifest with more layers or children than fit in the transaction beside the rest (DynamoDB
+//! takes 100 actions) has its content-fact rows (`ViewKey::is_content_fact`: "manifest M uses blob
+//! B", true whenever M exists) written before the transaction, in batches; if the append then
+//! fails, the rows stay, name a manifest that does not exist, and readers (which look the manifest
+//! up) ignore them. Only such an append can make `dump` differ from a rebuild, by those rows.
 //!
 //! Reads use strongly consistent `GetItem`/`Query`. `dump` and `clear` scan the whole table (they
 //! serve rebuilds and tests, not requests).
@@ -271,6 +282,12 @@ fn view_item_key(key: &ViewKey) -> (String, String) {
             digest,
             subject,
         } => (repo_pk(repo.as_str()), format!("verdict#{digest}#{subject}")),
+        ViewKey::BlobUser { repo, blob, manifest } => {
+            (repo_pk(repo.as_str()), format!("uses#{blob}#{manifest}"))
+        }
+        ViewKey::IndexChild { repo, child, index } => {
+            (repo_pk(repo.as_str()), format!("childof#{child}#{index}"))
+        }
     }
 }
 

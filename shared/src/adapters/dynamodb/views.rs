@@ -100,7 +100,7 @@ impl DynamoStore {
 
     /// Sends `writes` in transactions within the service limits, in order. Each transaction is
     /// atomic; the whole is not (views are rebuilt by replaying, which is idempotent).
-    async fn write_batches(&self, writes: Vec<Write>) -> Result<(), String> {
+    pub(super) async fn write_batches(&self, writes: Vec<Write>) -> Result<(), String> {
         let mut batch = Vec::new();
         let mut bytes = 0;
         for write in writes {
@@ -170,6 +170,8 @@ fn dump_line(item: &Item) -> Result<String, String> {
         "acc" => "accessories",
         "accof" => "accessory_of",
         "verdict" => "verdicts",
+        "uses" => "blob_users",
+        "childof" => "index_children",
         other => other,
     };
     Ok(format!("{view} {repo}|{} {value}", rest.replace('#', "|")))
@@ -237,6 +239,24 @@ impl Views for DynamoStore {
             .await
             .map_err(backend)?;
         items.iter().map(json).collect()
+    }
+
+    async fn manifests_using(&self, repo: &RepoName, blob: &Digest) -> ViewResult<Vec<Digest>> {
+        let range = Range::BeginsWith(format!("uses#{blob}#"));
+        let items = self
+            .query(repo_pk(repo.as_str()), range, usize::MAX)
+            .await
+            .map_err(backend)?;
+        items.iter().map(|i| parse(last_part(i)?)).collect()
+    }
+
+    async fn indexes_holding(&self, repo: &RepoName, child: &Digest) -> ViewResult<Vec<Digest>> {
+        let range = Range::BeginsWith(format!("childof#{child}#"));
+        let items = self
+            .query(repo_pk(repo.as_str()), range, usize::MAX)
+            .await
+            .map_err(backend)?;
+        items.iter().map(|i| parse(last_part(i)?)).collect()
     }
 
     async fn accessories(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<AccessoryRecord>> {

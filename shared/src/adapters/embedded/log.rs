@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-use crate::domain::projection::ops_for;
+use crate::domain::projection::{ops_for, ViewOp};
 use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
 use crate::ports::{EventLog, LogError, Version};
 
@@ -98,6 +98,23 @@ pub(super) fn index_streams_if_missing(txn: &WriteTransaction) -> Result<(), Fai
             .map_err(fail)?;
     }
     Ok(())
+}
+
+/// Writes the content-fact rows (`blob_users`, `index_children`) of every manifest in the log, for
+/// a file written before those tables existed: the rows a replay of the log would write, so the
+/// views stay equal to a rebuild. Runs once, when such a file is first opened.
+pub(super) fn project_content_facts(txn: &WriteTransaction) -> Result<(), Failure> {
+    let events = txn.open_table(EVENTS).map_err(fail)?;
+    let mut facts = Vec::new();
+    for row in events.iter().map_err(fail)? {
+        let (_, json) = row.map_err(fail)?;
+        let event: RecordedEvent = serde_json::from_slice(json.value()).map_err(fail)?;
+        facts.extend(ops_for(&event).into_iter().filter(|op| match op {
+            ViewOp::Put(k, _) | ViewOp::Delete(k) => k.is_content_fact(),
+        }));
+    }
+    drop(events);
+    apply_ops(txn, &facts)
 }
 
 #[async_trait]
@@ -240,5 +257,63 @@ mod tests {
         let store = RedbStore::open(&path).unwrap();
         assert_eq!(store.read_stream(&a, 0, 10).await, Ok(on_a));
         assert_eq!(store.read_stream(&b, 0, 10).await, Ok(on_b));
+    }
+
+    #[tokio::test]
+    async fn a_file_written_before_the_content_facts_gets_them_from_the_log_when_opened() {
+        use crate::ports::Views as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.redb");
+        let repo: RepoName = "old/app".parse().unwrap();
+        let d = |s: &str| Digest::compute(Algorithm::Sha256, s.as_bytes());
+        let pushed = |digest: &Digest, blobs: Vec<Digest>, manifests: Vec<Digest>| EventEnvelope {
+            id: digest.to_string(),
+            time: chrono::DateTime::UNIX_EPOCH,
+            principal: "test".to_string(),
+            event: Event::ManifestPushed {
+                repository: repo.clone(),
+                digest: digest.clone(),
+                media_type: "application/vnd.oci.image.manifest.v1+json".to_string(),
+                size: 1,
+                subject: None,
+                artifact_type: None,
+                config_media_type: None,
+                annotations: Default::default(),
+                annotations_omitted: false,
+                blobs,
+                manifests,
+                content: None,
+            },
+        };
+        let store = RedbStore::open(&path).unwrap();
+        let events = vec![
+            pushed(&d("image"), vec![d("config"), d("layer")], vec![]),
+            pushed(&d("index"), vec![], vec![d("image")]),
+        ];
+        store.append(&stream("old/app"), 0, events).await.unwrap();
+        let before = store.dump().await.unwrap();
+        drop(store);
+        // What a file from before the fact tables looks like.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(super::super::BLOB_USERS).unwrap());
+        assert!(txn.delete_table(super::super::INDEX_CHILDREN).unwrap());
+        txn.commit().unwrap();
+        drop(db);
+
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            store.manifests_using(&repo, &d("layer")).await.unwrap(),
+            vec![d("image")]
+        );
+        assert_eq!(
+            store.indexes_holding(&repo, &d("image")).await.unwrap(),
+            vec![d("index")]
+        );
+        assert_eq!(
+            store.dump().await.unwrap(),
+            before,
+            "as if it had been written with them"
+        );
     }
 }

@@ -21,7 +21,10 @@
 //! accessories     repo␀subject␀digest       → AccessoryRecord JSON
 //! accessory_of    repo␀digest␀subject       → ()
 //! verdicts        repo␀signature␀subject    → VerdictRecord JSON
+//! blob_users      repo␀blob␀manifest        → (): content facts, never deleted
+//! index_children  repo␀child␀index          → (): content facts, never deleted
 //! ```
+//! A store opened for the first time by a version with the fact tables fills them from the log.
 
 mod checkpoints;
 mod handle;
@@ -51,6 +54,8 @@ const REPOSITORIES: TableDefinition<&str, ()> = TableDefinition::new("repositori
 const ACCESSORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("accessories");
 const ACCESSORY_OF: TableDefinition<&str, ()> = TableDefinition::new("accessory_of");
 const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
+const BLOB_USERS: TableDefinition<&str, ()> = TableDefinition::new("blob_users");
+const INDEX_CHILDREN: TableDefinition<&str, ()> = TableDefinition::new("index_children");
 
 /// Separates key parts.
 const SEP: char = '\u{0}';
@@ -82,7 +87,11 @@ impl RedbStore {
             let db = Db::open(path, cache_bytes)?;
             db.run(|db| {
                 let txn = db.begin_write().map_err(fail)?;
+                let facts_missing = !has_table(&txn, BLOB_USERS)?;
                 create_tables(&txn)?;
+                if facts_missing {
+                    log::project_content_facts(&txn)?;
+                }
                 log::index_streams_if_missing(&txn)?;
                 txn.commit().map_err(fail)
             })?;
@@ -106,7 +115,14 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), Failure> {
     txn.open_table(ACCESSORIES).map_err(fail)?;
     txn.open_table(ACCESSORY_OF).map_err(fail)?;
     txn.open_table(VERDICTS).map_err(fail)?;
+    txn.open_table(BLOB_USERS).map_err(fail)?;
+    txn.open_table(INDEX_CHILDREN).map_err(fail)?;
     Ok(())
+}
+
+fn has_table(txn: &WriteTransaction, table: TableDefinition<&str, ()>) -> Result<bool, Failure> {
+    use redb::TableHandle as _;
+    Ok(txn.list_tables().map_err(fail)?.any(|t| t.name() == table.name()))
 }
 
 /// A tag's key: the lowercased tag first, so a scan lists tags in the spec's case-insensitive
@@ -151,6 +167,8 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), Failure> {
     let mut accessories = txn.open_table(ACCESSORIES).map_err(fail)?;
     let mut accessory_of = txn.open_table(ACCESSORY_OF).map_err(fail)?;
     let mut verdicts = txn.open_table(VERDICTS).map_err(fail)?;
+    let mut blob_users = txn.open_table(BLOB_USERS).map_err(fail)?;
+    let mut index_children = txn.open_table(INDEX_CHILDREN).map_err(fail)?;
     for op in ops {
         let (view_key, value) = match op {
             ViewOp::Put(k, v) => (k, Some(v)),
@@ -248,6 +266,20 @@ fn apply_ops(txn: &WriteTransaction, ops: &[ViewOp]) -> Result<(), Failure> {
                     _ => None,
                 };
                 put_json(&mut verdicts, &k, value)
+            }
+            (ViewKey::BlobUser { repo, blob, manifest }, v) => {
+                let k = key(&[repo.as_str(), &blob.to_string(), &manifest.to_string()]);
+                match v {
+                    Some(_) => blob_users.insert(k.as_str(), ()).map(drop),
+                    None => blob_users.remove(k.as_str()).map(drop),
+                }
+            }
+            (ViewKey::IndexChild { repo, child, index }, v) => {
+                let k = key(&[repo.as_str(), &child.to_string(), &index.to_string()]);
+                match v {
+                    Some(_) => index_children.insert(k.as_str(), ()).map(drop),
+                    None => index_children.remove(k.as_str()).map(drop),
+                }
             }
         }
         .map_err(fail)?;

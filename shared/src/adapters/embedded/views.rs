@@ -12,7 +12,8 @@ use crate::ports::{ViewError, Views};
 
 use super::{
     apply_ops, create_tables, fail, key, prefix_range, tag_key, Failure, RedbStore, ACCESSORIES,
-    ACCESSORY_OF, BLOB_LINKS, MANIFESTS, MANIFEST_TAGS, REFERRERS, REPOSITORIES, SEP, TAGS, VERDICTS,
+    ACCESSORY_OF, BLOB_LINKS, BLOB_USERS, INDEX_CHILDREN, MANIFESTS, MANIFEST_TAGS, REFERRERS, REPOSITORIES,
+    SEP, TAGS, VERDICTS,
 };
 
 type ViewResult<T> = Result<T, ViewError>;
@@ -149,6 +150,20 @@ impl Views for RedbStore {
         self.read(|txn| scan_json(txn, MANIFESTS, &[repo.as_str()]))
     }
 
+    async fn manifests_using(&self, repo: &RepoName, blob: &Digest) -> ViewResult<Vec<Digest>> {
+        self.read(|txn| {
+            let (start, end) = prefix_range(&[repo.as_str(), &blob.to_string()]);
+            parse_all(scan_keys(txn, BLOB_USERS, &start, &end, usize::MAX)?)
+        })
+    }
+
+    async fn indexes_holding(&self, repo: &RepoName, child: &Digest) -> ViewResult<Vec<Digest>> {
+        self.read(|txn| {
+            let (start, end) = prefix_range(&[repo.as_str(), &child.to_string()]);
+            parse_all(scan_keys(txn, INDEX_CHILDREN, &start, &end, usize::MAX)?)
+        })
+    }
+
     async fn accessories(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<AccessoryRecord>> {
         self.read(|txn| scan_json(txn, ACCESSORIES, &[repo.as_str(), &subject.to_string()]))
     }
@@ -237,6 +252,8 @@ impl Views for RedbStore {
             txn.delete_table(ACCESSORIES).map_err(fail)?;
             txn.delete_table(ACCESSORY_OF).map_err(fail)?;
             txn.delete_table(VERDICTS).map_err(fail)?;
+            txn.delete_table(BLOB_USERS).map_err(fail)?;
+            txn.delete_table(INDEX_CHILDREN).map_err(fail)?;
             create_tables(txn)
         })
     }
@@ -264,6 +281,8 @@ impl Views for RedbStore {
             dump_table(txn, ACCESSORIES, json, &mut rows)?;
             dump_table(txn, ACCESSORY_OF, |_| String::new(), &mut rows)?;
             dump_table(txn, VERDICTS, json, &mut rows)?;
+            dump_table(txn, BLOB_USERS, |_| String::new(), &mut rows)?;
+            dump_table(txn, INDEX_CHILDREN, |_| String::new(), &mut rows)?;
             rows.sort();
             Ok(rows)
         })

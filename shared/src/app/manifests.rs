@@ -245,10 +245,10 @@ mod tests {
     use crate::adapters::embedded::RedbStore;
     use crate::adapters::fs::FsBlobStore;
     use crate::domain::accessory::AccessoryKind;
-    use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
+    use crate::domain::{RecordedEvent, StreamId};
     use crate::ports::{
-        BlobError, BlobRead, BlobStore, ByteRange, ByteStream, EventLog, LogError, SystemClock, UploadId,
-        UploadState, Version,
+        BlobError, BlobRead, BlobStore, ByteRange, ByteStream, EventLog, LogError, StreamAppend, SystemClock,
+        UploadId, UploadState, Version,
     };
 
     /// Blobs whose first read of each digest in `cut` fails half-way, as a dropped connection does.
@@ -324,13 +324,8 @@ mod tests {
 
     #[async_trait]
     impl EventLog for LosesAnswers {
-        async fn append(
-            &self,
-            stream: &StreamId,
-            expected: Version,
-            events: Vec<EventEnvelope>,
-        ) -> Result<Vec<RecordedEvent>, LogError> {
-            let recorded = self.inner.append(stream, expected, events).await?;
+        async fn append_atomic(&self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, LogError> {
+            let recorded = self.inner.append_atomic(appends).await?;
             if self.lose.swap(false, Ordering::SeqCst) {
                 return Err(LogError::Backend("the answer was lost".into()));
             }

@@ -19,12 +19,32 @@ pub enum LogError {
     /// The backend has no space (or quota) left for the write; nothing was appended.
     #[error("the event log is out of space")]
     InsufficientStorage,
+    /// The append names a stream twice.
+    #[error("stream {0} appears twice in one append")]
+    StreamTwice(StreamId),
     #[error("event log backend failed: {0}")]
     Backend(String),
 }
 
+/// One stream's part of an atomic append ([`EventLog::append_atomic`]): the version the decision
+/// was made at, and the events to add (none: the version is only checked, for a stream the decision
+/// read but does not change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    pub stream: StreamId,
+    pub expected: Version,
+    pub events: Vec<EventEnvelope>,
+}
+
 #[async_trait]
 pub trait EventLog: Send + Sync {
+    /// Appends to several streams at once, all or nothing: if, and only if, every stream is at its
+    /// `expected` version, every event is appended (numbered in the order given) and the inline
+    /// projection of each applied, in one transaction. Otherwise nothing is written and the error
+    /// is the `Conflict` of the first stream whose version differs. A stream may appear once.
+    /// Appending no events at all is a no-op (nothing is checked: there is no write to guard).
+    async fn append_atomic(&self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, LogError>;
+
     /// Appends `events` to `stream` if, and only if, the stream is at `expected`. In the same
     /// transaction the adapter applies the inline projection (`domain::projection::ops_for`) of each
     /// event, so a read after a successful append sees it. Appending no events is a no-op.
@@ -33,7 +53,14 @@ pub trait EventLog: Send + Sync {
         stream: &StreamId,
         expected: Version,
         events: Vec<EventEnvelope>,
-    ) -> Result<Vec<RecordedEvent>, LogError>;
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        self.append_atomic(vec![StreamAppend {
+            stream: stream.clone(),
+            expected,
+            events,
+        }])
+        .await
+    }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, LogError>;
 
@@ -52,4 +79,13 @@ pub trait EventLog: Send + Sync {
 
     /// Up to `limit` events with a sequence greater than `after`, in log order.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError>;
+}
+
+/// Refuses an append that names a stream twice (adapters call it first).
+pub fn check_appends(appends: &[StreamAppend]) -> Result<(), LogError> {
+    let mut seen = std::collections::HashSet::new();
+    match appends.iter().find(|a| !seen.insert(&a.stream)) {
+        Some(twice) => Err(LogError::StreamTwice(twice.stream.clone())),
+        None => Ok(()),
+    }
 }

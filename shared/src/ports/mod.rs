@@ -10,7 +10,7 @@ pub mod views;
 
 pub use blob_store::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
 pub use clock::{Clock, SystemClock};
-pub use event_log::{EventLog, LogError, Version};
+pub use event_log::{EventLog, LogError, StreamAppend, Version};
 pub use key_store::{KeyStore, KeyStoreError, MemoryKeyStore};
 pub use projection::{Checkpoints, EventSink, ProjectionError};
 pub use views::{ViewError, Views};

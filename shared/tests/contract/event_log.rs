@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use berth::domain::{EventEnvelope, RecordedEvent, StreamId};
-use berth::ports::{EventLog, LogError, Views};
+use berth::ports::{EventLog, LogError, StreamAppend, Views};
 use tokio::sync::Barrier;
 
 use crate::support::{
@@ -612,4 +612,125 @@ pub async fn a_conflicting_append_leaves_the_views_untouched(log: Arc<dyn EventL
     assert_eq!(views.manifest(&repository, &second).await.unwrap(), None);
     assert_eq!(views.blob_link(&repository, &blob).await.unwrap(), None);
     assert_eq!(views.dump().await.unwrap(), before);
+}
+
+fn part(s: &StreamId, expected: u64, events: Vec<EventEnvelope>) -> StreamAppend {
+    StreamAppend {
+        stream: s.clone(),
+        expected,
+        events,
+    }
+}
+
+pub async fn an_append_to_several_streams_writes_all_of_them_or_none(log: Arc<dyn EventLog>) {
+    let (a, b, c) = (
+        stream("contract/atomic-a"),
+        stream("contract/atomic-b"),
+        stream("contract/atomic-c"),
+    );
+    let start = log_end(&*log).await;
+    let recorded = log
+        .append_atomic(vec![
+            part(&a, 0, events("contract/atomic-a", "one", 2)),
+            part(&b, 0, events("contract/atomic-b", "one", 1)),
+        ])
+        .await
+        .unwrap();
+    let streams: Vec<(&str, u64)> = recorded.iter().map(|e| (e.stream.as_str(), e.version)).collect();
+    assert_eq!(
+        streams,
+        [(a.as_str(), 1), (a.as_str(), 2), (b.as_str(), 1)],
+        "numbered in the order given"
+    );
+    assert_strictly_increasing(&recorded.iter().map(|e| e.sequence).collect::<Vec<_>>());
+    assert_eq!(everything_after(&*log, start).await, recorded);
+    assert_eq!(log.stream_version(&a).await.unwrap(), 2);
+    assert_eq!(log.stream_version(&b).await.unwrap(), 1);
+
+    // One stale stream, whichever place it has: nothing of any stream is written.
+    let before = everything_after(&*log, start).await;
+    for parts in [
+        vec![
+            part(&a, 2, events("contract/atomic-a", "two", 1)),
+            part(&b, 0, events("contract/atomic-b", "two", 1)),
+            part(&c, 0, events("contract/atomic-c", "two", 1)),
+        ],
+        vec![
+            part(&c, 0, events("contract/atomic-c", "three", 1)),
+            part(&b, 0, events("contract/atomic-b", "three", 1)),
+        ],
+    ] {
+        assert_eq!(
+            log.append_atomic(parts).await,
+            Err(LogError::Conflict {
+                stream: b.clone(),
+                expected: 0,
+                actual: 1
+            })
+        );
+        assert_eq!(everything_after(&*log, start).await, before, "nothing appended");
+        assert_eq!(
+            (
+                log.stream_version(&a).await.unwrap(),
+                log.stream_version(&c).await.unwrap()
+            ),
+            (2, 0)
+        );
+        assert_eq!(log.read_stream(&c, 0, 10).await.unwrap(), vec![]);
+    }
+}
+
+pub async fn a_stream_only_checked_guards_the_append_and_gains_nothing(log: Arc<dyn EventLog>) {
+    let (written, read) = (stream("contract/checked-w"), stream("contract/checked-r"));
+    log.append(&read, 0, events("contract/checked-r", "base", 1))
+        .await
+        .unwrap();
+    // The stream read moved since the decision: the append is refused.
+    assert_eq!(
+        log.append_atomic(vec![
+            part(&written, 0, events("contract/checked-w", "stale", 1)),
+            part(&read, 0, vec![]),
+        ])
+        .await,
+        Err(LogError::Conflict {
+            stream: read.clone(),
+            expected: 0,
+            actual: 1
+        })
+    );
+    assert_eq!(log.stream_version(&written).await.unwrap(), 0);
+    // As read: the append goes through, and the stream only checked is unchanged.
+    let recorded = log
+        .append_atomic(vec![
+            part(&written, 0, events("contract/checked-w", "fresh", 1)),
+            part(&read, 1, vec![]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].stream, written);
+    assert_eq!(log.stream_version(&read).await.unwrap(), 1);
+    assert_eq!(log.read_stream(&read, 0, 10).await.unwrap().len(), 1);
+    // A stream that does not exist is checked at version 0.
+    let never = stream("contract/checked-never");
+    log.append_atomic(vec![
+        part(&written, 1, events("contract/checked-w", "again", 1)),
+        part(&never, 0, vec![]),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(log.stream_version(&never).await.unwrap(), 0);
+}
+
+pub async fn an_append_naming_a_stream_twice_is_refused(log: Arc<dyn EventLog>) {
+    let s = stream("contract/twice");
+    assert_eq!(
+        log.append_atomic(vec![
+            part(&s, 0, events("contract/twice", "one", 1)),
+            part(&s, 1, events("contract/twice", "two", 1)),
+        ])
+        .await,
+        Err(LogError::StreamTwice(s.clone()))
+    );
+    assert_eq!(log.stream_version(&s).await.unwrap(), 0);
 }

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 use crate::domain::projection::{ops_for, ViewOp};
-use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
-use crate::ports::{EventLog, LogError, Version};
+use crate::domain::{RecordedEvent, StreamId};
+use crate::ports::event_log::check_appends;
+use crate::ports::{EventLog, LogError, StreamAppend, Version};
 
 use super::{
-    check_limits, fail, get_n, get_s, n, put_write, s, stream_pk, view_writes, DynamoStore, Item, Write,
-    HEAD, LOG_PK, MAX_PAGE_ROWS, MAX_TRANSACT_ITEMS, PK, SK,
+    check_limits, check_write, fail, get_n, get_s, n, put_write, s, stream_pk, view_writes, DynamoStore,
+    Item, Write, HEAD, LOG_PK, MAX_PAGE_ROWS, MAX_TRANSACT_ITEMS, PK, SK,
 };
 
 /// How often an append retries after losing the race for the log counter to another stream (or a
@@ -41,8 +42,8 @@ fn stream_event_sk(version: Version) -> String {
 /// What one attempt of an append came to.
 enum Attempt {
     Done(Vec<RecordedEvent>),
-    /// The stream head's condition failed.
-    Conflict,
+    /// The head condition of `appends[.0]` failed.
+    Conflict(usize),
     /// Only the counter's condition failed, or DynamoDB saw a concurrent transaction: try again.
     Retry,
 }
@@ -59,36 +60,51 @@ impl DynamoStore {
         }
     }
 
-    async fn try_append(
-        &self,
-        stream: &StreamId,
-        expected: Version,
-        envelopes: &[EventEnvelope],
-    ) -> Result<Attempt, String> {
+    async fn try_append(&self, appends: &[StreamAppend]) -> Result<Attempt, String> {
         let last = self.last_sequence().await?;
-        let recorded: Vec<RecordedEvent> = envelopes
-            .iter()
-            .zip(1u64..)
-            .map(|(envelope, i)| RecordedEvent {
-                sequence: last + i,
-                stream: stream.clone(),
-                version: expected + i,
-                envelope: envelope.clone(),
-            })
-            .collect();
-        let (new_last, new_version) = (last + recorded.len() as u64, expected + recorded.len() as u64);
+        let mut recorded: Vec<RecordedEvent> = Vec::new();
+        for append in appends {
+            let first = last + recorded.len() as u64;
+            recorded.extend(
+                append
+                    .events
+                    .iter()
+                    .zip(1u64..)
+                    .map(|(envelope, i)| RecordedEvent {
+                        sequence: first + i,
+                        stream: append.stream.clone(),
+                        version: append.expected + i,
+                        envelope: envelope.clone(),
+                    }),
+            );
+        }
+        let new_last = last + recorded.len() as u64;
 
         let key = |pk: String, sk: &str| Item::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]);
-        let mut head = key(stream_pk(stream.as_str()), HEAD);
-        head.insert(VERSION.to_string(), n(new_version));
-        let head_condition = if expected == 0 {
-            ("attribute_not_exists(pk)", Item::new())
-        } else {
-            (
-                "version = :expected",
-                Item::from([(":expected".to_string(), n(expected))]),
-            )
-        };
+        // The heads first (a put for a stream that grows, a check for one that is only read), in
+        // the order given, and the counter after them: cancellation reasons come in this order.
+        let mut writes: Vec<Write> = Vec::new();
+        for append in appends {
+            let condition = if append.expected == 0 {
+                ("attribute_not_exists(pk)", Item::new())
+            } else {
+                (
+                    "version = :expected",
+                    Item::from([(":expected".to_string(), n(append.expected))]),
+                )
+            };
+            let head = key(stream_pk(append.stream.as_str()), HEAD);
+            if append.events.is_empty() {
+                writes.push(check_write(&self.table, head, condition)?);
+            } else {
+                let mut head = head;
+                head.insert(
+                    VERSION.to_string(),
+                    n(append.expected + append.events.len() as u64),
+                );
+                writes.push(put_write(&self.table, head, Some(condition))?);
+            }
+        }
         let mut counter = key(LOG_PK.to_string(), HEAD);
         counter.insert(COUNTER.to_string(), n(new_last));
         let counter_condition = if last == 0 {
@@ -96,17 +112,13 @@ impl DynamoStore {
         } else {
             ("n = :last", Item::from([(":last".to_string(), n(last))]))
         };
-        // The head first and the counter second: cancellation reasons come in this order.
-        let mut writes: Vec<Write> = vec![
-            put_write(&self.table, head, Some(head_condition))?,
-            put_write(&self.table, counter, Some(counter_condition))?,
-        ];
+        writes.push(put_write(&self.table, counter, Some(counter_condition))?);
         for event in &recorded {
             let json = serde_json::to_string(event).map_err(|e| e.to_string())?;
             let mut in_log = key(LOG_PK.to_string(), &event_sk(event.sequence));
             in_log.insert(EVENT.to_string(), s(json.clone()));
             writes.push(put_write(&self.table, in_log, None)?);
-            let mut in_stream = key(stream_pk(stream.as_str()), &stream_event_sk(event.version));
+            let mut in_stream = key(stream_pk(event.stream.as_str()), &stream_event_sk(event.version));
             in_stream.insert(EVENT.to_string(), s(json));
             writes.push(put_write(&self.table, in_stream, None)?);
         }
@@ -140,9 +152,10 @@ impl DynamoStore {
                         .iter()
                         .map(|r| r.code().unwrap_or("None"))
                         .collect();
-                    if codes.first() == Some(&"ConditionalCheckFailed") {
-                        Ok(Attempt::Conflict)
-                    } else if codes.get(1) == Some(&"ConditionalCheckFailed")
+                    let heads = &codes[..appends.len().min(codes.len())];
+                    if let Some(i) = heads.iter().position(|c| *c == "ConditionalCheckFailed") {
+                        Ok(Attempt::Conflict(i))
+                    } else if codes.get(appends.len()) == Some(&"ConditionalCheckFailed")
                         || codes.contains(&"TransactionConflict")
                     {
                         Ok(Attempt::Retry)
@@ -202,30 +215,23 @@ impl DynamoStore {
 
 #[async_trait]
 impl EventLog for DynamoStore {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: Version,
-        events: Vec<EventEnvelope>,
-    ) -> Result<Vec<RecordedEvent>, LogError> {
-        if events.is_empty() {
+    async fn append_atomic(&self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, LogError> {
+        check_appends(&appends)?;
+        if appends.iter().all(|a| a.events.is_empty()) {
             return Ok(vec![]);
         }
         for _ in 0..MAX_APPEND_ATTEMPTS {
-            match self
-                .try_append(stream, expected, &events)
-                .await
-                .map_err(backend)?
-            {
+            match self.try_append(&appends).await.map_err(backend)? {
                 Attempt::Done(recorded) => return Ok(recorded),
-                Attempt::Conflict => {
+                Attempt::Conflict(i) => {
+                    let StreamAppend { stream, expected, .. } = &appends[i];
                     let actual = self.stream_version(stream).await?;
                     // Versions only grow, so a failed check means `actual` differs; if it does not,
                     // the failure raced with something odd: try again.
-                    if actual != expected {
+                    if actual != *expected {
                         return Err(LogError::Conflict {
                             stream: stream.clone(),
-                            expected,
+                            expected: *expected,
                             actual,
                         });
                     }
@@ -235,9 +241,11 @@ impl EventLog for DynamoStore {
             let pause = uuid::Uuid::new_v4().as_u128() % MAX_BACKOFF_MS;
             tokio::time::sleep(Duration::from_millis(pause as u64)).await;
         }
+        let streams: Vec<&str> = appends.iter().map(|a| a.stream.as_str()).collect();
         Err(backend(format!(
-            "append to {stream} gave up after {MAX_APPEND_ATTEMPTS} attempts (MAX_APPEND_ATTEMPTS) \
-             lost to concurrent appends"
+            "append to {} gave up after {MAX_APPEND_ATTEMPTS} attempts (MAX_APPEND_ATTEMPTS) \
+             lost to concurrent appends",
+            streams.join(", ")
         )))
     }
 

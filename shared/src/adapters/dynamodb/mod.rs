@@ -57,7 +57,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
     ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
@@ -339,6 +339,23 @@ fn put_write(table: &str, item: Item, condition: Option<(&str, Item)>) -> Result
     let put = put.build().map_err(|e| e.to_string())?;
     Ok(Write {
         item: TransactWriteItem::builder().put(put).build(),
+        bytes,
+    })
+}
+
+/// A condition on an item the transaction does not write (the head of a stream only read).
+fn check_write(table: &str, key: Item, condition: (&str, Item)) -> Result<Write, String> {
+    let bytes = item_bytes(&key);
+    let (expression, values) = condition;
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression(expression)
+        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(Write {
+        item: TransactWriteItem::builder().condition_check(check).build(),
         bytes,
     })
 }

@@ -6,15 +6,16 @@ use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::domain::projection::{ops_for, ViewOp};
-use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
-use crate::ports::{EventLog, LogError, Version};
+use crate::domain::{RecordedEvent, StreamId};
+use crate::ports::event_log::check_appends;
+use crate::ports::{EventLog, LogError, StreamAppend, Version};
 
 use super::{apply_ops, fail, Failure, RedbStore, EVENTS, STREAMS, STREAM_EVENTS};
 
-/// What an append ends with when it writes nothing: the stream's actual version when it is not the
-/// expected one, or the file's failure.
+/// What an append ends with when it writes nothing: the conflict of a stream whose version is not
+/// the expected one, or the file's failure.
 enum AppendFailure {
-    Conflict(Version),
+    Conflict(LogError),
     Failed(Failure),
 }
 
@@ -34,43 +35,53 @@ impl From<Failure> for LogError {
 }
 
 impl RedbStore {
-    fn append_blocking(
-        &self,
-        stream: &StreamId,
-        expected: Version,
-        envelopes: Vec<EventEnvelope>,
-    ) -> Result<Vec<RecordedEvent>, AppendFailure> {
+    fn append_blocking(&self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, AppendFailure> {
         let appended = self.db.run(|db| {
             let txn = db.begin_write().map_err(fail)?;
-            let mut recorded = Vec::with_capacity(envelopes.len());
+            let mut recorded = Vec::new();
             {
                 let mut streams = txn.open_table(STREAMS).map_err(fail)?;
-                let actual = streams
-                    .get(stream.as_str())
-                    .map_err(fail)?
-                    .map_or(0, |v| v.value());
-                if actual != expected {
-                    return Ok(Err(actual));
+                // Every version first: nothing is written unless all are as expected.
+                for append in &appends {
+                    let actual =
+                        (streams.get(append.stream.as_str()).map_err(fail)?).map_or(0, |v| v.value());
+                    if actual != append.expected {
+                        return Ok(Err(LogError::Conflict {
+                            stream: append.stream.clone(),
+                            expected: append.expected,
+                            actual,
+                        }));
+                    }
                 }
                 let mut events = txn.open_table(EVENTS).map_err(fail)?;
                 let mut index = txn.open_table(STREAM_EVENTS).map_err(fail)?;
                 let mut sequence = events.last().map_err(fail)?.map_or(0, |(k, _)| k.value());
-                let mut version = actual;
-                for envelope in envelopes {
-                    sequence += 1;
-                    version += 1;
-                    let event = RecordedEvent {
-                        sequence,
-                        stream: stream.clone(),
-                        version,
-                        envelope,
-                    };
-                    let json = serde_json::to_vec(&event).map_err(fail)?;
-                    events.insert(sequence, json.as_slice()).map_err(fail)?;
-                    index.insert((stream.as_str(), version), sequence).map_err(fail)?;
-                    recorded.push(event);
+                for StreamAppend {
+                    stream,
+                    expected,
+                    events: envelopes,
+                } in appends
+                {
+                    if envelopes.is_empty() {
+                        continue;
+                    }
+                    let mut version = expected;
+                    for envelope in envelopes {
+                        sequence += 1;
+                        version += 1;
+                        let event = RecordedEvent {
+                            sequence,
+                            stream: stream.clone(),
+                            version,
+                            envelope,
+                        };
+                        let json = serde_json::to_vec(&event).map_err(fail)?;
+                        events.insert(sequence, json.as_slice()).map_err(fail)?;
+                        index.insert((stream.as_str(), version), sequence).map_err(fail)?;
+                        recorded.push(event);
+                    }
+                    streams.insert(stream.as_str(), version).map_err(fail)?;
                 }
-                streams.insert(stream.as_str(), version).map_err(fail)?;
             }
             let ops: Vec<_> = recorded.iter().flat_map(ops_for).collect();
             apply_ops(&txn, &ops)?;
@@ -119,27 +130,17 @@ pub(super) fn project_content_facts(txn: &WriteTransaction) -> Result<(), Failur
 
 #[async_trait]
 impl EventLog for RedbStore {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: Version,
-        events: Vec<EventEnvelope>,
-    ) -> Result<Vec<RecordedEvent>, LogError> {
-        if events.is_empty() {
+    async fn append_atomic(&self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, LogError> {
+        check_appends(&appends)?;
+        if appends.iter().all(|a| a.events.is_empty()) {
             return Ok(vec![]);
         }
         let store = RedbStore { db: self.db.clone() };
-        let owned_stream = stream.clone();
-        let result =
-            tokio::task::spawn_blocking(move || store.append_blocking(&owned_stream, expected, events))
-                .await
-                .map_err(|e| LogError::Backend(e.to_string()))?;
+        let result = tokio::task::spawn_blocking(move || store.append_blocking(appends))
+            .await
+            .map_err(|e| LogError::Backend(e.to_string()))?;
         result.map_err(|failure| match failure {
-            AppendFailure::Conflict(actual) => LogError::Conflict {
-                stream: stream.clone(),
-                expected,
-                actual,
-            },
+            AppendFailure::Conflict(conflict) => conflict,
             AppendFailure::Failed(e) => e.into(),
         })
     }
@@ -208,7 +209,7 @@ mod tests {
     use redb::Database;
 
     use super::*;
-    use crate::domain::{Algorithm, Digest, Event, RepoName};
+    use crate::domain::{Algorithm, Digest, Event, EventEnvelope, RepoName};
 
     fn stream(name: &str) -> StreamId {
         let repo: RepoName = name.parse().unwrap();

@@ -25,13 +25,14 @@ const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
 const COMMON: &str = "common.json";
 const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
 /// `data` fields an event may leave out.
-const OPTIONAL_DATA_FIELDS: [&str; 6] = [
+const OPTIONAL_DATA_FIELDS: [&str; 7] = [
     "subject",
     "artifactType",
     "previous",
     "quota",
     "expiresAt",
     "content",
+    "metadata",
 ];
 /// Fields of the logged events that never reach a CloudEvent (`events_out` removes them), and that no
 /// schema allows.
@@ -395,6 +396,7 @@ fn access_sample_events() -> Vec<RecordedEvent> {
             id: 7,
             public: false,
             quota: Some(10 * GIB),
+            metadata: Default::default(),
         },
         Event::UserCreated {
             username: bob(),
@@ -444,6 +446,9 @@ fn access_sample_events() -> Vec<RecordedEvent> {
             project: team(),
             public: true,
             quota: Some(20 * GIB),
+            metadata: [("auto_scan", "true"), ("severity", "high")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
         },
         Event::MemberRemoved {
             project: team(),
@@ -592,22 +597,28 @@ fn other_access_events() -> Vec<Event> {
             id: 1,
             public: true,
             quota: None,
+            metadata: Default::default(),
         },
         Event::ProjectCreated {
             project: odd_project(),
             id: u64::MAX,
             public: false,
             quota: Some(0),
+            metadata: [("retention_id", ""), ("proxy_speed_kb", "-1")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
         },
         Event::ProjectUpdated {
             project: project("0"),
             public: false,
             quota: None,
+            metadata: Default::default(),
         },
         Event::ProjectUpdated {
             project: odd_project(),
             public: true,
             quota: Some(u64::MAX),
+            metadata: Default::default(),
         },
         Event::UserCreated {
             username: odd_user(),

@@ -109,6 +109,7 @@ pub async fn run(registry: Registry, command: AdminCommand) -> anyhow::Result<()
             public,
             quota: quota_bytes,
             owner: None,
+            metadata: Default::default(),
         },
         AdminCommand::CreateUser {
             name,

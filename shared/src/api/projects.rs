@@ -22,19 +22,94 @@ use super::{created, ok, pagination, timestamp, Api, ApiError};
 
 /// Repositories read per catalog call while counting.
 const CATALOG_PAGE: usize = 1_000;
-/// The project metadata Berth keeps (Harbor has more: scanning, severity...).
+/// The project metadata Berth acts on: who may pull.
 const METADATA_PUBLIC: &str = "public";
 /// Pulls need a Notation signature (Harbor's name).
 const METADATA_NOTATION: &str = "enable_content_trust";
 /// Pulls need a cosign signature (Harbor's name).
 const METADATA_COSIGN: &str = "enable_content_trust_cosign";
 const METADATA_KEYS: [&str; 3] = [METADATA_PUBLIC, METADATA_NOTATION, METADATA_COSIGN];
+/// The rest of Harbor's project metadata (its `ProjectMetadata` model), kept as sent and returned,
+/// for the tools that set it (Terraform's `harbor_project` always sends the scanning ones); Berth
+/// has no scanner or proxy cache, so they change nothing. Each with the values Harbor allows.
+const KEPT_METADATA: [(&str, KeptValue); 10] = [
+    ("auto_scan", KeptValue::Flag),
+    ("auto_sbom_generation", KeptValue::Flag),
+    ("prevent_vul", KeptValue::Flag),
+    ("reuse_sys_cve_allowlist", KeptValue::Flag),
+    ("proxy_cache_local_on_not_found", KeptValue::Flag),
+    ("proxy_referrer_api", KeptValue::Flag),
+    ("severity", KeptValue::Severity),
+    ("retention_id", KeptValue::Integer),
+    ("proxy_speed_kb", KeptValue::Integer),
+    ("max_upstream_conn", KeptValue::Integer),
+];
+
+/// What a kept metadata key may hold.
+#[derive(Debug, Clone, Copy)]
+enum KeptValue {
+    /// `"true"` or `"false"` (a JSON boolean is taken as its string).
+    Flag,
+    /// Harbor's severities.
+    Severity,
+    /// A whole number (a JSON number is taken as its string), or empty.
+    Integer,
+}
+
+const SEVERITIES: [&str; 5] = ["none", "low", "medium", "high", "critical"];
+/// 2^53 - 1: the largest integer a double (JavaScript's, Python's float) holds exactly.
+const MAX_EXACT_JSON_INTEGER: i64 = (1 << 53) - 1;
+
+impl KeptValue {
+    /// The value as kept, or why it is refused.
+    fn check(self, key: &str, value: &Value) -> Result<String, ApiError> {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) if matches!(self, KeptValue::Flag) => b.to_string(),
+            // A JSON number only where every JSON reader holds it exactly (a string holds any).
+            Value::Number(n)
+                if matches!(self, KeptValue::Integer)
+                    && n.as_i64().is_some_and(|i| i.abs() <= MAX_EXACT_JSON_INTEGER) =>
+            {
+                n.to_string()
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "metadata {key} must be a string (or a boolean flag, or a whole number of at \
+                     most 2^53 - 1), not {other}"
+                )))
+            }
+        };
+        let valid = match self {
+            KeptValue::Flag => text == "true" || text == "false",
+            KeptValue::Severity => SEVERITIES.contains(&text.as_str()),
+            KeptValue::Integer => {
+                let digits = text.strip_prefix('-').unwrap_or(&text);
+                text.is_empty() || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            }
+        };
+        if valid {
+            return Ok(text);
+        }
+        let allowed = match self {
+            KeptValue::Flag => "\"true\" or \"false\"".to_string(),
+            KeptValue::Severity => SEVERITIES.join(", "),
+            KeptValue::Integer => "a whole number".to_string(),
+        };
+        Err(ApiError::bad_request(format!(
+            "metadata {key} must be {allowed}, not {text:?}"
+        )))
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub(super) struct Metadata {
     pub public: String,
     pub enable_content_trust: String,
     pub enable_content_trust_cosign: String,
+    /// The kept metadata ([`KEPT_METADATA`]), as sent.
+    #[serde(flatten)]
+    pub kept: BTreeMap<String, String>,
 }
 
 impl Metadata {
@@ -43,6 +118,7 @@ impl Metadata {
             public: project.public.to_string(),
             enable_content_trust: project.trust.require_notation.to_string(),
             enable_content_trust_cosign: project.trust.require_cosign.to_string(),
+            kept: project.metadata.clone(),
         }
     }
 
@@ -51,17 +127,19 @@ impl Metadata {
             METADATA_PUBLIC => Some(&self.public),
             METADATA_NOTATION => Some(&self.enable_content_trust),
             METADATA_COSIGN => Some(&self.enable_content_trust_cosign),
-            _ => None,
+            other => self.kept.get(other).map(String::as_str),
         }
     }
 }
 
 /// The metadata a request sets (`None`: left as is).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct MetadataChange {
     public: Option<bool>,
     notation: Option<bool>,
     cosign: Option<bool>,
+    /// Kept metadata to set.
+    kept: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -214,14 +292,24 @@ fn to_json(directory: &Directory, principal: &Principal, project: &Project, repo
     }
 }
 
-/// The flags among Harbor metadata (`"true"`/`"false"`, or JSON booleans); Berth keeps no other
-/// metadata, so other keys are refused.
+/// The change Harbor metadata asks for: the flags Berth acts on (`"true"`/`"false"`, or JSON
+/// booleans) and the kept keys, each checked against what Harbor allows; other keys are refused.
 fn metadata_of(metadata: &BTreeMap<String, Value>) -> Result<MetadataChange, ApiError> {
-    if let Some(key) = metadata.keys().find(|k| !METADATA_KEYS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unsupported project metadata {key:?}: Berth keeps {}",
-            METADATA_KEYS.join(", ")
-        )));
+    let mut kept = BTreeMap::new();
+    for (key, value) in metadata {
+        if METADATA_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let Some((_, kind)) = KEPT_METADATA.iter().find(|(k, _)| k == key) else {
+            let known: Vec<&str> = (METADATA_KEYS.iter().copied())
+                .chain(KEPT_METADATA.iter().map(|(k, _)| *k))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "unsupported project metadata {key:?}: Harbor's keys are {}",
+                known.join(", ")
+            )));
+        };
+        kept.insert(key.clone(), kind.check(key, value)?);
     }
     let flag = |key: &str| match metadata.get(key) {
         None => Ok(None),
@@ -236,6 +324,7 @@ fn metadata_of(metadata: &BTreeMap<String, Value>) -> Result<MetadataChange, Api
         public: flag(METADATA_PUBLIC)?,
         notation: flag(METADATA_NOTATION)?,
         cosign: flag(METADATA_COSIGN)?,
+        kept,
     })
 }
 
@@ -346,6 +435,7 @@ pub(super) async fn create(
         public,
         quota,
         owner: caller.username().cloned(),
+        metadata: change.kept.clone(),
     };
     caller.change(command).await?;
     apply_trust_flags(&caller, &name, change).await?;
@@ -381,6 +471,7 @@ pub(super) async fn update(
         name: name.clone(),
         public,
         quota,
+        metadata: change.kept.clone(),
     };
     caller.change(command).await?;
     apply_trust_flags(&caller, &name, change).await?;
@@ -487,6 +578,7 @@ async fn set_metadata(
         name: name.clone(),
         public: change.public,
         quota: None,
+        metadata: change.kept.clone(),
     };
     caller.change(command).await?;
     apply_trust_flags(&caller, &name, change).await?;

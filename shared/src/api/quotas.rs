@@ -126,6 +126,7 @@ pub(super) async fn update(
         name: project.name.clone(),
         public: None,
         quota: Some(quota),
+        metadata: Default::default(),
     };
     caller.change(command).await?;
     Ok(StatusCode::OK.into_response())

@@ -208,6 +208,7 @@ impl Registry {
                 public: true,
                 quota: None,
                 owner: None,
+                metadata: Default::default(),
             };
             match self.change_access(&system, command).await {
                 Ok(_) => done.created_default_project = true,

@@ -159,6 +159,10 @@ pub enum Event {
         /// Storage limit in bytes; absent is unlimited.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         quota: Option<u64>,
+        /// Harbor project metadata kept as sent (`auto_scan`, `severity`, ...), beyond the settings
+        /// Berth acts on (public, content trust), which have their own fields and events.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metadata: BTreeMap<String, String>,
     },
     /// The project's settings after the change.
     ProjectUpdated {
@@ -166,6 +170,9 @@ pub enum Event {
         public: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         quota: Option<u64>,
+        /// All of the kept metadata after the change (as in `ProjectCreated`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metadata: BTreeMap<String, String>,
     },
     ProjectDeleted {
         project: ProjectName,

@@ -411,6 +411,7 @@ async fn auto_create(
         public: false,
         quota: None,
         owner: Some(user.clone()),
+        metadata: Default::default(),
     };
     match registry.change_access(&ctx, command).await {
         Ok(_) | Err(crate::app::AppError::Access(_)) => Ok(Some(registry.directory().await?)),

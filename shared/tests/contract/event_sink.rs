@@ -250,11 +250,13 @@ fn access_events() -> Vec<Event> {
             id: 1,
             public: false,
             quota: None,
+            metadata: Default::default(),
         },
         Event::ProjectUpdated {
             project: project.clone(),
             public: true,
             quota: Some(10),
+            metadata: Default::default(),
         },
         Event::ProjectDeleted {
             project: project.clone(),

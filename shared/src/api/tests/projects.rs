@@ -158,3 +158,89 @@ async fn a_project_with_repositories_cannot_be_deleted() {
         .await
         .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
 }
+
+/// Terraform's `harbor_project` sends Harbor's scanning metadata with every create and update, and
+/// reads the project back expecting what it sent: kept as sent, merged on update, checked against
+/// Harbor's values.
+#[tokio::test]
+async fn harbors_other_project_metadata_is_kept_as_sent_and_returned() {
+    let given = given().await;
+    let sent = json!({
+        "public": "false",
+        "auto_scan": "true",
+        "severity": "high",
+        "prevent_vul": "false",
+        "reuse_sys_cve_allowlist": "true",
+    });
+    let created = given
+        .call(
+            Method::POST,
+            "/projects",
+            Some(ALICE),
+            Some(json!({"project_name": "tf", "metadata": sent, "cve_allowlist": {"items": []}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let project = given.get("/projects/tf", Some(ALICE)).await;
+    let metadata = &project.body["metadata"];
+    for (key, value) in sent.as_object().unwrap() {
+        assert_eq!(&metadata[key], value, "{key} in {metadata}");
+    }
+    assert_eq!(metadata["enable_content_trust_cosign"], "false");
+
+    // An update sets what it names and keeps the rest; JSON booleans and numbers are taken as Harbor's strings.
+    let updated = given
+        .call(
+            Method::PUT,
+            "/projects/tf",
+            Some(ALICE),
+            Some(json!({"metadata": {"severity": "critical", "auto_scan": false, "retention_id": 7}})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let metadata = given.get("/projects/tf/metadatas", Some(ALICE)).await.body;
+    assert_eq!(metadata["severity"], "critical");
+    assert_eq!(metadata["auto_scan"], "false");
+    assert_eq!(metadata["retention_id"], "7");
+    assert_eq!(metadata["reuse_sys_cve_allowlist"], "true", "kept: {metadata}");
+    let one = given.get("/projects/tf/metadatas/severity", Some(ALICE)).await;
+    assert_eq!(one.body, json!({"severity": "critical"}));
+
+    // Values Harbor refuses, and keys Harbor does not have, change nothing.
+    for bad in [
+        json!({"severity": "urgent"}),
+        json!({"auto_scan": "yes"}),
+        json!({"proxy_speed_kb": "fast"}),
+        json!({"color": "blue"}),
+        json!({"severity": 3}),
+    ] {
+        let answer = given
+            .call(
+                Method::PUT,
+                "/projects/tf",
+                Some(ALICE),
+                Some(json!({"metadata": bad})),
+            )
+            .await;
+        answer.assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    }
+    assert_eq!(
+        given.get("/projects/tf/metadatas", Some(ALICE)).await.body,
+        metadata,
+        "nothing changed"
+    );
+    // Only the project's admins set metadata.
+    let outsider = given
+        .call(
+            Method::PUT,
+            "/projects/tf/metadatas/auto_scan",
+            Some(BOB),
+            Some(json!({"auto_scan": "true"})),
+        )
+        .await;
+    assert!(
+        outsider.status == StatusCode::NOT_FOUND || outsider.status == StatusCode::FORBIDDEN,
+        "{}",
+        outsider.status
+    );
+}

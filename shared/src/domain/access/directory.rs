@@ -25,6 +25,9 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
     pub members: BTreeMap<Username, Member>,
     pub trust: ContentTrust,
+    /// Harbor metadata kept as sent (`auto_scan`, `severity`, `retention_id`, ...): Berth does not
+    /// act on these; public and content trust have their own fields.
+    pub metadata: BTreeMap<String, String>,
     /// The access-stream version of the last trust change: verdicts reached under another revision
     /// are not used.
     pub trust_revision: u64,
@@ -118,12 +121,16 @@ pub enum AccessCommand {
         quota: Option<u64>,
         /// Becomes the project's admin (Harbor: the creator); `None` for the system.
         owner: Option<Username>,
+        /// Kept metadata (see [`Project::metadata`]).
+        metadata: BTreeMap<String, String>,
     },
     UpdateProject {
         name: ProjectName,
         public: Option<bool>,
         /// `Some(None)` removes the limit.
         quota: Option<Option<u64>>,
+        /// Kept metadata to set (other keys stay as they are).
+        metadata: BTreeMap<String, String>,
     },
     DeleteProject {
         name: ProjectName,
@@ -383,6 +390,7 @@ impl Directory {
                 public,
                 quota,
                 owner,
+                metadata,
             } => {
                 if self.projects.contains_key(&name) {
                     return Err(AccessError::ProjectExists(name));
@@ -392,6 +400,7 @@ impl Directory {
                     id,
                     public,
                     quota,
+                    metadata,
                 }];
                 if let Some(owner) = owner.filter(|o| self.users.contains_key(o)) {
                     events.push(Event::MemberAdded {
@@ -403,12 +412,20 @@ impl Directory {
                 }
                 events
             }
-            C::UpdateProject { name, public, quota } => {
+            C::UpdateProject {
+                name,
+                public,
+                quota,
+                metadata,
+            } => {
                 let p = project_of(&name)?;
+                let mut kept = p.metadata.clone();
+                kept.extend(metadata);
                 vec![Event::ProjectUpdated {
                     project: name,
                     public: public.unwrap_or(p.public),
                     quota: quota.unwrap_or(p.quota),
+                    metadata: kept,
                 }]
             }
             C::ConfigureTrust { name, trust } => {
@@ -598,6 +615,7 @@ impl Directory {
                 id,
                 public,
                 quota,
+                metadata,
             } => {
                 self.see_id(*id);
                 self.projects.insert(
@@ -611,6 +629,7 @@ impl Directory {
                         updated_at: time,
                         members: BTreeMap::new(),
                         trust: ContentTrust::default(),
+                        metadata: metadata.clone(),
                         trust_revision: recorded.version,
                     },
                 );
@@ -619,10 +638,12 @@ impl Directory {
                 project,
                 public,
                 quota,
+                metadata,
             } => {
                 if let Some(p) = self.projects.get_mut(project) {
                     p.public = *public;
                     p.quota = *quota;
+                    p.metadata = metadata.clone();
                     p.updated_at = time;
                 }
             }

@@ -56,6 +56,7 @@ fn project(name: &str, public: bool, owner: Option<&str>) -> AccessCommand {
         public,
         quota: None,
         owner: owner.map(u),
+        metadata: Default::default(),
     }
 }
 

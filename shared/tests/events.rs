@@ -197,9 +197,7 @@ fn recorded_by(principal: &str, sequence: u64, version: u64, seconds: i64, event
     let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
     RecordedEvent {
         sequence,
-        stream: event
-            .repository()
-            .map_or_else(StreamId::access, StreamId::repository),
+        stream: StreamId::of(&event),
         version,
         envelope: EventEnvelope {
             id: id.to_string(),
@@ -834,11 +832,19 @@ fn expected_attributes(data: &Value) -> (String, String, String) {
     let field = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
     if let Some(repository) = field("repository") {
         let subject = field("tag").or_else(|| field("digest")).unwrap();
-        return (
-            format!("/repositories/{repository}"),
-            format!("repository/{repository}"),
-            subject,
-        );
+        // The stream, as events/README.md states it: a tag's events on the tag's, accessories and
+        // verdicts (they have a `kind`) on their subject's, manifests on their own, blobs on theirs.
+        let digest = || field("digest").unwrap();
+        let stream = if let Some(tag) = field("tag") {
+            format!("tag/{repository}:{tag}")
+        } else if data.get("kind").is_some() {
+            format!("manifest/{repository}@{}", field("subject").unwrap())
+        } else if data.get("mediaType").is_some() {
+            format!("manifest/{repository}@{}", digest())
+        } else {
+            format!("blob/{repository}@{}", digest())
+        };
+        return (format!("/repositories/{repository}"), stream, subject);
     }
     let access = "access".to_string();
     if let Some(robot) = field("robot") {

@@ -8,7 +8,7 @@ use crate::domain::accessory::{
 };
 use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, Deletion, PushManifest};
-use crate::domain::{Digest, Event, RepoName, Tag};
+use crate::domain::{Digest, Event, RepoName, StreamId, Tag};
 
 use super::{AppError, Registry, RequestContext};
 
@@ -107,52 +107,52 @@ impl Registry {
     /// Links the accessories that arrived before `pushed`, their subject, once its push is appended.
     /// Done after the append, once, rather than in every contended attempt: an accessory appended
     /// before this read is found here; one appended after it saw the subject itself (both appends
-    /// are ordered on the repository's stream).
+    /// are ordered on the subject's stream, which an accessory's push guards).
     pub(super) async fn link_early_accessories(
         &self,
         ctx: &RequestContext,
         repo: &RepoName,
         pushed: &Digest,
     ) -> Result<(), AppError> {
-        for attempt in Self::attempts() {
-            let version = self.version(repo).await?;
-            let mut candidates = Vec::new();
-            for referrer in self.views.referrers(repo, pushed).await? {
-                candidates.push(Link {
-                    subject: pushed.clone(),
-                    accessory: referrer.digest,
-                    kind: AccessoryKind::of_referrer(referrer.artifact_type.as_deref()),
-                    tag: None,
-                });
-            }
-            // cosign's scheme tags of the digest sort right after `sha256-<hex>`: one range read.
-            let after = pushed.tag_form();
-            for tag in self.views.tags(repo, Some(&after), SCHEME_TAG_SCAN).await? {
-                let Some(scheme) = SchemeTag::parse(&tag).filter(|s| s.subject == *pushed) else {
-                    continue;
-                };
-                let Some(target) = self.views.tag(repo, &tag).await? else {
-                    continue;
-                };
-                if let Some(record) = self.views.manifest(repo, &target).await? {
-                    candidates.push(Link {
-                        subject: pushed.clone(),
-                        accessory: target,
-                        kind: scheme.kind_of(self.content_of(&record).await?),
-                        tag: Some(tag),
-                    });
-                }
-            }
-            let events = self.link_state_events(repo, pushed, &candidates).await?;
-            if events.is_empty() {
-                return Ok(());
-            }
-            if let Some(recorded) = self.try_append(ctx, repo, version, events, attempt).await? {
-                self.verify_new_links(ctx, repo, &recorded).await;
-                return Ok(());
-            }
+        let streams = [StreamId::manifest(repo, pushed)];
+        let (recorded, ()) = self
+            .decide_and_append(ctx, &streams, move || {
+                Box::pin(async move {
+                    let mut candidates = Vec::new();
+                    for referrer in self.views.referrers(repo, pushed).await? {
+                        candidates.push(Link {
+                            subject: pushed.clone(),
+                            accessory: referrer.digest,
+                            kind: AccessoryKind::of_referrer(referrer.artifact_type.as_deref()),
+                            tag: None,
+                        });
+                    }
+                    // cosign's scheme tags of the digest sort right after `sha256-<hex>`: one range read.
+                    let after = pushed.tag_form();
+                    for tag in self.views.tags(repo, Some(&after), SCHEME_TAG_SCAN).await? {
+                        let Some(scheme) = SchemeTag::parse(&tag).filter(|s| s.subject == *pushed) else {
+                            continue;
+                        };
+                        let Some(target) = self.views.tag(repo, &tag).await? else {
+                            continue;
+                        };
+                        if let Some(record) = self.views.manifest(repo, &target).await? {
+                            candidates.push(Link {
+                                subject: pushed.clone(),
+                                accessory: target,
+                                kind: scheme.kind_of(self.content_of(&record).await?),
+                                tag: Some(tag),
+                            });
+                        }
+                    }
+                    Ok((self.link_state_events(repo, pushed, &candidates).await?, ()))
+                })
+            })
+            .await?;
+        if !recorded.is_empty() {
+            self.verify_new_links(ctx, repo, &recorded).await;
         }
-        Err(AppError::Contention)
+        Ok(())
     }
 
     /// The `AccessoryLinked` events of `candidates` (`pushed` counts as present).

@@ -2,7 +2,7 @@
 //! unlinking (distribution-spec "Pulling blobs", "Pushing blobs", "Deleting blobs").
 
 use crate::domain::repository;
-use crate::domain::{Digest, Event, RepoName};
+use crate::domain::{Digest, RepoName, StreamId};
 use crate::ports::{BlobError, BlobRead, ByteRange, ByteStream, UploadId};
 
 use super::{AppError, Registry, RequestContext};
@@ -44,19 +44,15 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<(), AppError> {
-        for attempt in Self::attempts() {
-            let version = self.version(repo).await?;
-            let linked_size = self.views.blob_link(repo, digest).await?;
-            let events = repository::unlink_blob(repo, digest, linked_size)?;
-            if self
-                .try_append(ctx, repo, version, events, attempt)
-                .await?
-                .is_some()
-            {
-                return Ok(());
-            }
-        }
-        Err(AppError::Contention)
+        let streams = [StreamId::blob(repo, digest)];
+        self.decide_and_append(ctx, &streams, move || {
+            Box::pin(async move {
+                let linked_size = self.views.blob_link(repo, digest).await?;
+                Ok((repository::unlink_blob(repo, digest, linked_size)?, ()))
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadId, AppError> {
@@ -79,26 +75,24 @@ impl Registry {
             Err(AppError::PolicyViolation(_)) => return Ok(None),
             other => other?,
         }
-        for attempt in Self::attempts() {
-            let version = self.version(repo).await?;
-            let size_in_from = self.views.blob_link(from, digest).await?;
-            let linked_here = self.views.blob_link(repo, digest).await?.is_some();
-            let Ok(events) = repository::mount_blob(repo, digest, from, size_in_from, linked_here) else {
-                return Ok(None);
-            };
-            if let (Some(size), false) = (size_in_from, linked_here) {
-                self.check_quota(repo, digest, size).await?;
-            }
-            if events.is_empty()
-                || self
-                    .try_append(ctx, repo, version, events, attempt)
-                    .await?
-                    .is_some()
-            {
-                return Ok(size_in_from);
-            }
-        }
-        Err(AppError::Contention)
+        let streams = [StreamId::blob(repo, digest)];
+        let (_, mounted) = self
+            .decide_and_append(ctx, &streams, move || {
+                Box::pin(async move {
+                    let size_in_from = self.views.blob_link(from, digest).await?;
+                    let linked_here = self.views.blob_link(repo, digest).await?.is_some();
+                    let Ok(events) = repository::mount_blob(repo, digest, from, size_in_from, linked_here)
+                    else {
+                        return Ok((vec![], None));
+                    };
+                    if let (Some(size), false) = (size_in_from, linked_here) {
+                        self.check_quota(repo, digest, size).await?;
+                    }
+                    Ok((events, size_in_from))
+                })
+            })
+            .await?;
+        Ok(mounted)
     }
 
     /// Bytes received so far by an upload session of `repo`.
@@ -168,20 +162,15 @@ impl Registry {
         digest: &Digest,
         size: u64,
     ) -> Result<(), AppError> {
-        for attempt in Self::attempts() {
-            let version = self.version(repo).await?;
-            let linked = self.views.blob_link(repo, digest).await?.is_some();
-            let events: Vec<Event> = repository::complete_upload(repo, digest, size, linked);
-            if events.is_empty()
-                || self
-                    .try_append(ctx, repo, version, events, attempt)
-                    .await?
-                    .is_some()
-            {
-                return Ok(());
-            }
-        }
-        Err(AppError::Contention)
+        let streams = [StreamId::blob(repo, digest)];
+        self.decide_and_append(ctx, &streams, move || {
+            Box::pin(async move {
+                let linked = self.views.blob_link(repo, digest).await?.is_some();
+                Ok((repository::complete_upload(repo, digest, size, linked), ()))
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), AppError> {

@@ -10,13 +10,17 @@ use crate::domain::accessory::SchemeTag;
 use crate::domain::manifest::Content;
 use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, PushManifest, PushState};
-use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName, Tag};
+use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName, StreamId, Tag};
 
 use super::{AppError, Registry, RequestContext};
 
 /// Largest manifest Berth accepts: the limit the distribution spec suggests registries enforce
 /// (4 MiB), which also keeps a manifest within one Lambda request.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// The children of an index whose streams a push guards (a child deleted meanwhile fails the push);
+/// beyond this many, the rest are read unguarded, to stay within DynamoDB's 100 actions per
+/// transaction.
+const MAX_GUARDED_CHILDREN: usize = 64;
 /// How often a manifest read cut off mid-body is started again before it fails.
 const WHOLE_READ_ATTEMPTS: u32 = 4;
 
@@ -63,30 +67,41 @@ impl Registry {
         }
         // Content first, then the event: a crash in between leaves only unreferenced bytes.
         self.blobs.put(&digest, body).await?;
-        for attempt in Self::attempts() {
-            let version = self.version(repo).await?;
-            let state = self.push_state(&cmd).await?;
-            let mut events = repository::push_manifest(&cmd, &state)?;
-            events.extend(self.links_for_push(&cmd).await?);
-            let recorded = if events.is_empty() {
-                Some(vec![])
-            } else {
-                self.try_append(ctx, repo, version, events, attempt).await?
-            };
-            if let Some(recorded) = recorded {
-                self.verify_new_links(ctx, repo, &recorded).await;
-                // After every push, not only the one that appended `ManifestPushed`: that append
-                // may have been applied while the store reported it failed (its answer lost), and
-                // the client's retry finds the manifest there and appends nothing. Linking is
-                // idempotent: accessories already linked make no event.
-                self.link_early_accessories(ctx, repo, &digest).await?;
-                return Ok(PushedManifest {
-                    digest,
-                    subject: cmd.info.subject.clone(),
-                });
-            }
-        }
-        Err(AppError::Contention)
+        // The streams the decision reads: the manifest, its tag, its children, the subjects it may
+        // be linked to. Blob links are read unguarded (docs/log-scale-out.md: pushes sharing a
+        // layer must not conflict).
+        let mut streams = vec![StreamId::manifest(repo, &digest)];
+        streams.extend((cmd.tag.iter()).map(|t| StreamId::tag(repo, t)));
+        streams.extend(
+            (cmd.info.manifests.iter().take(MAX_GUARDED_CHILDREN)).map(|c| StreamId::manifest(repo, c)),
+        );
+        // The subjects, present or not: a subject pushed meanwhile links the accessories it finds
+        // when its push is appended, so an accessory appended without a link must not pass it.
+        let scheme_subject = (cmd.tag.as_ref()).and_then(SchemeTag::parse).map(|s| s.subject);
+        streams.extend(
+            (cmd.info.subject.iter().chain(scheme_subject.as_ref())).map(|s| StreamId::manifest(repo, s)),
+        );
+        let cmd = &cmd;
+        let (recorded, ()) = self
+            .decide_and_append(ctx, &streams, move || {
+                Box::pin(async move {
+                    let state = self.push_state(cmd).await?;
+                    let mut events = repository::push_manifest(cmd, &state)?;
+                    events.extend(self.links_for_push(cmd).await?);
+                    Ok((events, ()))
+                })
+            })
+            .await?;
+        self.verify_new_links(ctx, repo, &recorded).await;
+        // After every push, not only the one that appended `ManifestPushed`: that append may have
+        // been applied while the store reported it failed (its answer lost), and the client's retry
+        // finds the manifest there and appends nothing. Linking is idempotent: accessories already
+        // linked make no event.
+        self.link_early_accessories(ctx, repo, &digest).await?;
+        Ok(PushedManifest {
+            digest,
+            subject: cmd.info.subject.clone(),
+        })
     }
 
     async fn push_state(&self, cmd: &PushManifest) -> Result<PushState, AppError> {
@@ -186,27 +201,29 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<(), AppError> {
-        for attempt in Self::attempts() {
-            let version = self.version(repo).await?;
-            let events = match reference {
-                Reference::Tag(tag) => {
-                    let target = self.views.tag(repo, tag).await?;
-                    match self.tagged_accessory(repo, tag, target.as_ref()).await? {
-                        Some(accessory) => self.deletion_events(repo, &accessory).await?,
-                        None => repository::delete_tag(repo, tag, target.as_ref())?,
+        // The streams are found as the decision names them (the tags of a manifest, its
+        // accessories' subjects): `decide_and_append` guards each and decides again.
+        let streams: Vec<StreamId> = match reference {
+            Reference::Tag(tag) => vec![StreamId::tag(repo, tag)],
+            Reference::Digest(digest) => vec![StreamId::manifest(repo, digest)],
+        };
+        self.decide_and_append(ctx, &streams, move || {
+            Box::pin(async move {
+                let events = match reference {
+                    Reference::Tag(tag) => {
+                        let target = self.views.tag(repo, tag).await?;
+                        match self.tagged_accessory(repo, tag, target.as_ref()).await? {
+                            Some(accessory) => self.deletion_events(repo, &accessory).await?,
+                            None => repository::delete_tag(repo, tag, target.as_ref())?,
+                        }
                     }
-                }
-                Reference::Digest(digest) => self.deletion_events(repo, digest).await?,
-            };
-            if self
-                .try_append(ctx, repo, version, events, attempt)
-                .await?
-                .is_some()
-            {
-                return Ok(());
-            }
-        }
-        Err(AppError::Contention)
+                    Reference::Digest(digest) => self.deletion_events(repo, digest).await?,
+                };
+                Ok((events, ()))
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     /// The accessory `tag` (a cosign scheme tag, and the accessory's only tag) stands for.
@@ -233,7 +250,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::collections::BTreeSet;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -320,12 +337,18 @@ mod tests {
     struct LosesAnswers {
         inner: Arc<RedbStore>,
         lose: AtomicBool,
+        /// Appends refused with a conflict.
+        conflicts: AtomicUsize,
     }
 
     #[async_trait]
     impl EventLog for LosesAnswers {
         async fn append_atomic(&self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, LogError> {
-            let recorded = self.inner.append_atomic(appends).await?;
+            let recorded = (self.inner.append_atomic(appends).await).inspect_err(|e| {
+                if matches!(e, LogError::Conflict { .. }) {
+                    self.conflicts.fetch_add(1, Ordering::SeqCst);
+                }
+            })?;
             if self.lose.swap(false, Ordering::SeqCst) {
                 return Err(LogError::Backend("the answer was lost".into()));
             }
@@ -367,6 +390,7 @@ mod tests {
         let log = Arc::new(LosesAnswers {
             inner: store.clone(),
             lose: AtomicBool::new(false),
+            conflicts: AtomicUsize::new(0),
         });
         let registry = Registry::new(log.clone(), store, blobs.clone(), Arc::new(SystemClock));
         Fixture {
@@ -405,6 +429,40 @@ mod tests {
         let body = Bytes::copy_from_slice(manifest);
         let content_type = "application/vnd.oci.image.manifest.v1+json";
         (registry.push_manifest(&ctx, repo, reference.parse().unwrap(), content_type, body)).await
+    }
+
+    /// The log's finer streams: pushes of different tags (of different manifests) into one
+    /// repository touch no stream in common, so none of them ever retries because of another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writers_of_different_tags_in_one_repository_never_conflict() {
+        let f = fixture();
+        let repo: RepoName = "hot/app".parse().unwrap();
+        let config_type = "application/vnd.oci.image.config.v1+json";
+        let config = push_blob(&f.registry, &repo, config_type, br#"{"os":"linux"}"#).await;
+        let pushes = (0..16).map(|i| {
+            let (registry, repo, config) = (f.registry.clone(), repo.clone(), config.clone());
+            tokio::spawn(async move {
+                let manifest = serde_json::to_vec(&json!({
+                    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": config, "layers": [], "annotations": {"writer": i.to_string()},
+                }))
+                .unwrap();
+                for round in 0..8 {
+                    let mut manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+                    manifest["annotations"]["round"] = json!(round.to_string());
+                    let bytes = serde_json::to_vec(&manifest).unwrap();
+                    push(&registry, &repo, &format!("w{i}-r{round}"), &bytes)
+                        .await
+                        .unwrap();
+                }
+            })
+        });
+        for push in pushes.collect::<Vec<_>>() {
+            push.await.unwrap();
+        }
+        let tags = f.registry.views.tags(&repo, None, 1_000).await.unwrap();
+        assert_eq!(tags.len(), 16 * 8);
+        assert_eq!(f.log.conflicts.load(Ordering::SeqCst), 0, "no append conflicted");
     }
 
     #[tokio::test]

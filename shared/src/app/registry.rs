@@ -1,16 +1,22 @@
 //! The registry service: the ports it drives and the append-with-retry every command shares.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{Event, EventEnvelope, RecordedEvent, RepoName, StreamId};
-use crate::ports::{BlobStore, Clock, EventLog, LogError, Version, Views};
+use futures_util::future::BoxFuture;
+
+use crate::domain::{Event, EventEnvelope, RecordedEvent, StreamId};
+use crate::ports::{BlobStore, Clock, EventLog, LogError, StreamAppend, Version, Views};
 
 use super::{AppError, RequestContext};
 
 /// Attempts at load → decide → append before a command gives up under contention. Each conflict
 /// means another writer succeeded, so this bounds waiting, not correctness.
 const MAX_APPEND_ATTEMPTS: u32 = 64;
+/// Rounds of "decide, find a stream the events go to that is not guarded, guard it" before a
+/// command gives up: each round adds streams, and a decision names a handful.
+const MAX_GUARD_ROUNDS: usize = 8;
 /// How long a change of a project's trust configuration re-verifies its signatures before the
 /// request answers (pulls verify the rest): well inside API Gateway's 29 s.
 pub const DEFAULT_REVERIFY_BUDGET: Duration = Duration::from_secs(10);
@@ -75,34 +81,94 @@ impl Registry {
         0..MAX_APPEND_ATTEMPTS
     }
 
-    pub(super) async fn version(&self, repo: &RepoName) -> Result<Version, AppError> {
-        Ok(self.log.stream_version(&StreamId::repository(repo)).await?)
+    /// Reads the versions of `streams` not in `guard` yet into it.
+    async fn guard(
+        &self,
+        guard: &mut BTreeMap<StreamId, Version>,
+        streams: impl IntoIterator<Item = StreamId>,
+    ) -> Result<(), AppError> {
+        for stream in streams {
+            if let std::collections::btree_map::Entry::Vacant(entry) = guard.entry(stream) {
+                let version = self.log.stream_version(entry.key()).await?;
+                entry.insert(version);
+            }
+        }
+        Ok(())
     }
 
-    /// Appends `events` at `expected`. `Ok(None)` means another writer got there first: the caller
-    /// reloads and decides again.
-    pub(super) async fn try_append(
+    /// Decides and appends under a guard, again on a conflict. Reads the versions of `streams` (the
+    /// streams whose state the decision reads), then runs `decide` (which reads the views and gives
+    /// the events, and what the caller wants back). When the events go to a stream not guarded yet,
+    /// its version is read and `decide` runs again: what is appended was decided on views read after
+    /// every version it is guarded by, so a write in between shows as a conflict. Every guarded
+    /// stream is checked by the append, those without events too.
+    pub(super) async fn decide_and_append<'a, T>(
         &self,
         ctx: &RequestContext,
-        repo: &RepoName,
-        expected: Version,
+        streams: &[StreamId],
+        mut decide: impl FnMut() -> BoxFuture<'a, Result<(Vec<Event>, T), AppError>>,
+    ) -> Result<(Vec<RecordedEvent>, T), AppError> {
+        for attempt in Self::attempts() {
+            let mut guard = BTreeMap::new();
+            self.guard(&mut guard, streams.iter().cloned()).await?;
+            let mut decided = None;
+            for _ in 0..MAX_GUARD_ROUNDS {
+                let (events, value) = decide().await?;
+                let unguarded: Vec<StreamId> = (events.iter().map(StreamId::of))
+                    .filter(|s| !guard.contains_key(s))
+                    .collect();
+                if unguarded.is_empty() {
+                    decided = Some((events, value));
+                    break;
+                }
+                self.guard(&mut guard, unguarded).await?;
+            }
+            let Some((events, value)) = decided else {
+                return Err(AppError::Contention);
+            };
+            if events.is_empty() {
+                return Ok((vec![], value));
+            }
+            if let Some(recorded) = self.try_append(ctx, guard, events, attempt).await? {
+                return Ok((recorded, value));
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Appends `events` to their streams, every stream of `guard` at its version there, in one
+    /// atomic append. `Ok(None)` means another writer got there first: the caller reloads and
+    /// decides again.
+    async fn try_append(
+        &self,
+        ctx: &RequestContext,
+        guard: BTreeMap<StreamId, Version>,
         events: Vec<Event>,
         attempt: u32,
     ) -> Result<Option<Vec<RecordedEvent>>, AppError> {
         let now = self.clock.now();
-        let envelopes = (events.into_iter())
-            .map(|event| EventEnvelope {
+        let mut appends: Vec<StreamAppend> = (guard.into_iter())
+            .map(|(stream, expected)| StreamAppend {
+                stream,
+                expected,
+                events: vec![],
+            })
+            .collect();
+        for event in events {
+            let stream = StreamId::of(&event);
+            let Some(append) = appends.iter_mut().find(|a| a.stream == stream) else {
+                return Err(AppError::Backend(format!(
+                    "an event for {stream}, which the decision did not guard"
+                )));
+            };
+            append.events.push(EventEnvelope {
                 id: uuid::Uuid::now_v7().to_string(),
                 time: now,
                 principal: ctx.principal.name().to_string(),
                 event,
-            })
-            .collect();
-        match self
-            .log
-            .append(&StreamId::repository(repo), expected, envelopes)
-            .await
-        {
+            });
+        }
+        match self.log.append_atomic(appends).await {
             Ok(recorded) => Ok(Some(recorded)),
             Err(LogError::Conflict { .. }) => {
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 4);

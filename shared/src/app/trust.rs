@@ -11,7 +11,7 @@ use crate::domain::accessory::{
     self, AccessoryKind, PolicyViolation, Requirement, SignatureState, VerdictRecord,
 };
 use crate::domain::projection::ManifestRecord;
-use crate::domain::{Digest, Event, RecordedEvent, RepoName};
+use crate::domain::{Digest, Event, RecordedEvent, RepoName, StreamId};
 use crate::trust::{self, Verdict};
 
 use super::{AppError, Registry, RequestContext};
@@ -319,24 +319,18 @@ impl Registry {
         Ok(verdict)
     }
 
-    /// Appends a verdict (any stream version will do: a verdict depends on no other event of the
-    /// stream); a failure is logged, and the next pull verifies again.
+    /// Appends a verdict (to the subject's stream, at whatever version it is: a verdict depends on
+    /// no other event); a failure is logged, and the next pull verifies again.
     async fn record_verdict(&self, ctx: &RequestContext, repo: &RepoName, event: Event) {
-        for attempt in Self::attempts() {
-            let appended = async {
-                let version = self.version(repo).await?;
-                self.try_append(ctx, repo, version, vec![event.clone()], attempt)
-                    .await
-            }
+        let streams = [StreamId::of(&event)];
+        let event = &event;
+        let appended = self
+            .decide_and_append(ctx, &streams, move || {
+                Box::pin(async move { Ok((vec![event.clone()], ())) })
+            })
             .await;
-            match appended {
-                Ok(Some(_)) => return,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(repository = %repo, error = %e, "recording a signature verdict failed");
-                    return;
-                }
-            }
+        if let Err(e) = appended {
+            tracing::warn!(repository = %repo, error = %e, "recording a signature verdict failed");
         }
     }
 

@@ -1,5 +1,5 @@
-//! Domain events: every state change of a repository is one of these, appended to the repository's
-//! stream. Names are past tense; each has a stable CloudEvents type `dev.berth.<snake_name>.v<version>`.
+//! Domain events: every state change of a repository is one of these, appended to the stream of
+//! the tag, manifest or blob it changes ([`StreamId::of`]). Names are past tense; each has a stable CloudEvents type `dev.berth.<snake_name>.v<version>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -13,8 +13,11 @@ use super::digest::Digest;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
 
-/// The stream an event belongs to: one per repository, and `access` for projects, users, members
-/// and robot accounts.
+/// The stream an event belongs to (docs/log-scale-out.md): one per tag, per manifest and per blob
+/// of a repository, so that writers of different tags never conflict; `repository/<repo>` for the
+/// repository's events before the finer streams (and repository-wide decisions to come); `access`
+/// for projects, users, members and robot accounts. The forms cannot collide: `:` and `@` appear in
+/// no repository name, `/` in no tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StreamId(String);
@@ -22,6 +25,59 @@ pub struct StreamId(String);
 impl StreamId {
     pub fn repository(repo: &RepoName) -> StreamId {
         StreamId(format!("repository/{repo}"))
+    }
+
+    /// `tag/<repo>:<tag>`: the tag's moves and deletion.
+    pub fn tag(repo: &RepoName, tag: &Tag) -> StreamId {
+        StreamId(format!("tag/{repo}:{tag}"))
+    }
+
+    /// `manifest/<repo>@<digest>`: the manifest's push and deletion, the accessories linked to it
+    /// and the verdicts on their signatures.
+    pub fn manifest(repo: &RepoName, digest: &Digest) -> StreamId {
+        StreamId(format!("manifest/{repo}@{digest}"))
+    }
+
+    /// `blob/<repo>@<digest>`: the blob's links into the repository and its unlinking.
+    pub fn blob(repo: &RepoName, digest: &Digest) -> StreamId {
+        StreamId(format!("blob/{repo}@{digest}"))
+    }
+
+    /// The stream `event` is appended to: what it changes (a tag, a manifest, a blob) decides.
+    pub fn of(event: &Event) -> StreamId {
+        match event {
+            Event::BlobUploadCompleted {
+                repository, digest, ..
+            }
+            | Event::BlobMounted {
+                repository, digest, ..
+            }
+            | Event::BlobUnlinked {
+                repository, digest, ..
+            } => StreamId::blob(repository, digest),
+            Event::ManifestPushed {
+                repository, digest, ..
+            }
+            | Event::ManifestDeleted {
+                repository, digest, ..
+            } => StreamId::manifest(repository, digest),
+            Event::TagMoved { repository, tag, .. } | Event::TagDeleted { repository, tag, .. } => {
+                StreamId::tag(repository, tag)
+            }
+            Event::AccessoryLinked {
+                repository, subject, ..
+            }
+            | Event::AccessoryUnlinked {
+                repository, subject, ..
+            }
+            | Event::SignatureVerified {
+                repository, subject, ..
+            }
+            | Event::SignatureRejected {
+                repository, subject, ..
+            } => StreamId::manifest(repository, subject),
+            _ => StreamId::access(),
+        }
     }
 
     /// The stream of every access-control change (one stream: its version orders them all, which

@@ -394,3 +394,128 @@ fn verdict_op(repo: RepoName, subject: &Digest, digest: &Digest, verdict: Verdic
         ViewValue::Verdict(Box::new(verdict)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::event::{EventEnvelope, StreamId};
+
+    /// The stream that owns a view row: the only one whose events write it (the catalog row, an
+    /// idempotent put that nothing deletes, is everyone's).
+    fn owner(key: &ViewKey) -> Option<StreamId> {
+        Some(match key {
+            ViewKey::Tag { repo, tag } | ViewKey::ManifestTag { repo, tag, .. } => StreamId::tag(repo, tag),
+            ViewKey::Manifest { repo, digest }
+            | ViewKey::Referrer { repo, digest, .. }
+            | ViewKey::BlobUser {
+                repo,
+                manifest: digest,
+                ..
+            }
+            | ViewKey::IndexChild {
+                repo, index: digest, ..
+            } => StreamId::manifest(repo, digest),
+            ViewKey::Accessory { repo, subject, .. }
+            | ViewKey::AccessoryOf { repo, subject, .. }
+            | ViewKey::Verdict { repo, subject, .. } => StreamId::manifest(repo, subject),
+            ViewKey::BlobLink { repo, digest } => StreamId::blob(repo, digest),
+            ViewKey::Repository { .. } => return None,
+        })
+    }
+
+    /// One event of every kind that changes a repository, with every optional field set.
+    fn every_repository_event() -> Vec<Event> {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let (image, subject, blob, child, previous) = (d('a'), d('b'), d('c'), d('e'), d('f'));
+        let r = "library/app";
+        [
+            json!({"type": "BlobUploadCompleted", "data": {"repository": r, "digest": blob, "size": 1}}),
+            json!({"type": "BlobMounted", "data": {"repository": r, "digest": blob, "size": 1, "from": "library/other"}}),
+            json!({"type": "BlobUnlinked", "data": {"repository": r, "digest": blob, "size": 1}}),
+            json!({"type": "ManifestPushed", "data": {"repository": r, "digest": image, "mediaType": "application/vnd.oci.image.index.v1+json",
+                "size": 2, "subject": subject, "artifactType": "application/example", "configMediaType": "application/example",
+                "annotations": {"a": "b"}, "blobs": [blob], "manifests": [child]}}),
+            json!({"type": "TagMoved", "data": {"repository": r, "tag": "v1", "digest": image, "previous": previous}}),
+            json!({"type": "TagDeleted", "data": {"repository": r, "tag": "v1", "digest": image}}),
+            json!({"type": "ManifestDeleted", "data": {"repository": r, "digest": image, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "subject": subject, "artifactType": "application/example", "configMediaType": "application/example"}}),
+            json!({"type": "AccessoryLinked", "data": {"repository": r, "subject": subject, "digest": image, "kind": "signature.cosign", "viaTag": "sha256-b.sig"}}),
+            json!({"type": "AccessoryUnlinked", "data": {"repository": r, "subject": subject, "digest": image, "kind": "signature.cosign"}}),
+            json!({"type": "SignatureVerified", "data": {"repository": r, "subject": subject, "digest": image, "kind": "signature.cosign",
+                "trustRevision": 3, "signer": "key", "warnings": ["w"]}}),
+            json!({"type": "SignatureRejected", "data": {"repository": r, "subject": subject, "digest": image, "kind": "signature.notation",
+                "trustRevision": 3, "reason": "no"}}),
+        ]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn every_view_row_is_written_by_the_events_of_one_stream_only() {
+        let events = every_repository_event();
+        let kinds: std::collections::BTreeSet<&str> = events.iter().map(|e| e.kind().name).collect();
+        let repository_kinds = (Event::KINDS.iter())
+            .filter(|k| !k.name.starts_with("Project") && !k.name.starts_with("User"))
+            .filter(|k| !k.name.starts_with("Member") && !k.name.starts_with("Robot"))
+            .count();
+        assert_eq!(
+            kinds.len(),
+            repository_kinds,
+            "one event of every repository kind: {kinds:?}"
+        );
+        for event in events {
+            let stream = StreamId::of(&event);
+            let recorded = RecordedEvent {
+                sequence: 1,
+                stream: stream.clone(),
+                version: 1,
+                envelope: EventEnvelope {
+                    id: "1".into(),
+                    time: DateTime::UNIX_EPOCH,
+                    principal: "test".into(),
+                    event: event.clone(),
+                },
+            };
+            for op in ops_for(&recorded) {
+                let (key, put) = match &op {
+                    ViewOp::Put(k, _) => (k, true),
+                    ViewOp::Delete(k) => (k, false),
+                };
+                match owner(key) {
+                    Some(owner) => assert_eq!(
+                        owner,
+                        stream,
+                        "{} writes {key:?}, which {owner} owns",
+                        event.kind().name
+                    ),
+                    None => assert!(put, "the catalog row is only ever put: {op:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stream_names_of_different_things_never_collide() {
+        let repo = |s: &str| -> RepoName { s.parse().unwrap() };
+        let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        let tag: Tag = "v1".parse().unwrap();
+        let names = [
+            StreamId::repository(&repo("a/tag/v1")),
+            StreamId::tag(&repo("a"), &tag),
+            StreamId::tag(&repo("a/tag"), &tag),
+            StreamId::manifest(&repo("a"), &digest),
+            StreamId::blob(&repo("a"), &digest),
+            StreamId::access(),
+        ];
+        let distinct: std::collections::BTreeSet<&str> = names.iter().map(StreamId::as_str).collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        assert_eq!(StreamId::tag(&repo("a/b"), &tag).as_str(), "tag/a/b:v1");
+        assert_eq!(
+            StreamId::manifest(&repo("a/b"), &digest).as_str(),
+            format!("manifest/a/b@{digest}")
+        );
+    }
+}

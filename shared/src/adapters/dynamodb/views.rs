@@ -98,6 +98,19 @@ impl DynamoStore {
         }
     }
 
+    /// The last key part of every row of `repo` whose sort key starts with `prefix`, parsed: the
+    /// listings whose rows are keys only (tags of a manifest, users of a blob, ...).
+    async fn last_parts<T: std::str::FromStr>(&self, repo: &RepoName, prefix: String) -> ViewResult<Vec<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let items = self
+            .query(repo_pk(repo.as_str()), Range::BeginsWith(prefix), usize::MAX)
+            .await
+            .map_err(backend)?;
+        items.iter().map(|i| parse(last_part(i)?)).collect()
+    }
+
     /// Sends `writes` in transactions within the service limits, in order. Each transaction is
     /// atomic; the whole is not (views are rebuilt by replaying, which is idempotent).
     pub(super) async fn write_batches(&self, writes: Vec<Write>) -> Result<(), String> {
@@ -215,12 +228,7 @@ impl Views for DynamoStore {
     }
 
     async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> ViewResult<Vec<Tag>> {
-        let range = Range::BeginsWith(format!("mtag#{digest}#"));
-        let items = self
-            .query(repo_pk(repo.as_str()), range, usize::MAX)
-            .await
-            .map_err(backend)?;
-        items.iter().map(|i| parse(last_part(i)?)).collect()
+        self.last_parts(repo, format!("mtag#{digest}#")).await
     }
 
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<ReferrerRecord>> {
@@ -242,21 +250,11 @@ impl Views for DynamoStore {
     }
 
     async fn manifests_using(&self, repo: &RepoName, blob: &Digest) -> ViewResult<Vec<Digest>> {
-        let range = Range::BeginsWith(format!("uses#{blob}#"));
-        let items = self
-            .query(repo_pk(repo.as_str()), range, usize::MAX)
-            .await
-            .map_err(backend)?;
-        items.iter().map(|i| parse(last_part(i)?)).collect()
+        self.last_parts(repo, format!("uses#{blob}#")).await
     }
 
     async fn indexes_holding(&self, repo: &RepoName, child: &Digest) -> ViewResult<Vec<Digest>> {
-        let range = Range::BeginsWith(format!("childof#{child}#"));
-        let items = self
-            .query(repo_pk(repo.as_str()), range, usize::MAX)
-            .await
-            .map_err(backend)?;
-        items.iter().map(|i| parse(last_part(i)?)).collect()
+        self.last_parts(repo, format!("childof#{child}#")).await
     }
 
     async fn accessories(&self, repo: &RepoName, subject: &Digest) -> ViewResult<Vec<AccessoryRecord>> {
@@ -269,12 +267,7 @@ impl Views for DynamoStore {
     }
 
     async fn subjects_of(&self, repo: &RepoName, accessory: &Digest) -> ViewResult<Vec<Digest>> {
-        let range = Range::BeginsWith(format!("accof#{accessory}#"));
-        let items = self
-            .query(repo_pk(repo.as_str()), range, usize::MAX)
-            .await
-            .map_err(backend)?;
-        items.iter().map(|i| parse(last_part(i)?)).collect()
+        self.last_parts(repo, format!("accof#{accessory}#")).await
     }
 
     async fn verdict(

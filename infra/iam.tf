@@ -71,6 +71,13 @@ data "aws_iam_policy_document" "api" {
     ]
     resources = [local.table_arn]
   }
+
+  # The audit log reads the log's time index.
+  statement {
+    sid       = "EventLogIndex"
+    actions   = ["dynamodb:Query"]
+    resources = ["${local.table_arn}/index/log"]
+  }
 }
 
 resource "aws_iam_role_policy" "api" {

@@ -133,15 +133,15 @@ resource "aws_lambda_event_source_mapping" "projector" {
   maximum_retry_attempts             = 10
   function_response_types            = ["ReportBatchItemFailures"]
 
-  # Only new log entries (pk "log", sk "seq#..."); not the log head nor the views.
+  # Only new events (pk "stream#...", sk "v#..."); not the stream heads nor the views.
   filter_criteria {
     filter {
       pattern = jsonencode({
         eventName = ["INSERT"]
         dynamodb = {
           Keys = {
-            pk = { S = ["log"] }
-            sk = { S = [{ prefix = "seq#" }] }
+            pk = { S = [{ prefix = "stream#" }] }
+            sk = { S = [{ prefix = "v#" }] }
           }
         }
       })

@@ -114,6 +114,26 @@ resource "aws_dynamodb_table" "this" {
     type = "S"
   }
 
+  attribute {
+    name = "log_bucket"
+    type = "S"
+  }
+
+  attribute {
+    name = "log_position"
+    type = "S"
+  }
+
+  # Every event by day and shard, then position: readers of the whole log (audit, rebuilds) page
+  # through it; appends write no shared item (docs/log-scale-out.md).
+  global_secondary_index {
+    name               = "log"
+    hash_key           = "log_bucket"
+    range_key          = "log_position"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["event"]
+  }
+
   stream_enabled   = true
   stream_view_type = "NEW_IMAGE"
 

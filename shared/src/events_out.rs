@@ -7,8 +7,9 @@
 //!   user, robot or project concerned;
 //! - `data`: the event, except credential hashes (`passwordHash`, `secretHash`): they stay in the
 //!   log, and subscribers never receive them;
-//! - extensions: `berthsequence` (position in the log), `berthstream`, `berthversion` (stream
-//!   version), `berthprincipal` (who caused it).
+//! - extensions: `berthposition` (the event's position in the log, a string: see
+//!   `domain::position`; it orders events by time, each stream's by version), `berthstream`,
+//!   `berthversion` (stream version), `berthprincipal` (who caused it).
 //!
 //! A JSON Schema of each event type (the whole CloudEvent, `data` included) and a sample generated
 //! from this code live in `events/` at the repository root; `shared/tests/events.rs` keeps them true.
@@ -45,7 +46,7 @@ pub fn to_cloudevent(recorded: &RecordedEvent) -> Result<cloudevents::Event, Clo
         .source(event.source())
         .subject(subject_of(event))
         .time(envelope.time)
-        .extension("berthsequence", as_i64(recorded.sequence))
+        .extension("berthposition", recorded.position.as_str())
         .extension("berthstream", recorded.stream.as_str())
         .extension("berthversion", as_i64(recorded.version))
         .extension("berthprincipal", envelope.principal.as_str())
@@ -70,7 +71,8 @@ fn subject_of(event: &Event) -> String {
         | Event::AccessoryLinked { digest, .. }
         | Event::AccessoryUnlinked { digest, .. }
         | Event::SignatureVerified { digest, .. }
-        | Event::SignatureRejected { digest, .. } => digest.to_string(),
+        | Event::SignatureRejected { digest, .. }
+        | Event::QuotaUsed { digest, .. } => digest.to_string(),
         Event::ProjectCreated { project, .. }
         | Event::ProjectUpdated { project, .. }
         | Event::ProjectDeleted { project }

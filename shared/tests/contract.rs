@@ -14,6 +14,8 @@ mod event_log;
 mod event_sink;
 #[path = "contract/key_store.rs"]
 mod key_store;
+#[path = "contract/quota_race.rs"]
+mod quota_race;
 #[path = "contract/support.rs"]
 mod support;
 #[path = "contract/views.rs"]
@@ -106,7 +108,7 @@ mod redb_event_log {
         an_append_at_a_stale_version_is_a_conflict_and_appends_nothing,
         appending_no_events_is_a_no_op,
         streams_are_versioned_independently,
-        read_all_pages_through_every_stream_in_sequence_order,
+        read_all_pages_through_every_stream_in_position_order,
         concurrent_appenders_that_retry_on_conflict_lose_no_update,
         an_append_to_several_streams_writes_all_of_them_or_none,
         a_stream_only_checked_guards_the_append_and_gains_nothing,
@@ -299,5 +301,20 @@ fn every_adapter_runs_every_check_of_its_suites() {
                 "{adapter} does not run these checks of {suite}: {missing:?}"
             );
         }
+    }
+}
+
+mod redb_quota {
+    use std::sync::Arc;
+
+    use berth::app::Registry;
+    use berth::ports::SystemClock;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_pushers_at_the_limit_never_exceed_it() {
+        let scratch = crate::Scratch::default();
+        let store = scratch.redb();
+        let registry = Registry::new(store.clone(), store, scratch.fs_blobs(), Arc::new(SystemClock));
+        crate::quota_race::concurrent_pushers_at_the_limit_never_exceed_it(registry).await;
     }
 }

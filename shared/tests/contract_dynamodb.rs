@@ -5,10 +5,14 @@
 
 #[path = "contract/checkpoints.rs"]
 mod checkpoints;
+#[path = "contract/dynamodb_layout.rs"]
+mod dynamodb_layout;
 #[path = "contract/event_log.rs"]
 mod event_log;
 #[path = "contract/key_store.rs"]
 mod key_store;
+#[path = "contract/quota_race.rs"]
+mod quota_race;
 #[path = "contract/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -137,7 +141,7 @@ mod dynamodb_event_log {
         an_append_at_a_stale_version_is_a_conflict_and_appends_nothing,
         appending_no_events_is_a_no_op,
         streams_are_versioned_independently,
-        read_all_pages_through_every_stream_in_sequence_order,
+        read_all_pages_through_every_stream_in_position_order,
         concurrent_appenders_that_retry_on_conflict_lose_no_update,
         an_append_to_several_streams_writes_all_of_them_or_none,
         a_stream_only_checked_guards_the_append_and_gains_nothing,
@@ -225,17 +229,23 @@ mod dynamodb_checkpoints {
             return;
         };
         let store = stores[0].clone();
-        store.advance("audit", 3).await.unwrap();
+        store
+            .advance("audit", &berth::domain::LogPosition::sequence(3))
+            .await
+            .unwrap();
         assert_eq!(store.dump().await.unwrap(), Vec::<String>::new());
         store.clear().await.unwrap();
-        assert_eq!(Checkpoints::get(&*store, "audit").await.unwrap(), Some(3));
+        assert_eq!(
+            Checkpoints::get(&*store, "audit").await.unwrap(),
+            Some(berth::domain::LogPosition::sequence(3))
+        );
         crate::drop_tables(&stores).await;
     }
 }
 
 /// DynamoDB-specific: appends beyond the transaction limits fail cleanly and append nothing.
 mod dynamodb_limits {
-    use berth::domain::{EventEnvelope, StreamId};
+    use berth::domain::{EventEnvelope, LogPosition, StreamId};
     use berth::ports::{EventLog, LogError, Views};
 
     use crate::support::{blob_uploaded, digest, envelope, repo};
@@ -262,7 +272,7 @@ mod dynamodb_limits {
             other => panic!("expected a Backend error naming {constant}, got {other:?}"),
         }
         assert_eq!(store.stream_version(&s).await.unwrap(), 0);
-        assert_eq!(store.read_all(0, 10).await.unwrap(), vec![]);
+        assert_eq!(store.read_all(&LogPosition::start(), 10).await.unwrap(), vec![]);
         assert_eq!(store.read_stream(&s, 0, 10).await.unwrap(), vec![]);
         assert_eq!(store.dump().await.unwrap(), Vec::<String>::new());
         crate::drop_tables(&stores).await;
@@ -270,20 +280,14 @@ mod dynamodb_limits {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn an_append_over_the_item_limit_of_a_transaction_is_rejected() {
-        // Each blob upload writes its event in the log and in its stream, and its blob link:
-        // 2 + 33 × 3 + 1 = 102 items.
-        assert_rejected(blobs(33, 10), "MAX_TRANSACT_ITEMS").await;
+        // The stream's head, each blob upload's event item and blob link, the catalog row:
+        // 1 + 50 × 2 + 1 = 102 items.
+        assert_rejected(blobs(50, 10), "MAX_TRANSACT_ITEMS").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn an_append_over_the_byte_limit_of_a_transaction_is_rejected() {
         assert_rejected(blobs(12, 380 * 1024), "MAX_TRANSACT_BYTES").await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn an_append_whose_events_fit_once_but_not_with_their_stream_copies_is_rejected() {
-        // About 2.2 MiB of events, written twice (log and stream items): over 4 MiB.
-        assert_rejected(blobs(6, 380 * 1024), "MAX_TRANSACT_BYTES").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -298,10 +302,13 @@ mod dynamodb_limits {
         };
         let store = stores[0].clone();
         let s = StreamId::repository(&repo("limits/repo"));
-        // 2 (head, counter) + 32 log items + 32 stream items + 32 blob links + 1 catalog row = 99.
-        let recorded = store.append(&s, 0, blobs(32, 10)).await.unwrap();
-        assert_eq!(recorded.len(), 32);
-        assert_eq!(store.read_all(0, 100).await.unwrap(), recorded);
+        // 1 head + 49 event items + 49 blob links + 1 catalog row = 100.
+        let recorded = store.append(&s, 0, blobs(49, 10)).await.unwrap();
+        assert_eq!(recorded.len(), 49);
+        assert_eq!(
+            store.read_all(&LogPosition::start(), 100).await.unwrap(),
+            recorded
+        );
         assert_eq!(store.read_stream(&s, 0, 100).await.unwrap(), recorded);
         crate::drop_tables(&stores).await;
     }

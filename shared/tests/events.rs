@@ -14,7 +14,9 @@ use berth::domain::access::{Action, ContentTrust, ProjectName, RobotName, Role, 
 use berth::domain::accessory::AccessoryKind;
 use berth::domain::event::EventKind;
 use berth::domain::manifest::Content;
-use berth::domain::{Algorithm, Digest, Event, EventEnvelope, RecordedEvent, RepoName, StreamId, Tag};
+use berth::domain::{
+    Algorithm, Digest, Event, EventEnvelope, LogPosition, RecordedEvent, RepoName, StreamId, Tag,
+};
 use berth::events_out::to_json;
 use chrono::{DateTime, Utc};
 use jsonschema::{Draft, Resource, Validator};
@@ -195,9 +197,11 @@ fn recorded_by(principal: &str, sequence: u64, version: u64, seconds: i64, event
     let seed = Digest::compute(Algorithm::Sha256, &sequence.to_be_bytes());
     let random: [u8; 10] = hex::decode(&seed.hex()[..20]).unwrap().try_into().unwrap();
     let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+    let stream = StreamId::of(&event);
     RecordedEvent {
-        sequence,
-        stream: StreamId::of(&event),
+        // As on DynamoDB; sequences are numbered into the same field by the embedded log.
+        position: LogPosition::timed(millis, &stream, version),
+        stream,
         version,
         envelope: EventEnvelope {
             id: id.to_string(),
@@ -377,6 +381,17 @@ fn repository_sample_events() -> Vec<RecordedEvent> {
                 subject: image,
                 digest: notation,
                 kind: AccessoryKind::NotationSignature,
+            },
+        ),
+        recorded(
+            1074,
+            4,
+            41,
+            Event::QuotaUsed {
+                project: "team-web".parse().unwrap(),
+                repository: repo("team-web/frontend"),
+                digest: layer,
+                size: 3_642_247,
             },
         ),
     ]
@@ -830,6 +845,14 @@ fn every_checked_in_sample_is_valid_against_the_schema_its_file_name_names() {
 /// The `source`, `berthstream` and `subject` an event's `data` implies, as the README states them.
 fn expected_attributes(data: &Value) -> (String, String, String) {
     let field = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
+    // Quota use: a project's event about content of one of its repositories.
+    if let (Some(project), Some(_)) = (field("project"), field("repository")) {
+        return (
+            format!("/projects/{project}"),
+            format!("quota/{project}"),
+            field("digest").unwrap(),
+        );
+    }
     if let Some(repository) = field("repository") {
         let subject = field("tag").or_else(|| field("digest")).unwrap();
         // The stream, as events/README.md states it: a tag's events on the tag's, accessories and
@@ -871,7 +894,7 @@ fn the_cloud_event_attributes_agree_with_the_data() {
         assert_eq!(event["source"], source);
         assert_eq!(event["berthstream"], stream);
         assert_eq!(recorded.stream.as_str(), stream);
-        assert_eq!(event["berthsequence"], recorded.sequence);
+        assert_eq!(event["berthposition"], recorded.position.as_str());
         assert_eq!(event["berthversion"], recorded.version);
         assert_eq!(event["berthprincipal"], recorded.envelope.principal.as_str());
         assert_eq!(event["subject"], subject);
@@ -1125,9 +1148,11 @@ fn each_schema_checks_the_cloud_events_envelope() {
                 v["datacontenttype"] = json!("text/plain");
             }),
             mutated(&sample, "data_base64", |v| v["data_base64"] = json!("e30=")),
-            mutated(&sample, "berthsequence 0", |v| v["berthsequence"] = json!(0)),
-            mutated(&sample, "berthsequence as a string", |v| {
-                v["berthsequence"] = json!("1")
+            mutated(&sample, "berthposition as a number", |v| {
+                v["berthposition"] = json!(1)
+            }),
+            mutated(&sample, "berthposition of 3 digits", |v| {
+                v["berthposition"] = json!("001")
             }),
             mutated(&sample, "berthversion 0", |v| v["berthversion"] = json!(0)),
             mutated(&sample, "berthstream of no repository", |v| {

@@ -194,13 +194,13 @@ dynamodb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DY
                         region_name=region)
 item = dynamodb.get_item(TableName=table, ConsistentRead=True,
                          Key={"pk": {"S": "checkpoint"}, "sk": {"S": "audit"}}).get("Item")
-print(json.dumps({"objects": objects, "checkpoint": int(item["seq"]["N"]) if item else None}))
+print(json.dumps({"objects": objects, "checkpoint": item["position"]["S"] if item else None}))
 "#;
 
 struct Archive {
     /// Object key → {document, etag, modified}.
     objects: BTreeMap<String, Value>,
-    checkpoint: Option<u64>,
+    checkpoint: Option<String>,
 }
 
 fn read_archive(env: &[(String, String)]) -> Archive {
@@ -218,18 +218,22 @@ fn read_archive(env: &[(String, String)]) -> Archive {
     let read: Value = serde_json::from_slice(&out.stdout).unwrap();
     Archive {
         objects: serde_json::from_value(read["objects"].clone()).unwrap(),
-        checkpoint: read["checkpoint"].as_u64(),
+        checkpoint: read["checkpoint"].as_str().map(str::to_string),
     }
 }
 
-/// The archive key of a CloudEvent from `berth log`: `<yyyy>/<mm>/<dd>/<20-digit sequence>.json`.
+/// The archive key of a CloudEvent from `berth log`: `<yyyy>/<mm>/<dd>/<log position>.json`.
 fn archive_key(event: &Value) -> String {
     let day = event["time"].as_str().unwrap()[..10].replace('-', "/");
-    format!("{day}/{:020}.json", event["berthsequence"].as_u64().unwrap())
+    format!("{day}/{}.json", event["berthposition"].as_str().unwrap())
 }
 
-fn last_sequence(events: &[Value]) -> Option<u64> {
-    events.last().and_then(|e| e["berthsequence"].as_u64())
+/// The position of the log's last event (`berth log` lists by position).
+fn last_position(events: &[Value]) -> Option<String> {
+    events
+        .last()
+        .and_then(|e| e["berthposition"].as_str())
+        .map(str::to_string)
 }
 
 /// Pushes two tagged images and deletes a tag: blob, manifest, tag and tag-deletion events.
@@ -256,7 +260,7 @@ fn assert_archive_is_the_log(archive: &Archive, events: &[Value], prefix: &str) 
     for (event, key) in events.iter().zip(&expected) {
         let document = &archive.objects[key]["document"];
         assert_eq!(document["type"], event["type"], "{key}");
-        assert_eq!(document["berthsequence"], event["berthsequence"], "{key}");
+        assert_eq!(document["berthposition"], event["berthposition"], "{key}");
         assert_eq!(
             document, event,
             "{key} is the event's CloudEvent as `berth log` prints it"
@@ -303,7 +307,7 @@ fn the_projector_function_fed_by_the_stream_archives_each_event_once_and_checkpo
     );
     let archive = read_archive(&env);
     assert_archive_is_the_log(&archive, &events, "audit/");
-    assert_eq!(archive.checkpoint, last_sequence(&events));
+    assert_eq!(archive.checkpoint, last_position(&events));
 
     // The mapping delivers at least once: the same records again change nothing.
     let again = pump(&env, &function, &[]);
@@ -318,7 +322,10 @@ fn the_projector_function_fed_by_the_stream_archives_each_event_once_and_checkpo
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["published"], 0);
-    assert_eq!(report["checkpoint"].as_u64(), last_sequence(&events));
+    assert_eq!(
+        report["checkpoint"].as_str().map(str::to_string),
+        last_position(&events)
+    );
 }
 
 #[test]
@@ -372,7 +379,7 @@ fn the_pump_retries_from_the_failed_record_then_stops_and_a_healthy_function_cat
     assert!(pumped.success, "{}", pumped.text);
     let archive = read_archive(&env);
     assert_archive_is_the_log(&archive, &events, "audit/");
-    assert_eq!(archive.checkpoint, last_sequence(&events));
+    assert_eq!(archive.checkpoint, last_position(&events));
 }
 
 /// Files by path relative to a directory: content and modification time.
@@ -423,7 +430,10 @@ fn berth_project_archives_the_embedded_log_once_and_resumes_from_its_checkpoint(
 
     let report = project(&reg);
     assert_eq!(report["published"].as_u64(), Some(events.len() as u64));
-    assert_eq!(report["checkpoint"].as_u64(), last_sequence(&events));
+    assert_eq!(
+        report["checkpoint"].as_str().map(str::to_string),
+        last_position(&events)
+    );
     let audit = reg.data_dir().join("audit");
     let archived = files(&audit);
     let archive = Archive {
@@ -453,6 +463,9 @@ fn berth_project_archives_the_embedded_log_once_and_resumes_from_its_checkpoint(
         resumed["published"].as_u64(),
         Some((more.len() - events.len()) as u64)
     );
-    assert_eq!(resumed["checkpoint"].as_u64(), last_sequence(&more));
+    assert_eq!(
+        resumed["checkpoint"].as_str().map(str::to_string),
+        last_position(&more)
+    );
     assert_eq!(files(&audit).len(), more.len());
 }

@@ -410,11 +410,11 @@ async fn rebuild_views(registry: Registry) -> anyhow::Result<()> {
 }
 
 async fn print_log(registry: Registry) -> anyhow::Result<()> {
-    let mut after = 0;
+    let mut after = berth::domain::LogPosition::start();
     loop {
-        let page = registry.log().read_all(after, LOG_PAGE).await?;
+        let page = registry.log().read_all(&after, LOG_PAGE).await?;
         let Some(last) = page.last() else { return Ok(()) };
-        after = last.sequence;
+        after = last.position.clone();
         for event in &page {
             println!("{}", berth::events_out::to_json(event)?);
         }

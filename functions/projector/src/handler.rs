@@ -14,23 +14,22 @@ pub async fn handle(
 ) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
     let batch = Batch::from_records(&event.records);
     let mut response = DynamoDbEventResponse::default();
-    match projector.project(&batch.events).await {
+    match projector.deliver(&batch.events).await {
         Ok(projected) => tracing::info!(
             records = event.records.len(),
             published = projected.published,
-            skipped = projected.skipped,
-            checkpoint = projected.checkpoint,
-            "batch projected"
+            checkpoint = projected.checkpoint.as_ref().map(|p| p.to_string()),
+            "batch delivered"
         ),
         Err(failure) => {
             tracing::warn!(
                 published = failure.published,
                 "{failure}; asking for a retry from event {}",
-                failure.sequence
+                failure.position
             );
-            // Without a position to name, fail the whole batch: it is retried, and what was
-            // projected already is skipped by the checkpoint.
-            let position = batch.position_of(failure.sequence).ok_or(failure.clone())?;
+            // Without a position to name, fail the whole batch: it is retried (the sink is
+            // idempotent, so what was delivered already is delivered again harmlessly).
+            let position = batch.position_of(&failure.position).ok_or(failure.clone())?;
             let mut item = DynamoDbBatchItemFailure::default();
             item.item_identifier = Some(position.to_string());
             response.batch_item_failures.push(item);
@@ -46,7 +45,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use async_trait::async_trait;
-    use berth::domain::RecordedEvent;
+    use berth::domain::{LogPosition, RecordedEvent};
     use berth::ports::{Checkpoints, EventSink, ProjectionError};
     use serde_json::json;
 
@@ -60,7 +59,7 @@ mod tests {
     #[async_trait]
     impl EventSink for Sink {
         async fn publish(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-            match event.sequence == self.failing {
+            match event.position.as_sequence() == Some(self.failing) {
                 true => Err(ProjectionError::Sink("the bucket is away".into())),
                 false => Ok(()),
             }
@@ -68,22 +67,26 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Checkpoint(Mutex<Option<u64>>);
+    struct Checkpoint(Mutex<Option<LogPosition>>);
 
     #[async_trait]
     impl Checkpoints for Checkpoint {
-        async fn get(&self, _: &str) -> Result<Option<u64>, ProjectionError> {
-            Ok(*self.0.lock().unwrap())
+        async fn get(&self, _: &str) -> Result<Option<LogPosition>, ProjectionError> {
+            Ok(self.0.lock().unwrap().clone())
         }
 
-        async fn advance(&self, _: &str, sequence: u64) -> Result<bool, ProjectionError> {
+        async fn advance(&self, _: &str, position: &LogPosition) -> Result<bool, ProjectionError> {
             let mut current = self.0.lock().unwrap();
-            let moved = current.is_none_or(|c| c < sequence);
+            let moved = current.as_ref().is_none_or(|c| c < position);
             if moved {
-                *current = Some(sequence);
+                *current = Some(position.clone());
             }
             Ok(moved)
         }
+    }
+
+    fn at(sequence: u64) -> Option<LogPosition> {
+        Some(LogPosition::sequence(sequence))
     }
 
     /// Stream records of the log events 1..=3 at positions "100", "200", "300", with a change that
@@ -98,15 +101,18 @@ mod tests {
                         "dynamodb": {"NewImage": image, "SequenceNumber": position, "SizeBytes": 1}
                     })
                 };
-                let counter =
-                    json!({"pk": {"S": "log"}, "sk": {"S": "head"}, "n": {"N": sequence.to_string()}});
+                let head = json!({
+                    "pk": {"S": "stream#repository/library/app"},
+                    "sk": {"S": "head"},
+                    "version": {"N": sequence.to_string()}
+                });
                 let item = json!({
-                    "pk": {"S": "log"},
-                    "sk": {"S": format!("seq#{sequence:020}")},
+                    "pk": {"S": "stream#repository/library/app"},
+                    "sk": {"S": format!("v#{sequence:020}")},
                     "event": {"S": serde_json::to_string(&event).unwrap()}
                 });
                 [
-                    record("MODIFY", format!("{sequence}50"), counter),
+                    record("MODIFY", format!("{sequence}50"), head),
                     record("INSERT", format!("{sequence}00"), item),
                 ]
             })
@@ -126,10 +132,10 @@ mod tests {
         let projector = Projector::new("audit", Arc::new(Sink { failing: 0 }), checkpoints.clone());
         let response = handle(&projector, stream_event()).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(*checkpoints.0.lock().unwrap(), Some(3));
+        assert_eq!(*checkpoints.0.lock().unwrap(), at(3));
         let again = handle(&projector, stream_event()).await.unwrap();
         assert!(again.batch_item_failures.is_empty());
-        assert_eq!(*checkpoints.0.lock().unwrap(), Some(3));
+        assert_eq!(*checkpoints.0.lock().unwrap(), at(3));
     }
 
     #[tokio::test]
@@ -138,6 +144,6 @@ mod tests {
         let projector = Projector::new("audit", Arc::new(Sink { failing: 2 }), checkpoints.clone());
         let response = handle(&projector, stream_event()).await.unwrap();
         assert_eq!(identifiers(&response), [Some("200".to_string())]);
-        assert_eq!(*checkpoints.0.lock().unwrap(), Some(1));
+        assert_eq!(*checkpoints.0.lock().unwrap(), at(1));
     }
 }

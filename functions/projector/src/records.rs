@@ -1,18 +1,21 @@
 //! DynamoDB Streams records of the Berth table → the log's events, in stream order.
 //!
-//! Only INSERTs of log items are events: `pk = "log"`, `sk = "seq#<20-digit sequence>"`, attribute
-//! `event` (S) = the `RecordedEvent` JSON (the table design is in `berth::adapters::dynamodb`). Every
-//! other change of the table (stream heads, the log counter, views, checkpoints) is skipped. A log
-//! item that does not decode is skipped with a warning: retrying cannot repair it, and failing the
-//! batch on it would stop the stream for good.
+//! Only INSERTs of event items are events: `pk = "stream#<stream>"`, `sk = "v#<20-digit version>"`,
+//! attribute `event` (S) = the `RecordedEvent` JSON (the table design is in
+//! `berth::adapters::dynamodb`). Every other change of the table (stream heads, views, checkpoints,
+//! the log's epoch, items of the legacy `log` partition) is skipped. An event item that does not
+//! decode is skipped with a warning: retrying cannot repair it, and failing the batch on it would
+//! stop the stream for good. DynamoDB Streams keeps the order of each item key's changes, and a
+//! stream's events are items of one partition key written in version order: each stream's events
+//! arrive in order; different streams' may arrive in parallel batches (see `Projector::deliver`).
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use berth::domain::RecordedEvent;
+use berth::domain::{LogPosition, RecordedEvent};
 use serde_json::Value;
 
 const INSERT: &str = "INSERT";
-const LOG_PK: &str = "log";
-const SEQUENCE_PREFIX: &str = "seq#";
+const STREAM_PREFIX: &str = "stream#";
+const VERSION_PREFIX: &str = "v#";
 
 /// The events of a batch, each with the stream position of its record (the `SequenceNumber` that a
 /// batch item failure names).
@@ -42,9 +45,9 @@ impl Batch {
         batch
     }
 
-    /// The stream position of the record that carried the event `sequence`.
-    pub fn position_of(&self, sequence: u64) -> Option<&str> {
-        let index = self.events.iter().position(|e| e.sequence == sequence)?;
+    /// The change stream's sequence number of the record that carried the event at `position`.
+    pub fn position_of(&self, position: &LogPosition) -> Option<&str> {
+        let index = self.events.iter().position(|e| e.position == *position)?;
         self.positions.get(index)?.as_deref()
     }
 }
@@ -63,28 +66,35 @@ fn decode(record: &EventRecord) -> Result<Option<RecordedEvent>, String> {
     let (Some(pk), Some(sk)) = (string_attribute(&image, "pk"), string_attribute(&image, "sk")) else {
         return Ok(None);
     };
-    let Some(digits) = sk.strip_prefix(SEQUENCE_PREFIX).filter(|_| pk == LOG_PK) else {
+    let (Some(stream), Some(digits)) = (pk.strip_prefix(STREAM_PREFIX), sk.strip_prefix(VERSION_PREFIX))
+    else {
         return Ok(None);
     };
-    let sequence: u64 = (digits.parse()).map_err(|_| format!("sort key {sk} holds no sequence"))?;
+    let item = format!("{pk} / {sk}");
+    let version: u64 =
+        (digits.parse()).map_err(|_| format!("event item {item}: no version in the sort key"))?;
     let json = string_attribute(&image, "event").ok_or_else(|| {
-        format!("log item {sk} has no string attribute `event` (is the stream's view type NEW_IMAGE?)")
+        format!("event item {item} has no string attribute `event` (is the stream's view type NEW_IMAGE?)")
     })?;
     let event: RecordedEvent = serde_json::from_str(&json)
-        .map_err(|e| format!("log item {sk}: `event` is no RecordedEvent: {e}"))?;
-    if event.sequence != sequence {
-        return Err(format!("log item {sk} holds event {}", event.sequence));
+        .map_err(|e| format!("event item {item}: `event` is no RecordedEvent: {e}"))?;
+    if event.stream.as_str() != stream || event.version != version {
+        return Err(format!(
+            "event item {item} holds event {} of {}",
+            event.version, event.stream
+        ));
     }
     Ok(Some(event))
 }
 
-/// A log event at `sequence`, for the tests of this crate.
+/// The `sequence`-th event of the log (version `sequence` of the stream `repository/library/app`),
+/// for the tests of this crate.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) fn sample_event(sequence: u64) -> RecordedEvent {
     let repository: berth::domain::RepoName = "library/app".parse().unwrap();
     RecordedEvent {
-        sequence,
+        position: LogPosition::sequence(sequence),
         stream: berth::domain::StreamId::repository(&repository),
         version: sequence,
         envelope: berth::domain::EventEnvelope {
@@ -134,8 +144,13 @@ mod tests {
         })
     }
 
-    fn log_item(sk: &str, event: &str) -> Value {
-        json!({"pk": {"S": "log"}, "sk": {"S": sk}, "event": {"S": event}})
+    /// The event item of version `version` of the sample events' stream, holding `event`.
+    fn event_item(version: &str, event: &str) -> Value {
+        json!({"pk": {"S": "stream#repository/library/app"}, "sk": {"S": format!("v#{version}")}, "event": {"S": event}})
+    }
+
+    fn at(sequence: u64) -> LogPosition {
+        LogPosition::sequence(sequence)
     }
 
     fn batch(records: Vec<Value>) -> Batch {
@@ -144,34 +159,44 @@ mod tests {
     }
 
     fn sequences(batch: &Batch) -> Vec<u64> {
-        batch.events.iter().map(|e| e.sequence).collect()
+        batch
+            .events
+            .iter()
+            .map(|e| e.position.as_sequence().unwrap())
+            .collect()
     }
 
     #[test]
-    fn inserted_log_items_decode_into_their_events_with_their_stream_positions() {
+    fn inserted_event_items_decode_into_their_events_with_their_change_stream_positions() {
         let b = batch(vec![
             record(
                 "INSERT",
                 "100",
-                log_item("seq#00000000000000000001", &event_json(1)),
+                event_item("00000000000000000001", &event_json(1)),
             ),
             record(
                 "INSERT",
                 "200",
-                log_item("seq#00000000000000000002", &event_json(2)),
+                event_item("00000000000000000002", &event_json(2)),
             ),
         ]);
         assert_eq!(sequences(&b), [1, 2]);
         assert_eq!(b.events[1].envelope.id, "0190-2");
         assert_eq!(
-            (b.position_of(1), b.position_of(2), b.position_of(3)),
+            (
+                b.position_of(&at(1)),
+                b.position_of(&at(2)),
+                b.position_of(&at(3))
+            ),
             (Some("100"), Some("200"), None)
         );
     }
 
     #[test]
-    fn changes_that_are_no_log_insert_are_skipped() {
+    fn changes_that_are_no_event_insert_are_skipped() {
+        // The counter and log items of tables written before the upgrade, too.
         let counter = json!({"pk": {"S": "log"}, "sk": {"S": "head"}, "n": {"N": "2"}});
+        let legacy = json!({"pk": {"S": "log"}, "sk": {"S": "seq#00000000000000000009"}, "event": {"S": event_json(9)}});
         let head =
             json!({"pk": {"S": "stream#repository/library/app"}, "sk": {"S": "head"}, "version": {"N": "2"}});
         let tag = json!({"pk": {"S": "repo#library/app"}, "sk": {"S": "tag#v1#v1"}, "v": {"S": "sha256:00"}});
@@ -181,62 +206,39 @@ mod tests {
             record("INSERT", "2", head),
             record("INSERT", "3", tag),
             record("INSERT", "4", checkpoint),
-            record(
-                "MODIFY",
-                "5",
-                log_item("seq#00000000000000000001", &event_json(1)),
-            ),
-            record(
-                "REMOVE",
-                "6",
-                log_item("seq#00000000000000000001", &event_json(1)),
-            ),
-            record(
-                "INSERT",
-                "7",
-                log_item("seq#00000000000000000003", &event_json(3)),
-            ),
+            record("INSERT", "4.5", legacy),
+            record("MODIFY", "5", event_item("00000000000000000001", &event_json(1))),
+            record("REMOVE", "6", event_item("00000000000000000001", &event_json(1))),
+            record("INSERT", "7", event_item("00000000000000000003", &event_json(3))),
         ]);
         assert_eq!(sequences(&b), [3]);
-        assert_eq!(b.position_of(3), Some("7"));
+        assert_eq!(b.position_of(&at(3)), Some("7"));
     }
 
     #[test]
-    fn malformed_log_items_are_skipped_and_the_rest_kept() {
+    fn malformed_event_items_are_skipped_and_the_rest_kept() {
         let b = batch(vec![
-            record("INSERT", "1", log_item("seq#00000000000000000001", "{not json")),
-            record(
-                "INSERT",
-                "2",
-                log_item("seq#00000000000000000002", &event_json(9)),
-            ),
-            record("INSERT", "3", log_item("seq#twenty", &event_json(3))),
+            record("INSERT", "1", event_item("00000000000000000001", "{not json")),
+            record("INSERT", "2", event_item("00000000000000000002", &event_json(9))),
+            record("INSERT", "3", event_item("twenty", &event_json(3))),
             record(
                 "INSERT",
                 "4",
-                json!({"pk": {"S": "log"}, "sk": {"S": "seq#00000000000000000004"}}),
+                json!({"pk": {"S": "stream#repository/library/app"}, "sk": {"S": "v#00000000000000000004"}}),
             ),
             record(
                 "INSERT",
                 "5",
-                json!({"pk": {"S": "log"}, "sk": {"S": "seq#00000000000000000005"}, "event": {"N": "5"}}),
+                json!({"pk": {"S": "stream#repository/library/app"}, "sk": {"S": "v#00000000000000000005"}, "event": {"N": "5"}}),
             ),
-            record(
-                "INSERT",
-                "6",
-                log_item("seq#00000000000000000006", &event_json(6)),
-            ),
+            record("INSERT", "6", event_item("00000000000000000006", &event_json(6))),
         ]);
         assert_eq!(sequences(&b), [6]);
     }
 
     #[test]
     fn a_record_without_a_new_image_is_skipped() {
-        let mut r = record(
-            "INSERT",
-            "1",
-            log_item("seq#00000000000000000001", &event_json(1)),
-        );
+        let mut r = record("INSERT", "1", event_item("00000000000000000001", &event_json(1)));
         r["dynamodb"].as_object_mut().unwrap().remove("NewImage");
         assert_eq!(sequences(&batch(vec![r])), Vec::<u64>::new());
     }

@@ -1,9 +1,11 @@
 //! The audit archive: every event of the log as its CloudEvent (`events_out`), one JSON document per
-//! event, under a key made of the event's UTC day and its 20-digit sequence, so that keys sort in log
-//! order within a day and a day's events list with one prefix. The same layout serves every backend:
+//! event, under a key made of the event's UTC day and its log position (`domain::position`: the
+//! 20-digit sequence of the embedded log, a time-ordered position on DynamoDB), so that keys sort
+//! in position order within a day and a day's events list with one prefix. The same layout serves
+//! every backend:
 //!
 //! ```text
-//! audit/<yyyy>/<mm>/<dd>/<sequence, 20 digits>.json     CloudEvent 1.0, structured JSON
+//! audit/<yyyy>/<mm>/<dd>/<position>.json     CloudEvent 1.0, structured JSON
 //! ```
 //! `FsAuditSink` (the embedded configuration) keeps it under `<data-dir>/audit/`; `s3::S3AuditSink`
 //! under the bucket's `audit/` prefix. Both are idempotent: an event's key and bytes are functions of
@@ -20,16 +22,13 @@ use crate::ports::{EventSink, ProjectionError};
 
 /// The archive's top-level prefix (a directory on disk, a key prefix in a bucket).
 pub const AUDIT_PREFIX: &str = "audit";
-/// Digits of the zero-padded sequence in keys, so key order is log order (u64::MAX has 20).
-const SEQUENCE_DIGITS: usize = 20;
-
-/// The event's key below the archive's prefix: `<yyyy>/<mm>/<dd>/<sequence>.json`.
+/// The event's key below the archive's prefix: `<yyyy>/<mm>/<dd>/<position>.json` (positions are
+/// digits, hex and `-`: safe in paths and keys).
 pub fn archive_key(event: &RecordedEvent) -> String {
     format!(
-        "{}/{:0width$}.json",
+        "{}/{}.json",
         event.envelope.time.format("%Y/%m/%d"),
-        event.sequence,
-        width = SEQUENCE_DIGITS
+        event.position
     )
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::app::AppError;
 use crate::domain::access::ProjectName;
-use crate::domain::{Event, RecordedEvent};
+use crate::domain::{Event, LogPosition, RecordedEvent};
 
 use super::caller::{Caller, SignedIn};
 use super::request::{FromQuery, Params, Query};
@@ -92,6 +92,17 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         E::ProjectTrustConfigured { project, .. } => {
             (project.to_string(), "project", "update", Some(project.clone()))
         }
+        E::QuotaUsed {
+            project,
+            repository,
+            digest,
+            ..
+        } => (
+            format!("{repository}@{digest}"),
+            "quota",
+            "update",
+            Some(project.clone()),
+        ),
         E::AccessoryLinked {
             repository, digest, ..
         }
@@ -158,7 +169,7 @@ fn entry(recorded: &RecordedEvent) -> Entry {
     let (resource, resource_type, operation, project) = describe(&envelope.event);
     Entry {
         json: AuditLogJson {
-            id: recorded.sequence,
+            id: recorded.position.number(),
             username: envelope.principal.clone(),
             resource,
             resource_type,
@@ -275,9 +286,9 @@ pub(super) async fn list(
     let (directory, principal) = (&caller.directory, &caller.principal);
     let admin = directory.is_admin(principal);
     let mut entries = Vec::new();
-    let mut after = 0;
+    let mut after = LogPosition::start();
     loop {
-        let events = (caller.registry().log().read_all(after, LOG_PAGE).await).map_err(AppError::from)?;
+        let events = (caller.registry().log().read_all(&after, LOG_PAGE).await).map_err(AppError::from)?;
         for recorded in &events {
             let entry = entry(recorded);
             let allowed = admin || (entry.project.as_ref()).is_some_and(|p| directory.manages(principal, p));
@@ -286,7 +297,7 @@ pub(super) async fn list(
             }
         }
         match events.last() {
-            Some(last) if events.len() == LOG_PAGE => after = last.sequence,
+            Some(last) if events.len() == LOG_PAGE => after = last.position.clone(),
             _ => break,
         }
     }

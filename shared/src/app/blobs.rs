@@ -85,8 +85,9 @@ impl Registry {
                     else {
                         return Ok((vec![], None));
                     };
+                    let mut events = events;
                     if let (Some(size), false) = (size_in_from, linked_here) {
-                        self.check_quota(repo, digest, size).await?;
+                        events.extend(self.quota_use(repo, digest, size).await?);
                     }
                     Ok((events, size_in_from))
                 })
@@ -166,7 +167,11 @@ impl Registry {
         self.decide_and_append(ctx, &streams, move || {
             Box::pin(async move {
                 let linked = self.views.blob_link(repo, digest).await?.is_some();
-                Ok((repository::complete_upload(repo, digest, size, linked), ()))
+                let mut events = repository::complete_upload(repo, digest, size, linked);
+                if !linked {
+                    events.extend(self.quota_use(repo, digest, size).await?);
+                }
+                Ok((events, ()))
             })
         })
         .await?;

@@ -87,6 +87,9 @@ impl Registry {
                 Box::pin(async move {
                     let state = self.push_state(cmd).await?;
                     let mut events = repository::push_manifest(cmd, &state)?;
+                    if !state.manifest_exists {
+                        events.extend(self.quota_use(&cmd.repository, &cmd.digest, cmd.size).await?);
+                    }
                     events.extend(self.links_for_push(cmd).await?);
                     Ok((events, ()))
                 })
@@ -368,7 +371,11 @@ mod tests {
             self.inner.read_stream(stream, after, limit).await
         }
 
-        async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+        async fn read_all(
+            &self,
+            after: &crate::domain::LogPosition,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, LogError> {
             self.inner.read_all(after, limit).await
         }
     }

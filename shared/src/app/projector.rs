@@ -2,13 +2,22 @@
 //! publishes the log's events to an `EventSink` in log order and keeps a checkpoint, so that at-least-
 //! once delivery (DynamoDB Streams redeliver, a host restarts mid-batch) projects every event once.
 //!
-//! Per batch: events at or below the checkpoint are skipped; each other event is published, then the
-//! checkpoint advances to it. The first failure stops the batch and names the event, so the host
-//! retries from there (a Lambda partial batch failure); what was published before it stays done.
+//! Two ways in:
+//! - [`Projector::project`], for a reader of the log in position order (catching up with
+//!   `read_all` on the embedded host): events at or below the checkpoint are skipped; each other
+//!   event is published, then the checkpoint advances to it.
+//! - [`Projector::deliver`], for DynamoDB Streams: records come per shard, shards in parallel
+//!   invocations, so positions of different shards interleave and a checkpoint cannot say what is
+//!   done; every event is published (sinks are idempotent) and the checkpoint only keeps the latest
+//!   position delivered (what lag is measured against). The event source mapping keeps each shard's
+//!   own position.
+//!
+//! Either way the first failure stops the batch and names the event, so the host retries from there
+//! (a Lambda partial batch failure); what was published before it stays done.
 
 use std::sync::Arc;
 
-use crate::domain::RecordedEvent;
+use crate::domain::{LogPosition, RecordedEvent};
 use crate::ports::{Checkpoints, EventLog, EventSink, ProjectionError};
 
 /// The checkpoint name of the audit archive (every event as a CloudEvent).
@@ -24,14 +33,14 @@ pub struct Projected {
     /// Events at or below the checkpoint: projected before.
     pub skipped: u64,
     /// The checkpoint after the call.
-    pub checkpoint: Option<u64>,
+    pub checkpoint: Option<LogPosition>,
 }
 
-/// Where a batch stopped: `sequence` is the first event not projected (retry from it).
+/// Where a batch stopped: `position` is the first event not projected (retry from it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("projection stopped at event {sequence} (after publishing {published} events): {cause}")]
+#[error("projection stopped at event {position} (after publishing {published} events): {cause}")]
 pub struct ProjectionFailure {
-    pub sequence: u64,
+    pub position: LogPosition,
     pub published: u64,
     pub cause: ProjectionError,
 }
@@ -71,54 +80,65 @@ impl Projector {
     }
 
     /// The projection's checkpoint: the last event it finished.
-    pub async fn checkpoint(&self) -> Result<Option<u64>, ProjectionError> {
+    pub async fn checkpoint(&self) -> Result<Option<LogPosition>, ProjectionError> {
         self.checkpoints.get(&self.name).await
     }
 
-    /// Projects `events`, which are in log order (ascending sequences).
+    /// Projects `events`, which are in position order, skipping those at or below the checkpoint.
     pub async fn project(&self, events: &[RecordedEvent]) -> Result<Projected, ProjectionFailure> {
         let Some(first) = events.first() else {
             return Ok(Projected::default());
         };
-        let failure = |sequence, published, cause| ProjectionFailure {
-            sequence,
-            published,
-            cause,
-        };
         let mut checkpoint =
-            (self.checkpoints.get(&self.name).await).map_err(|e| failure(first.sequence, 0, e))?;
+            (self.checkpoints.get(&self.name).await).map_err(|e| failure(&first.position, 0, e))?;
         let mut outcome = Projected::default();
         for event in events {
-            if checkpoint.is_some_and(|done| event.sequence <= done) {
+            if checkpoint.as_ref().is_some_and(|done| event.position <= *done) {
                 outcome.skipped += 1;
                 continue;
             }
-            let done = match self.sink.publish(event).await {
-                Ok(()) => self.checkpoints.advance(&self.name, event.sequence).await,
-                Err(e) => Err(e),
-            };
-            done.map_err(|e| failure(event.sequence, outcome.published, e))?;
+            self.publish(event, outcome.published).await?;
             outcome.published += 1;
-            checkpoint = Some(event.sequence);
+            checkpoint = Some(event.position.clone());
         }
         outcome.checkpoint = checkpoint;
         Ok(outcome)
     }
 
+    /// Publishes every one of `events` (a batch of one shard of the change stream, in its order),
+    /// whatever the checkpoint says, and moves the checkpoint to the latest position delivered.
+    pub async fn deliver(&self, events: &[RecordedEvent]) -> Result<Projected, ProjectionFailure> {
+        let mut outcome = Projected::default();
+        for event in events {
+            self.publish(event, outcome.published).await?;
+            outcome.published += 1;
+        }
+        if let Some(last) = events.last() {
+            outcome.checkpoint = (self.checkpoints.get(&self.name).await)
+                .map_err(|e| failure(&last.position, outcome.published, e))?;
+        }
+        Ok(outcome)
+    }
+
+    /// Publishes `event`, then advances the checkpoint to it (unless it is beyond already).
+    async fn publish(&self, event: &RecordedEvent, published: u64) -> Result<(), ProjectionFailure> {
+        let done = match self.sink.publish(event).await {
+            Ok(()) => self.checkpoints.advance(&self.name, &event.position).await,
+            Err(e) => Err(e),
+        };
+        done.map(drop).map_err(|e| failure(&event.position, published, e))
+    }
+
     /// Projects every event of `log` after the checkpoint, page by page, until the end of the log.
     pub async fn catch_up(&self, log: &dyn EventLog) -> Result<Projected, CatchUpError> {
         let mut total = Projected {
-            checkpoint: self.checkpoint().await.map_err(|cause| ProjectionFailure {
-                sequence: 1,
-                published: 0,
-                cause,
-            })?,
+            checkpoint: (self.checkpoint().await).map_err(|e| failure(&LogPosition::start(), 0, e))?,
             ..Projected::default()
         };
         loop {
-            let after = total.checkpoint.unwrap_or(0);
+            let after = total.checkpoint.clone().unwrap_or_else(LogPosition::start);
             let page =
-                (log.read_all(after, CATCH_UP_PAGE).await).map_err(|e| CatchUpError::Log(e.to_string()))?;
+                (log.read_all(&after, CATCH_UP_PAGE).await).map_err(|e| CatchUpError::Log(e.to_string()))?;
             if page.is_empty() {
                 return Ok(total);
             }
@@ -130,6 +150,14 @@ impl Projector {
             total.skipped += batch.skipped;
             total.checkpoint = batch.checkpoint;
         }
+    }
+}
+
+fn failure(position: &LogPosition, published: u64, cause: ProjectionError) -> ProjectionFailure {
+    ProjectionFailure {
+        position: position.clone(),
+        published,
+        cause,
     }
 }
 
@@ -155,40 +183,44 @@ mod tests {
     #[async_trait]
     impl EventSink for Recording {
         async fn publish(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-            if self.failing.lock().unwrap().contains(&event.sequence) {
-                return Err(ProjectionError::Sink(format!(
-                    "cannot publish {}",
-                    event.sequence
-                )));
+            let sequence = event.position.as_sequence().unwrap();
+            if self.failing.lock().unwrap().contains(&sequence) {
+                return Err(ProjectionError::Sink(format!("cannot publish {sequence}")));
             }
-            self.published.lock().unwrap().push(event.sequence);
+            self.published.lock().unwrap().push(sequence);
             Ok(())
         }
     }
 
     #[derive(Default)]
-    struct Memory(Mutex<BTreeMap<String, u64>>);
+    struct Memory(Mutex<BTreeMap<String, LogPosition>>);
 
     #[async_trait]
     impl Checkpoints for Memory {
-        async fn get(&self, name: &str) -> Result<Option<u64>, ProjectionError> {
-            Ok(self.0.lock().unwrap().get(name).copied())
+        async fn get(&self, name: &str) -> Result<Option<LogPosition>, ProjectionError> {
+            Ok(self.0.lock().unwrap().get(name).cloned())
         }
 
-        async fn advance(&self, name: &str, sequence: u64) -> Result<bool, ProjectionError> {
+        async fn advance(&self, name: &str, position: &LogPosition) -> Result<bool, ProjectionError> {
             let mut map = self.0.lock().unwrap();
-            let current = map.entry(name.to_string()).or_insert(0);
-            let moved = *current < sequence;
-            *current = (*current).max(sequence);
+            let current = map.entry(name.to_string()).or_insert_with(LogPosition::start);
+            let moved = *current < *position;
+            if moved {
+                *current = position.clone();
+            }
             Ok(moved)
         }
+    }
+
+    fn at(sequence: u64) -> Option<LogPosition> {
+        Some(LogPosition::sequence(sequence))
     }
 
     fn events(sequences: std::ops::RangeInclusive<u64>) -> Vec<RecordedEvent> {
         let repository = "projector/test".parse().unwrap();
         sequences
             .map(|sequence| RecordedEvent {
-                sequence,
+                position: LogPosition::sequence(sequence),
                 stream: StreamId::repository(&repository),
                 version: sequence,
                 envelope: EventEnvelope {
@@ -226,7 +258,7 @@ mod tests {
             Projected {
                 published: 3,
                 skipped: 0,
-                checkpoint: Some(3)
+                checkpoint: at(3)
             }
         );
     }
@@ -239,7 +271,7 @@ mod tests {
         assert_eq!(*sink.published.lock().unwrap(), [1, 2, 3, 4, 5]);
         assert_eq!(
             (outcome.published, outcome.skipped, outcome.checkpoint),
-            (2, 2, Some(5))
+            (2, 2, at(5))
         );
     }
 
@@ -248,9 +280,12 @@ mod tests {
         let (projector, sink, checkpoints) = projector();
         sink.failing.lock().unwrap().insert(3);
         let failure = projector.project(&events(1..=5)).await.unwrap_err();
-        assert_eq!((failure.sequence, failure.published), (3, 2));
+        assert_eq!(
+            (failure.position, failure.published),
+            (LogPosition::sequence(3), 2)
+        );
         assert_eq!(*sink.published.lock().unwrap(), [1, 2]);
-        assert_eq!(checkpoints.get("test").await.unwrap(), Some(2));
+        assert_eq!(checkpoints.get("test").await.unwrap(), at(2));
 
         sink.failing.lock().unwrap().clear();
         let outcome = projector.project(&events(3..=5)).await.unwrap();
@@ -263,5 +298,19 @@ mod tests {
         let (projector, _, checkpoints) = projector();
         assert_eq!(projector.project(&[]).await.unwrap(), Projected::default());
         assert_eq!(checkpoints.get("test").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn given_shards_delivered_out_of_order_then_every_event_is_published_and_the_checkpoint_keeps_the_latest(
+    ) {
+        let (projector, sink, checkpoints) = projector();
+        // One shard's batch of later events arrives before another shard's earlier ones: a
+        // checkpoint that skipped would lose the earlier ones.
+        let later = projector.deliver(&events(4..=6)).await.unwrap();
+        let earlier = projector.deliver(&events(1..=3)).await.unwrap();
+        assert_eq!(*sink.published.lock().unwrap(), [4, 5, 6, 1, 2, 3]);
+        assert_eq!((later.published, earlier.published), (3, 3));
+        assert_eq!(earlier.checkpoint, at(6));
+        assert_eq!(checkpoints.get("test").await.unwrap(), at(6));
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::domain::access::ProjectName;
-use crate::domain::{Digest, RepoName};
+use crate::domain::{Digest, Event, RepoName};
 
 use super::{AppError, Registry};
 
@@ -55,23 +55,40 @@ impl Registry {
     }
 
     /// Refuses adding `digest` of `size` bytes to `repo` if that would take its project over its
-    /// quota (a digest the project already stores adds nothing).
+    /// quota (a digest the project already stores adds nothing). An early answer, before content is
+    /// stored; the decision that links the content checks again atomically ([`Registry::quota_use`]).
     pub(super) async fn check_quota(
         &self,
         repo: &RepoName,
         digest: &Digest,
         size: u64,
     ) -> Result<(), AppError> {
+        self.quota_use(repo, digest, size).await.map(drop)
+    }
+
+    /// What adding `digest` of `size` bytes to `repo` does to its project's quota: nothing (`None`)
+    /// when the project has no quota or stores the digest already; the `QuotaUsed` event to append
+    /// with the write when it fits; `Denied` when it does not. The event goes to the project's
+    /// quota stream, which `decide_and_append` then guards: of two concurrent additions to one
+    /// project one conflicts, reloads, and is decided against the usage the other left, so together
+    /// they never take the project over its limit (docs/log-scale-out.md, "Quotas atomic with the
+    /// push").
+    pub(super) async fn quota_use(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<Event>, AppError> {
         let Some(project) = crate::oci::auth::project_of(repo.as_str()) else {
-            return Ok(());
+            return Ok(None);
         };
         let directory = self.directory().await?;
         let Some(limit) = directory.project(&project).and_then(|p| p.quota) else {
-            return Ok(());
+            return Ok(None);
         };
         let objects = self.project_objects(&project).await?;
         if objects.contains_key(digest) {
-            return Ok(());
+            return Ok(None);
         }
         let usage: u64 = objects.values().sum();
         if usage.saturating_add(size) > limit {
@@ -80,6 +97,11 @@ impl Registry {
                  {digest} needs {size} more"
             )));
         }
-        Ok(())
+        Ok(Some(Event::QuotaUsed {
+            project,
+            repository: repo.clone(),
+            digest: digest.clone(),
+            size,
+        }))
     }
 }

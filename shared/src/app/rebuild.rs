@@ -2,6 +2,7 @@
 //! and compare with what the views held.
 
 use crate::domain::projection::ops_for;
+use crate::domain::LogPosition;
 
 use super::{AppError, Registry};
 
@@ -27,12 +28,12 @@ impl Registry {
     pub async fn rebuild_views(&self) -> Result<RebuildReport, AppError> {
         let before = self.views.dump().await?;
         self.views.clear().await?;
-        let mut after_sequence = 0;
+        let mut after = LogPosition::start();
         let mut events = 0;
         loop {
-            let page = self.log.read_all(after_sequence, REPLAY_PAGE).await?;
+            let page = self.log.read_all(&after, REPLAY_PAGE).await?;
             let Some(last) = page.last() else { break };
-            after_sequence = last.sequence;
+            after = last.position.clone();
             events += page.len() as u64;
             let ops = page.iter().flat_map(ops_for).collect();
             self.views.apply(ops).await?;

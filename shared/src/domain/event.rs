@@ -12,6 +12,7 @@ use super::accessory_kind::AccessoryKind;
 use super::digest::Digest;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
+use super::position::LogPosition;
 
 /// The stream an event belongs to (docs/log-scale-out.md): one per tag, per manifest and per blob
 /// of a repository, so that writers of different tags never conflict; `repository/<repo>` for the
@@ -76,8 +77,16 @@ impl StreamId {
             | Event::SignatureRejected {
                 repository, subject, ..
             } => StreamId::manifest(repository, subject),
+            Event::QuotaUsed { project, .. } => StreamId::quota(project),
             _ => StreamId::access(),
         }
+    }
+
+    /// `quota/<project>`: what was added to a project that has a quota. Every addition to such a
+    /// project appends here, so concurrent additions conflict and each is decided against the
+    /// usage the others left (docs/log-scale-out.md, "Quotas atomic with the push").
+    pub fn quota(project: &ProjectName) -> StreamId {
+        StreamId(format!("quota/{project}"))
     }
 
     /// The stream of every access-control change (one stream: its version orders them all, which
@@ -298,6 +307,15 @@ pub enum Event {
     RobotDeleted {
         robot: RobotName,
     },
+    /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
+    /// quota use grew by `size`. Appended with the write that stores the content, in projects that
+    /// have a quota only.
+    QuotaUsed {
+        project: ProjectName,
+        repository: RepoName,
+        digest: Digest,
+        size: u64,
+    },
 }
 
 /// The name, CloudEvents type and schema version of an event.
@@ -309,7 +327,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 26] = [
+    pub const KINDS: [EventKind; 27] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -336,6 +354,7 @@ impl Event {
         kind("SignatureVerified", "dev.berth.signature_verified.v1"),
         kind("SignatureRejected", "dev.berth.signature_rejected.v1"),
         kind("ProjectTrustConfigured", "dev.berth.project_trust_configured.v1"),
+        kind("QuotaUsed", "dev.berth.quota_used.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -366,11 +385,13 @@ impl Event {
             Event::SignatureVerified { .. } => 23,
             Event::SignatureRejected { .. } => 24,
             Event::ProjectTrustConfigured { .. } => 25,
+            Event::QuotaUsed { .. } => 26,
         };
         Self::KINDS[index]
     }
 
-    /// The repository the event changed (`None` for access-control events).
+    /// The repository the event changed (`None` for access-control events and quota use, which
+    /// change no view).
     pub fn repository(&self) -> Option<&RepoName> {
         match self {
             Event::BlobUploadCompleted { repository, .. }
@@ -398,6 +419,7 @@ impl Event {
             | Event::ProjectUpdated { project, .. }
             | Event::ProjectDeleted { project }
             | Event::ProjectTrustConfigured { project, .. }
+            | Event::QuotaUsed { project, .. }
             | Event::MemberAdded { project, .. }
             | Event::MemberRoleChanged { project, .. }
             | Event::MemberRemoved { project, .. } => format!("/projects/{project}"),
@@ -439,8 +461,10 @@ pub type NewEvent = EventEnvelope;
 /// An event as the log holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedEvent {
-    /// Position in the whole log, 1-based, gap-free in the embedded store.
-    pub sequence: u64,
+    /// Where the event is in the whole log (`read_all` pages by it): see [`LogPosition`]. Events
+    /// recorded before positions were strings hold their sequence number here (`sequence`).
+    #[serde(alias = "sequence")]
+    pub position: LogPosition,
     pub stream: StreamId,
     /// Version of the stream after this event, 1-based.
     pub version: u64,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod manifest;
 pub mod name;
+pub mod position;
 pub mod projection;
 pub mod repository;
 
@@ -17,3 +18,4 @@ pub use error::DomainError;
 pub use event::{Event, EventEnvelope, NewEvent, RecordedEvent, StreamId};
 pub use manifest::{Descriptor, ManifestInfo, MediaType};
 pub use name::{Reference, RepoName, Tag};
+pub use position::LogPosition;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{EventEnvelope, RecordedEvent, StreamId};
+use crate::domain::{EventEnvelope, LogPosition, RecordedEvent, StreamId};
 
 /// A stream's version: the number of events in it (0 for a stream that does not exist yet).
 pub type Version = u64;
@@ -77,8 +77,15 @@ pub trait EventLog: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, LogError>;
 
-    /// Up to `limit` events with a sequence greater than `after`, in log order.
-    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError>;
+    /// Up to `limit` events with a position after `after` (`LogPosition::start()`: from the
+    /// beginning), in position order: for readers of everything (rebuilds, the audit log, catching
+    /// up a projection). What the order promises is each stream's events in version order, and
+    /// across streams the time they were committed; NOT a total order of commits: on DynamoDB two
+    /// streams' events of the same millisecond come in an order of their streams' names, and an
+    /// event committed a moment ago may not be listed yet (the index is eventually consistent), so
+    /// a reader that needs every event as it happens subscribes to the change stream instead. The
+    /// embedded log gives more (one writer numbers its commits) but callers must not rely on it.
+    async fn read_all(&self, after: &LogPosition, limit: usize) -> Result<Vec<RecordedEvent>, LogError>;
 }
 
 /// Refuses an append that names a stream twice (adapters call it first).

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::RecordedEvent;
+use crate::domain::{LogPosition, RecordedEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProjectionError {
@@ -23,14 +23,14 @@ pub trait EventSink: Send + Sync {
     async fn publish(&self, event: &RecordedEvent) -> Result<(), ProjectionError>;
 }
 
-/// How far each projection got in the log: the sequence of the last event it finished, by name.
+/// How far each projection got in the log: the position of the last event it finished, by name.
 #[async_trait]
 pub trait Checkpoints: Send + Sync {
     /// The checkpoint of `name`; `None` before its first `advance`.
-    async fn get(&self, name: &str) -> Result<Option<u64>, ProjectionError>;
+    async fn get(&self, name: &str) -> Result<Option<LogPosition>, ProjectionError>;
 
-    /// Moves the checkpoint of `name` to `sequence` unless it is there or beyond already (a
+    /// Moves the checkpoint of `name` to `position` unless it is there or beyond already (a
     /// conditional write: a checkpoint never moves backwards, even under concurrent writers).
     /// Returns whether it moved.
-    async fn advance(&self, name: &str, sequence: u64) -> Result<bool, ProjectionError>;
+    async fn advance(&self, name: &str, position: &LogPosition) -> Result<bool, ProjectionError>;
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use berth::domain::{EventEnvelope, RecordedEvent, StreamId};
+use berth::domain::{EventEnvelope, LogPosition, RecordedEvent, StreamId};
 use berth::ports::{EventLog, LogError, StreamAppend, Views};
 use tokio::sync::Barrier;
 
@@ -26,33 +26,55 @@ fn events(name: &str, label: &str, n: u64) -> Vec<EventEnvelope> {
         .collect()
 }
 
-/// Every event after `after`, read in pages.
-async fn everything_after(log: &dyn EventLog, after: u64) -> Vec<RecordedEvent> {
+/// The whole log, read in pages; checks that every page starts after its cursor and that
+/// positions increase through the whole read.
+async fn whole_log(log: &dyn EventLog) -> Vec<RecordedEvent> {
     let mut out: Vec<RecordedEvent> = Vec::new();
     loop {
-        let cursor = out.last().map_or(after, |e| e.sequence);
-        let page = log.read_all(cursor, 100).await.unwrap();
+        let cursor = out.last().map_or_else(LogPosition::start, |e| e.position.clone());
+        let page = log.read_all(&cursor, 100).await.unwrap();
         if page.is_empty() {
+            assert_positions_increase(&out);
             return out;
         }
         assert!(
-            page[0].sequence > cursor,
-            "read_all({cursor}, _) returned sequence {} (not after {cursor})",
-            page[0].sequence
+            page[0].position > cursor,
+            "read_all({cursor}, _) returned position {} (not after {cursor})",
+            page[0].position
         );
         out.extend(page);
     }
 }
 
-/// The sequence of the log's last event (0 if empty).
-async fn log_end(log: &dyn EventLog) -> u64 {
-    everything_after(log, 0).await.last().map_or(0, |e| e.sequence)
+/// What the log holds at some moment (its events' ids): later reads subtract it.
+#[derive(Debug, PartialEq, Eq)]
+struct Mark(HashSet<String>);
+
+async fn log_end(log: &dyn EventLog) -> Mark {
+    Mark(whole_log(log).await.into_iter().map(|e| e.envelope.id).collect())
 }
 
-fn assert_strictly_increasing(sequences: &[u64]) {
+/// Every event of the log that was not in it at `mark`, in log order. (The log promises time order
+/// across streams, not commit order, so "after the last position seen" could miss an event of
+/// another stream committed in the same millisecond: the mark compares ids instead.)
+async fn everything_after(log: &dyn EventLog, mark: &Mark) -> Vec<RecordedEvent> {
+    let all = whole_log(log).await;
+    all.into_iter()
+        .filter(|e| !mark.0.contains(&e.envelope.id))
+        .collect()
+}
+
+/// `events` as `read_all` lists them: by position.
+fn in_log_order(mut events: Vec<RecordedEvent>) -> Vec<RecordedEvent> {
+    events.sort_by(|a, b| a.position.cmp(&b.position));
+    events
+}
+
+fn assert_positions_increase(events: &[RecordedEvent]) {
+    let positions: Vec<&str> = events.iter().map(|e| e.position.as_str()).collect();
     assert!(
-        sequences.windows(2).all(|w| w[0] < w[1]),
-        "sequences must increase: {sequences:?}"
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "positions must increase: {positions:?}"
     );
 }
 
@@ -75,8 +97,7 @@ pub async fn appending_to_a_new_stream_at_version_zero_numbers_the_events_from_o
         first,
         "the log records the envelopes as given"
     );
-    assert!(recorded[0].sequence > start);
-    assert_strictly_increasing(&recorded.iter().map(|e| e.sequence).collect::<Vec<_>>());
+    assert_positions_increase(&recorded);
     assert_eq!(log.stream_version(&s).await.unwrap(), 3);
 
     let second = log
@@ -84,12 +105,15 @@ pub async fn appending_to_a_new_stream_at_version_zero_numbers_the_events_from_o
         .await
         .unwrap();
     assert_eq!(second.iter().map(|e| e.version).collect::<Vec<_>>(), [4, 5]);
-    assert!(second[0].sequence > recorded[2].sequence);
+    assert!(
+        second[0].position > recorded[2].position,
+        "a stream's positions grow with its versions"
+    );
     assert_eq!(log.stream_version(&s).await.unwrap(), 5);
 
     let all: Vec<RecordedEvent> = recorded.into_iter().chain(second).collect();
     assert_eq!(
-        everything_after(&*log, start).await,
+        everything_after(&*log, &start).await,
         all,
         "read_all returns what append recorded"
     );
@@ -101,7 +125,7 @@ pub async fn an_append_at_a_stale_version_is_a_conflict_and_appends_nothing(log:
     log.append(&s, 0, events("contract/conflict", "base", 2))
         .await
         .unwrap();
-    let before = everything_after(&*log, start).await;
+    let before = everything_after(&*log, &start).await;
     assert_eq!(before.len(), 2);
 
     // Behind (including "the stream is new") and ahead of the actual version.
@@ -124,7 +148,7 @@ pub async fn an_append_at_a_stale_version_is_a_conflict_and_appends_nothing(log:
         );
         assert_eq!(log.stream_version(&s).await.unwrap(), 2);
         assert_eq!(
-            everything_after(&*log, start).await,
+            everything_after(&*log, &start).await,
             before,
             "nothing appended at {stale}"
         );
@@ -203,7 +227,7 @@ pub async fn streams_are_versioned_independently(log: Arc<dyn EventLog>) {
     assert_eq!(log.stream_version(&stream("contract")).await.unwrap(), 0);
 }
 
-pub async fn read_all_pages_through_every_stream_in_sequence_order(log: Arc<dyn EventLog>) {
+pub async fn read_all_pages_through_every_stream_in_position_order(log: Arc<dyn EventLog>) {
     let start = log_end(&*log).await;
     let (a, b, c) = (
         stream("contract/pa"),
@@ -217,39 +241,57 @@ pub async fn read_all_pages_through_every_stream_in_sequence_order(log: Arc<dyn 
     appended.extend(log.append(&c, 0, events("contract/pc", "4", 3)).await.unwrap());
     appended.extend(log.append(&b, 1, events("contract/pb", "5", 2)).await.unwrap());
     assert_eq!(appended.len(), 9);
+    let appended = in_log_order(appended);
 
     let mut pages = Vec::new();
-    let mut after = start;
+    let mut after = LogPosition::start();
     loop {
-        let page = log.read_all(after, 4).await.unwrap();
+        let page = log.read_all(&after, 4).await.unwrap();
         if page.is_empty() {
             break;
         }
         assert!(page.len() <= 4, "a page holds at most `limit` events");
-        assert!(page[0].sequence > after, "a page starts after `after`");
-        after = page[page.len() - 1].sequence;
+        assert!(page[0].position > after, "a page starts after `after`");
+        after = page[page.len() - 1].position.clone();
         pages.push(page);
     }
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 1]);
     let read: Vec<RecordedEvent> = pages.concat();
-    assert_strictly_increasing(&read.iter().map(|e| e.sequence).collect::<Vec<_>>());
-    assert_eq!(
-        read, appended,
-        "the log order is the append order, across streams"
+    assert_positions_increase(&read);
+    assert!(
+        pages.iter().rev().skip(1).all(|p| p.len() == 4),
+        "only the last page is short"
     );
-
+    let read: Vec<RecordedEvent> = read
+        .into_iter()
+        .filter(|e| !start.0.contains(&e.envelope.id))
+        .collect();
+    assert_eq!(read, appended, "every event, once, by position");
+    for s in [&a, &b, &c] {
+        let versions: Vec<u64> = read
+            .iter()
+            .filter(|e| e.stream == *s)
+            .map(|e| e.version)
+            .collect();
+        assert!(
+            versions.windows(2).all(|w| w[0] + 1 == w[1]),
+            "each stream's events in version order: {s} {versions:?}"
+        );
+    }
     // `after` is exclusive, wherever it points.
+    let from_third = log.read_all(&appended[2].position, 2).await.unwrap();
+    assert_eq!(from_third, appended[3..5].to_vec());
+    let last = &appended[8].position;
+    assert!(log
+        .read_all(last, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| start.0.contains(&e.envelope.id)));
     assert_eq!(
-        log.read_all(appended[2].sequence, 2).await.unwrap(),
-        appended[3..5].to_vec()
-    );
-    assert_eq!(log.read_all(appended[8].sequence, 10).await.unwrap(), vec![]);
-    assert_eq!(
-        log.read_all(start, 0).await.unwrap(),
+        log.read_all(&LogPosition::start(), 0).await.unwrap(),
         vec![],
         "limit 0 reads nothing"
     );
-    assert_eq!(log.read_all(start, 100).await.unwrap(), appended);
 }
 
 /// Every event of `stream` after version `after`, read in pages of `limit`.
@@ -287,11 +329,11 @@ pub async fn reading_a_stream_returns_only_its_events_in_version_order(log: Arc<
     let read_a = log.read_stream(&a, 0, 100).await.unwrap();
     assert_eq!(read_a, on_a, "a stream reads back what append recorded, in order");
     assert_eq!(read_a.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_strictly_increasing(&read_a.iter().map(|e| e.sequence).collect::<Vec<_>>());
+    assert_positions_increase(&read_a);
     let read_b = log.read_stream(&b, 0, 100).await.unwrap();
     assert_eq!(read_b, on_b);
     assert_eq!(read_b.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
-    let logged: Vec<RecordedEvent> = everything_after(&*log, 0)
+    let logged: Vec<RecordedEvent> = whole_log(&*log)
         .await
         .into_iter()
         .filter(|e| e.stream == a)
@@ -476,7 +518,7 @@ pub async fn concurrent_appenders_that_retry_on_conflict_lose_no_update(log: Arc
         "all writers appended at version 0 first, so all but one conflicted"
     );
     assert_eq!(log.stream_version(&s).await.unwrap(), WRITERS as u64);
-    let logged: Vec<RecordedEvent> = everything_after(&*log, start)
+    let logged: Vec<RecordedEvent> = everything_after(&*log, &start)
         .await
         .into_iter()
         .filter(|e| e.stream == s)
@@ -642,13 +684,13 @@ pub async fn an_append_to_several_streams_writes_all_of_them_or_none(log: Arc<dy
         [(a.as_str(), 1), (a.as_str(), 2), (b.as_str(), 1)],
         "numbered in the order given"
     );
-    assert_strictly_increasing(&recorded.iter().map(|e| e.sequence).collect::<Vec<_>>());
-    assert_eq!(everything_after(&*log, start).await, recorded);
+    assert_positions_increase(&recorded[..2]);
+    assert_eq!(everything_after(&*log, &start).await, in_log_order(recorded));
     assert_eq!(log.stream_version(&a).await.unwrap(), 2);
     assert_eq!(log.stream_version(&b).await.unwrap(), 1);
 
     // One stale stream, whichever place it has: nothing of any stream is written.
-    let before = everything_after(&*log, start).await;
+    let before = everything_after(&*log, &start).await;
     for parts in [
         vec![
             part(&a, 2, events("contract/atomic-a", "two", 1)),
@@ -668,7 +710,7 @@ pub async fn an_append_to_several_streams_writes_all_of_them_or_none(log: Arc<dy
                 actual: 1
             })
         );
-        assert_eq!(everything_after(&*log, start).await, before, "nothing appended");
+        assert_eq!(everything_after(&*log, &start).await, before, "nothing appended");
         assert_eq!(
             (
                 log.stream_version(&a).await.unwrap(),

@@ -1,7 +1,8 @@
 //! The `EventSink` contract, for the audit archive adapters. Each check takes a fresh sink and a
 //! view of what it archived (`Archive`), and exercises only the port: publishing is idempotent (at-
 //! least-once delivery leaves one copy), every event is archived as its CloudEvent under
-//! `<yyyy>/<mm>/<dd>/<20-digit sequence>.json` of its UTC time, and keys sort in log order.
+//! `<yyyy>/<mm>/<dd>/<log position>.json` of its UTC time (20 digits for a numbered log), and keys
+//! sort in log order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ pub trait Archive: Send + Sync {
 /// An event as the log would record it at `sequence` (version = sequence: one stream).
 fn recorded(sequence: u64, event: Event) -> RecordedEvent {
     RecordedEvent {
-        sequence,
+        position: berth::domain::LogPosition::sequence(sequence),
         stream: event
             .repository()
             .map_or_else(StreamId::access, StreamId::repository),
@@ -79,7 +80,7 @@ pub async fn a_published_event_is_archived_as_its_cloudevent(
     assert_eq!(document, berth::events_out::to_json(&event).unwrap());
     assert_eq!(document["type"], "dev.berth.manifest_pushed.v1");
     assert_eq!(document["id"], event.envelope.id.as_str());
-    assert_eq!(document["berthsequence"], 1);
+    assert_eq!(document["berthposition"], "00000000000000000001");
     assert_eq!(document["data"]["digest"], digest("manifest").to_string());
 }
 
@@ -152,7 +153,7 @@ pub async fn keys_sort_in_log_order_within_a_day(sink: Arc<dyn EventSink>, archi
     let documents = archive.documents().await;
     let archived: Vec<u64> = documents
         .values()
-        .map(|d| parse(d)["berthsequence"].as_u64().unwrap_or(u64::MAX))
+        .map(|d| parse(d)["berthposition"].as_str().unwrap().parse().unwrap())
         .collect();
     assert_eq!(
         archived[..5],
@@ -359,6 +360,12 @@ fn accessory_events(
         Event::ProjectTrustConfigured {
             project: ProjectName::parse("contract").unwrap(),
             trust: ContentTrust::default(),
+        },
+        Event::QuotaUsed {
+            project: ProjectName::parse("contract").unwrap(),
+            repository: r.clone(),
+            digest: signature.clone(),
+            size: 1,
         },
     ]
 }

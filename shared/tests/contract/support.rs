@@ -273,7 +273,7 @@ impl History {
         *version += 1;
         self.sequence += 1;
         RecordedEvent {
-            sequence: self.sequence,
+            position: berth::domain::LogPosition::sequence(self.sequence),
             stream,
             version: *version,
             envelope: envelope(event),

@@ -6,10 +6,11 @@
 //! ```text
 //! pk                  sk                          attributes
 //! ──────────────────  ──────────────────────────  ─────────────────────────────────────────────
-//! stream#<stream>     head                        version (N): the stream's version
-//! stream#<stream>     v#<020 version>             event (S): RecordedEvent JSON (as in the log)
-//! log                 head                        n (N): the last sequence handed out
-//! log                 seq#<020 sequence>          event (S): RecordedEvent JSON
+//! stream#<stream>     head                        version (N), last_at (N): version, time of last commit
+//! stream#<stream>     v#<020 version>             event (S): RecordedEvent JSON; log_bucket (S),
+//!                                                 log_position (S): keys of the `log` index
+//! log                 epoch                       day (N): the `log` index's first day
+//! log                 seq#<020 sequence>          event (S): an event numbered before the upgrade
 //! repo#<repo>         tag#<lowercase tag>#<tag>   v (S): digest (case-insensitive tag order)
 //! repo#<repo>         manifest#<digest>           v (S): ManifestRecord JSON
 //! repo#<repo>         mtag#<digest>#<tag>         -
@@ -23,21 +24,18 @@
 //! catalog             <repo>                      -
 //! ```
 //!
-//! An append is ONE `TransactWriteItems`: the stream head (conditional on the expected version),
-//! the log counter (conditional on the value read just before, which gives the global order that
-//! DynamoDB lacks: transactions that take sequence numbers serialize on this item), the event
-//! items (each twice: in the log and in its stream), and the merged view writes of every event
-//! (`ops_for`). A failed head condition is a `LogError::Conflict`; a lost race on the counter only
-//! (another stream appended) is retried. The price of the total order is one hot item: all appends
-//! go through `log/head`.
+//! An append is ONE `TransactWriteItems`: each stream's head (conditional on the expected version
+//! and on not having committed later than this append's time), the event items, and the merged
+//! view writes of every event (`ops_for`). A failed head condition is a `LogError::Conflict`.
+//! Appends to different streams touch different items: there is no counter (docs/log-scale-out.md).
+//! Readers of everything page through the global secondary index `log` (`log_bucket` =
+//! `log#<yyyymmdd>#<shard>`, `log_position`), sixteen partitions a day; see `log.rs`.
 //!
-//! A stream's items copy the event rather than point at its sequence, so `read_stream` is one
-//! consistent `Query` of `v#<after + 1> ..= v#<max>` in the stream's partition (a page per MB), with
-//! no second round of `BatchGetItem` on log items (nor that permission). The copy costs its bytes
-//! and one action per event: an append of `e` events and `w` merged view writes is `2 + 2e + w`
-//! actions and about twice its events' bytes, both checked by `check_limits` before sending
-//! (`MAX_TRANSACT_ITEMS`, `MAX_TRANSACT_BYTES`), as each item is against `MAX_ITEM_BYTES`. `head`
-//! sorts before every `v#` key, so a range of `v#` keys never meets it.
+//! `read_stream` is one consistent `Query` of `v#<after + 1> ..= v#<max>` in the stream's partition
+//! (a page per MB). An append to `h` streams of `e` events and `w` merged view writes is `h + e + w`
+//! actions, checked by `check_limits` before sending (`MAX_TRANSACT_ITEMS`, `MAX_TRANSACT_BYTES`),
+//! as each item is against `MAX_ITEM_BYTES`. `head` sorts before every `v#` key, so a range of `v#`
+//! keys never meets it.
 //!
 //! A manifest with more layers or children than fit in the transaction beside the rest (DynamoDB
 //! takes 100 actions) has its content-fact rows (`ViewKey::is_content_fact`: "manifest M uses blob
@@ -53,16 +51,20 @@ mod keys;
 mod log;
 mod views;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, CreateGlobalSecondaryIndexAction,
+    Delete, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::projection::{ViewKey, ViewOp, ViewValue};
+use crate::domain::RepoName;
 
 /// DynamoDB rejects a `TransactWriteItems` of more than 100 actions.
 pub const MAX_TRANSACT_ITEMS: usize = 100;
@@ -80,7 +82,12 @@ const SK: &str = "sk";
 /// The value of a view row.
 const VALUE: &str = "v";
 const HEAD: &str = "head";
+/// The partition of the log's epoch item, and of events numbered before the upgrade (read only).
 const LOG_PK: &str = "log";
+/// The global secondary index over every event item, by day and shard, then position.
+const LOG_INDEX: &str = "log";
+const LOG_BUCKET: &str = "log_bucket";
+const LOG_POSITION: &str = "log_position";
 const CATALOG_PK: &str = "catalog";
 
 /// The DynamoDB-backed event log and views (`EventLog` + `Views`).
@@ -88,6 +95,10 @@ const CATALOG_PK: &str = "catalog";
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Whether this store recorded the log index's first day already (`log.rs`).
+    epoch_noted: Arc<tokio::sync::OnceCell<()>>,
+    /// Repositories whose catalog row this store knows exists (`log.rs`).
+    catalogued: Arc<Mutex<HashSet<RepoName>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,9 +116,16 @@ fn fail<E: std::error::Error>(e: E) -> String {
 
 impl DynamoStore {
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> DynamoStore {
+        DynamoStore::with_client(Client::new(config), table)
+    }
+
+    /// A store on `client` (tests give it interceptors that count or fault its calls).
+    pub fn with_client(client: Client, table: impl Into<String>) -> DynamoStore {
         DynamoStore {
-            client: Client::new(config),
+            client,
             table: table.into(),
+            epoch_noted: Arc::default(),
+            catalogued: Arc::default(),
         }
     }
 
@@ -120,7 +138,16 @@ impl DynamoStore {
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
         let described = self.client.describe_table().table_name(&self.table).send().await;
         let exists = match described {
-            Ok(_) => true,
+            Ok(out) => {
+                let indexes = out
+                    .table()
+                    .map(|t| t.global_secondary_indexes())
+                    .unwrap_or_default();
+                if !indexes.iter().any(|i| i.index_name() == Some(LOG_INDEX)) {
+                    self.add_log_index().await?;
+                }
+                true
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -152,6 +179,9 @@ impl DynamoStore {
                 .attribute_definitions(attr(SK).map_err(build)?)
                 .key_schema(key(PK, KeyType::Hash).map_err(build)?)
                 .key_schema(key(SK, KeyType::Range).map_err(build)?)
+                .attribute_definitions(string_attribute(LOG_BUCKET).map_err(build)?)
+                .attribute_definitions(string_attribute(LOG_POSITION).map_err(build)?)
+                .global_secondary_indexes(log_index().map_err(build)?)
                 .stream_specification(
                     StreamSpecification::builder()
                         .stream_enabled(true)
@@ -178,7 +208,13 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| StoreError::Backend(fail(e)))?;
-            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            let table = described.table();
+            let indexes_active = (table
+                .map(|t| t.global_secondary_indexes())
+                .unwrap_or_default()
+                .iter())
+            .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active));
+            if table.and_then(|t| t.table_status()) == Some(&TableStatus::Active) && indexes_active {
                 return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -186,6 +222,27 @@ impl DynamoStore {
         Err(StoreError::NotActive {
             table: self.table.clone(),
         })
+    }
+
+    /// Adds the `log` index to a table created before it existed (local stacks; deployed tables
+    /// get it from template.yaml or infra/).
+    async fn add_log_index(&self) -> Result<(), StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Backend(e.to_string());
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(LOG_INDEX)
+            .set_key_schema(Some(log_index().map_err(build)?.key_schema))
+            .projection(log_index_projection())
+            .build()
+            .map_err(build)?;
+        (self.client.update_table())
+            .table_name(&self.table)
+            .attribute_definitions(string_attribute(LOG_BUCKET).map_err(build)?)
+            .attribute_definitions(string_attribute(LOG_POSITION).map_err(build)?)
+            .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| StoreError::Backend(fail(e)))
     }
 
     /// Deletes the table (tests clean up with it).
@@ -216,6 +273,37 @@ impl DynamoStore {
 }
 
 type Item = HashMap<String, AttributeValue>;
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, aws_sdk_dynamodb::error::BuildError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+}
+
+/// The event items' time index (`log.rs`): by `log_bucket` (day and shard), then `log_position`,
+/// carrying the event.
+fn log_index() -> Result<GlobalSecondaryIndex, aws_sdk_dynamodb::error::BuildError> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    GlobalSecondaryIndex::builder()
+        .index_name(LOG_INDEX)
+        .key_schema(key(LOG_BUCKET, KeyType::Hash)?)
+        .key_schema(key(LOG_POSITION, KeyType::Range)?)
+        .projection(log_index_projection())
+        .build()
+}
+
+fn log_index_projection() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .non_key_attributes("event")
+        .build()
+}
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

@@ -329,6 +329,8 @@ impl Views for DynamoStore {
     }
 
     async fn clear(&self) -> ViewResult<()> {
+        // Catalog rows go too: appends of this store must write them again.
+        self.catalogued.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let items = self.scan_views().await.map_err(backend)?;
         let mut writes = Vec::with_capacity(items.len());
         for item in &items {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use redb::{ReadableTable, TableDefinition, TableError};
 
 use super::{fail, Failure, RedbStore};
+use crate::domain::LogPosition;
 use crate::ports::{Checkpoints, ProjectionError};
 
 const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
@@ -39,7 +40,7 @@ impl RedbStore {
 
 #[async_trait]
 impl Checkpoints for RedbStore {
-    async fn get(&self, name: &str) -> Result<Option<u64>, ProjectionError> {
+    async fn get(&self, name: &str) -> Result<Option<LogPosition>, ProjectionError> {
         let read = |db: &redb::Database| -> Result<Option<u64>, Failure> {
             let txn = db.begin_read().map_err(fail)?;
             let table = match txn.open_table(CHECKPOINTS) {
@@ -50,12 +51,16 @@ impl Checkpoints for RedbStore {
             let value = table.get(name).map_err(fail)?.map(|v| v.value());
             Ok(value)
         };
-        self.db
-            .run(read)
+        (self.db.run(read))
+            .map(|sequence| sequence.map(LogPosition::sequence))
             .map_err(|e| ProjectionError::Checkpoint(e.to_string()))
     }
 
-    async fn advance(&self, name: &str, sequence: u64) -> Result<bool, ProjectionError> {
+    async fn advance(&self, name: &str, position: &LogPosition) -> Result<bool, ProjectionError> {
+        // The embedded log numbers its events: its positions are sequences.
+        let sequence = position.as_sequence().ok_or_else(|| {
+            ProjectionError::Checkpoint(format!("{position} is not a position of the embedded log"))
+        })?;
         let store = RedbStore { db: self.db.clone() };
         let name = name.to_string();
         tokio::task::spawn_blocking(move || store.advance_blocking(&name, sequence))

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::domain::projection::{ops_for, ViewOp};
-use crate::domain::{RecordedEvent, StreamId};
+use crate::domain::{LogPosition, RecordedEvent, StreamId};
 use crate::ports::event_log::check_appends;
 use crate::ports::{EventLog, LogError, StreamAppend, Version};
 
@@ -70,7 +70,7 @@ impl RedbStore {
                         sequence += 1;
                         version += 1;
                         let event = RecordedEvent {
-                            sequence,
+                            position: LogPosition::sequence(sequence),
                             stream: stream.clone(),
                             version,
                             envelope,
@@ -158,7 +158,13 @@ impl EventLog for RedbStore {
         Ok(self.db.run(read)?)
     }
 
-    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+    async fn read_all(&self, after: &LogPosition, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+        // Positions here are sequences; a timed one (another log's) sorts after all of them.
+        let after: u64 = match after.as_sequence() {
+            Some(sequence) => sequence,
+            None if after.is_start() => 0,
+            None => return Ok(vec![]),
+        };
         let read = |db: &redb::Database| -> Result<Vec<RecordedEvent>, Failure> {
             let txn = db.begin_read().map_err(fail)?;
             let events = txn.open_table(EVENTS).map_err(fail)?;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <bucket>/
-//!   audit/<yyyy>/<mm>/<dd>/<sequence, 20 digits>.json    the event's CloudEvent (structured JSON)
+//!   audit/<yyyy>/<mm>/<dd>/<log position>.json    the event's CloudEvent (structured JSON)
 //! ```
 //! Each document is written with `If-None-Match: *`: a redelivered event finds its document there
 //! (412) and leaves it, so the archive holds one copy of every event whatever the delivery count.

@@ -19,7 +19,7 @@ fn given_more(mut d: Directory, commands: Vec<AccessCommand>) -> Directory {
         for event in d.decide(command).expect("given commands succeed") {
             let version = d.version + 1;
             d.apply(&RecordedEvent {
-                sequence: version,
+                position: crate::domain::LogPosition::sequence(version),
                 stream: StreamId::access(),
                 version,
                 envelope: EventEnvelope {
@@ -171,7 +171,7 @@ fn robots_act_in_their_project_and_pull_public_ones_while_enabled_and_unexpired(
         assert!(matches!(events[..], [Event::RobotUpdated { disabled: true, .. }]));
         for event in events {
             d2.apply(&RecordedEvent {
-                sequence: 100,
+                position: crate::domain::LogPosition::sequence(100),
                 stream: StreamId::access(),
                 version: d2.version + 1,
                 envelope: EventEnvelope {

@@ -126,6 +126,26 @@ data "aws_iam_policy_document" "projector" {
     }
   }
 
+  # A new subscription replays the log: the epoch item and the events numbered before the time
+  # index (partition "log"), then the time index.
+  statement {
+    sid       = "ReplayLog"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    resources = [local.table_arn]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["log"]
+    }
+  }
+
+  statement {
+    sid       = "ReplayLogIndex"
+    actions   = ["dynamodb:Query"]
+    resources = ["${local.table_arn}/index/log"]
+  }
+
   statement {
     sid       = "AuditEvents"
     actions   = ["s3:PutObject"]

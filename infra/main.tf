@@ -105,7 +105,7 @@ resource "aws_cloudformation_stack" "api_public_invoke" {
 
 resource "aws_lambda_function" "projector" {
   function_name    = local.function_names.projector
-  description      = "Berth projector (DynamoDB Stream of the event log -> CloudEvents under audit/)"
+  description      = "Berth projector (DynamoDB Stream of the event log -> the subscriptions, the audit archive under audit/)"
   role             = aws_iam_role.projector.arn
   filename         = "${local.zip_dir}/projector/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.zip_dir}/projector/bootstrap.zip")

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod domain;
 pub mod events_out;
+pub mod metrics;
 pub mod oci;
 pub mod ports;
 pub mod telemetry;

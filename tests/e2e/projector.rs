@@ -414,21 +414,66 @@ fn project(reg: &Registry) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn berth_project_archives_the_embedded_log_once_and_resumes_from_its_checkpoint() {
+fn subscriptions_cli(reg: &Registry) -> Vec<Value> {
+    let out = reg.berth_cli("subscriptions", &[]);
+    assert!(
+        out.status.success(),
+        "berth subscriptions failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8_lossy(&out.stdout).lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn skip_unless_embedded() -> bool {
     if skip_unless_berth("`berth project` is Berth's") {
-        return;
+        return true;
     }
     if std::env::var("BERTH_E2E_TARGET").as_deref() == Ok("lambda") {
         eprintln!("SKIPPED under BERTH_E2E_TARGET=lambda: embedded storage is served by `berth serve` only");
+        return true;
+    }
+    false
+}
+
+/// The archive under the data directory, as [`Archive`] (no checkpoint).
+fn embedded_archive(reg: &Registry) -> Archive {
+    Archive {
+        objects: (files(&reg.data_dir().join("audit")).iter())
+            .map(|(key, (bytes, _))| {
+                let document: Value = serde_json::from_slice(bytes).unwrap();
+                (key.clone(), serde_json::json!({ "document": document }))
+            })
+            .collect(),
+        checkpoint: None,
+    }
+}
+
+#[test]
+fn berth_project_replays_the_embedded_log_for_a_new_subscription_once_and_resumes_from_its_checkpoint() {
+    if skip_unless_embedded() {
         return;
     }
-    let mut reg = Registry::start_with_env(vec![("BERTH_STORAGE".into(), "embedded".into())]);
+    // A server that runs no subscriptions: the archive is left to `berth project`.
+    let mut reg = Registry::start_with_env(vec![
+        ("BERTH_STORAGE".into(), "embedded".into()),
+        ("BERTH_SUBSCRIPTIONS_POLL_MS".into(), "0".into()),
+    ]);
     push_some_history(&reg);
     reg.stop();
     let events = reg.log_events();
 
+    let status = subscriptions_cli(&reg);
+    assert_eq!(status.len(), 1, "{status:?}");
+    assert_eq!(status[0]["name"], "audit");
+    assert_eq!(status[0]["state"], "new");
+    assert_eq!(status[0]["behind"].as_u64(), Some(events.len() as u64));
+    assert!(status[0]["lag_seconds"].as_f64().unwrap() > 0.0, "{status:?}");
+
     let report = project(&reg);
+    assert_eq!(report["subscription"], "audit");
+    assert_eq!(report["state"], "live");
     assert_eq!(report["published"].as_u64(), Some(events.len() as u64));
     assert_eq!(
         report["checkpoint"].as_str().map(str::to_string),
@@ -436,16 +481,20 @@ fn berth_project_archives_the_embedded_log_once_and_resumes_from_its_checkpoint(
     );
     let audit = reg.data_dir().join("audit");
     let archived = files(&audit);
-    let archive = Archive {
-        objects: (archived.iter())
-            .map(|(key, (bytes, _))| {
-                let document: Value = serde_json::from_slice(bytes).unwrap();
-                (key.clone(), serde_json::json!({ "document": document }))
-            })
-            .collect(),
-        checkpoint: None,
-    };
-    assert_archive_is_the_log(&archive, &events, "");
+    assert_archive_is_the_log(&embedded_archive(&reg), &events, "");
+    let status = subscriptions_cli(&reg);
+    assert_eq!(
+        (
+            &status[0]["state"],
+            &status[0]["behind"],
+            &status[0]["lag_seconds"]
+        ),
+        (
+            &serde_json::json!("live"),
+            &serde_json::json!(0),
+            &serde_json::json!(0.0)
+        )
+    );
 
     let again = project(&reg);
     assert_eq!(
@@ -468,4 +517,75 @@ fn berth_project_archives_the_embedded_log_once_and_resumes_from_its_checkpoint(
         last_position(&more)
     );
     assert_eq!(files(&audit).len(), more.len());
+}
+
+/// Waits until the running server's subscriptions are all live at the end of the log.
+fn wait_until_caught_up(reg: &Registry) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api_admin(reg, "GET", "/subscriptions", Value::Null);
+        assert_eq!(status, 200, "{body}");
+        let caught_up = (body.as_array().unwrap().iter())
+            .all(|s| s["state"] == "live" && s["behind"] == 0 && s["lag_seconds"] == 0.0);
+        if caught_up {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the subscriptions did not catch up: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn berth_serve_archives_the_embedded_log_as_it_goes_and_reports_its_subscriptions_live() {
+    if skip_unless_embedded() {
+        return;
+    }
+    let mut reg = Registry::start_with_env(vec![
+        ("BERTH_STORAGE".into(), "embedded".into()),
+        ("BERTH_SUBSCRIPTIONS_POLL_MS".into(), "100".into()),
+    ]);
+    // Only system admins see the subscriptions.
+    create_user(&reg, "watcher", "Watcher-Pass1");
+    let (status, _) = api_call(
+        &reg,
+        Some(("watcher", "Watcher-Pass1")),
+        "GET",
+        "/subscriptions",
+        Value::Null,
+    );
+    assert_eq!(status, 403);
+    let (status, _) = api_call(&reg, None, "GET", "/subscriptions", Value::Null);
+    assert_eq!(status, 401);
+
+    push_some_history(&reg);
+    let live = wait_until_caught_up(&reg);
+    assert_eq!(live[0]["name"], "audit");
+    reg.stop();
+    let events = reg.log_events();
+    assert_eq!(
+        live[0]["checkpoint"].as_str().map(str::to_string),
+        last_position(&events)
+    );
+    assert_archive_is_the_log(&embedded_archive(&reg), &events, "");
+    let archived = files(&reg.data_dir().join("audit"));
+
+    // A restart resumes from the checkpoint: the new events only, nothing rewritten.
+    reg.restart();
+    reg.push_small_image(REPO, "v3");
+    wait_until_caught_up(&reg);
+    reg.stop();
+    let more = reg.log_events();
+    assert_archive_is_the_log(&embedded_archive(&reg), &more, "");
+    let now = files(&reg.data_dir().join("audit"));
+    for (key, file) in &archived {
+        assert_eq!(now.get(key), Some(file), "{key} was rewritten");
+    }
+    let report = project(&reg);
+    assert_eq!(
+        (report["state"].as_str(), report["published"].as_u64()),
+        (Some("live"), Some(0))
+    );
 }

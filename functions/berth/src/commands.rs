@@ -28,6 +28,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:5000")]
         listen: SocketAddr,
+        /// Also serve the process's counters (HTTP responses, AWS requests, DynamoDB items
+        /// written) at `GET /metrics` on this address, in the Prometheus text format; none if absent.
+        #[arg(long, env = "BERTH_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
         #[command(flatten)]
         storage: Storage,
         #[command(flatten)]
@@ -38,6 +42,8 @@ enum Command {
         limits: crate::serve::ConnectionLimits,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        subscriptions: crate::subscriptions::SubscriptionArgs,
     },
     /// Bootstrap tasks on the registry's storage: projects, users, members, robot accounts, token keys.
     Admin {
@@ -66,9 +72,11 @@ enum Command {
         #[command(flatten)]
         storage: Storage,
     },
-    /// Project the event log into the audit archive (<data-dir>/audit/, or audit/ in the bucket),
-    /// from the projection's checkpoint on; what the projector function does from DynamoDB Streams.
-    /// The embedded store is single-process: not while `berth serve` runs on the same data dir.
+    /// Hand the log's events to every subscription (the audit archive: <data-dir>/audit/, or audit/
+    /// in the bucket) from each one's checkpoint on, a new one from the beginning; what `berth serve`
+    /// does in its process on embedded storage and the projector function does from DynamoDB
+    /// Streams. Prints a JSON line per subscription. The embedded store is single-process: not
+    /// while `berth serve` runs on the same data dir.
     Project {
         /// Keep projecting new events until interrupted.
         #[arg(long)]
@@ -76,6 +84,12 @@ enum Command {
         /// With --follow, how often to look for new events, in milliseconds.
         #[arg(long, default_value_t = 1_000)]
         poll_ms: u64,
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Print how each subscription of the log stands: state (new, replaying, live), checkpoint,
+    /// events behind and lag, one JSON line each (also `GET /api/v2.0/subscriptions`).
+    Subscriptions {
         #[command(flatten)]
         storage: Storage,
     },
@@ -299,11 +313,13 @@ impl Cli {
         match self.command {
             Command::Serve {
                 listen,
+                metrics_listen,
                 storage,
                 blobs,
                 access,
                 limits,
                 auth,
+                subscriptions,
             } => {
                 let registry = storage
                     .create_or_open()
@@ -312,7 +328,24 @@ impl Cli {
                     .with_reverify_budget(access.reverify_budget)
                     .with_login_limits(auth.login_limits());
                 bootstrap(&registry, auth.admin_password.as_deref()).await?;
-                serve(listen, registry, blobs.host(), auth.config(), limits).await
+                let embedded = storage.storage == StorageKind::Embedded;
+                if let Some(poll) = subscriptions.interval(embedded) {
+                    let subscriptions = match storage.storage {
+                        StorageKind::Embedded => {
+                            berth::adapters::projection::local_for(&registry, &storage.data_dir)?
+                        }
+                        StorageKind::Aws => berth::adapters::projection::aws(&storage.aws.targets()?).await,
+                    };
+                    tracing::info!(names = ?subscriptions.names(), ?poll, "running the subscriptions");
+                    tokio::spawn(crate::subscriptions::follow(
+                        subscriptions,
+                        poll,
+                        false,
+                        shutdown(),
+                    ));
+                }
+                let host = blobs.host();
+                serve(listen, metrics_listen, registry, host, auth.config(), limits).await
             }
             Command::Admin { command, storage } => crate::admin::run(storage.open().await?, command).await,
             Command::RebuildViews { storage } => rebuild_views(storage.open().await?).await,
@@ -326,6 +359,9 @@ impl Cli {
                 poll_ms,
                 storage,
             } => project(&storage, follow, std::time::Duration::from_millis(poll_ms)).await,
+            Command::Subscriptions { storage } => {
+                crate::subscriptions::print_status(storage.open().await?).await
+            }
             Command::Aws {
                 command: AwsCommand::Init { targets },
             } => {
@@ -368,16 +404,42 @@ async fn bootstrap(registry: &Registry, password: Option<&str>) -> anyhow::Resul
 
 async fn serve(
     listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
     registry: Registry,
     host: Host,
     auth: berth::oci::AuthConfig,
     limits: crate::serve::ConnectionLimits,
 ) -> anyhow::Result<()> {
+    if let Some(metrics_listen) = metrics_listen {
+        serve_metrics(metrics_listen).await?;
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("berth listening on http://{}", listener.local_addr()?);
     crate::serve::run(listener, berth::oci::router(registry, host, auth), limits).await
+}
+
+/// Serves `GET /metrics` ([`berth::metrics::render`]) on `listen`, in the background for the
+/// process's lifetime. A listener of its own, so the registry's port never exposes the counters.
+async fn serve_metrics(listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} for the metrics"))?;
+    tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+    let metrics = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            let content_type = [(axum::http::header::CONTENT_TYPE, berth::metrics::CONTENT_TYPE)];
+            (content_type, berth::metrics::render())
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, metrics).await {
+            tracing::warn!("the metrics listener stopped: {e}");
+        }
+    });
+    Ok(())
 }
 
 /// Resolves on SIGTERM or ctrl-c.
@@ -430,32 +492,24 @@ async fn expire_uploads(registry: Registry, max_age_secs: u64) -> anyhow::Result
 }
 
 async fn project(storage: &Storage, follow: bool, poll: std::time::Duration) -> anyhow::Result<()> {
-    let projection = match storage.storage {
+    let subscriptions = match storage.storage {
         StorageKind::Embedded => {
             storage.check_embedded_exists()?;
             berth::adapters::projection::local(&storage.data_dir).with_context(|| storage.in_use())?
         }
         StorageKind::Aws => berth::adapters::projection::aws(&storage.aws.targets()?).await,
     };
-    let stop = shutdown();
-    tokio::pin!(stop);
-    loop {
-        let projected = projection.projector.catch_up(&*projection.log).await?;
-        if !follow || projected.published > 0 {
-            let report = serde_json::json!({
-                "projection": projection.projector.name(),
-                "published": projected.published,
-                "skipped": projected.skipped,
-                "checkpoint": projected.checkpoint,
-            });
-            println!("{report}");
-        }
-        if !follow {
-            return Ok(());
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = &mut stop => return Ok(()),
-        }
+    if follow {
+        crate::subscriptions::follow(subscriptions, poll, true, shutdown()).await;
+        return Ok(());
     }
+    let mut failed = false;
+    for outcome in subscriptions.catch_up().await {
+        failed |= outcome.result.is_err();
+        println!("{}", crate::subscriptions::report(&outcome));
+    }
+    if failed {
+        anyhow::bail!("a subscription stopped at an event it could not handle (see its line)");
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ mod admin;
 mod commands;
 mod serve;
 mod sign;
+mod subscriptions;
 
 use std::io::IsTerminal as _;
 

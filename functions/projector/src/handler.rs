@@ -1,39 +1,43 @@
-//! One invocation: a batch of stream records in, the projection of its log events, and a partial
-//! batch failure naming the record to retry from when an event could not be projected (the event
-//! source mapping needs `FunctionResponseTypes: [ReportBatchItemFailures]`).
+//! One invocation: a batch of stream records in, the log events among them delivered to every
+//! subscription (`berth::app::Subscriptions`), and a partial batch failure naming the record to
+//! retry from when a subscription could not handle an event (the event source mapping needs
+//! `FunctionResponseTypes: [ReportBatchItemFailures]`). A subscription still replaying the log spends
+//! the invocation's time, up to `replay_deadline`, on its replay.
+
+use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use berth::app::Projector;
+use berth::app::Subscriptions;
 
 use crate::records::Batch;
 
 pub async fn handle(
-    projector: &Projector,
+    subscriptions: &Subscriptions,
     event: Event,
+    replay_deadline: Instant,
 ) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
     let batch = Batch::from_records(&event.records);
     let mut response = DynamoDbEventResponse::default();
-    match projector.deliver(&batch.events).await {
-        Ok(projected) => tracing::info!(
-            records = event.records.len(),
-            published = projected.published,
-            checkpoint = projected.checkpoint.as_ref().map(|p| p.to_string()),
-            "batch delivered"
-        ),
-        Err(failure) => {
-            tracing::warn!(
-                published = failure.published,
-                "{failure}; asking for a retry from event {}",
-                failure.position
-            );
-            // Without a position to name, fail the whole batch: it is retried (the sink is
-            // idempotent, so what was delivered already is delivered again harmlessly).
-            let position = batch.position_of(&failure.position).ok_or(failure.clone())?;
-            let mut item = DynamoDbBatchItemFailure::default();
-            item.item_identifier = Some(position.to_string());
-            response.batch_item_failures.push(item);
-        }
+    let delivered = subscriptions.deliver(&batch.events, replay_deadline).await;
+    tracing::info!(
+        records = event.records.len(),
+        events = batch.events.len(),
+        subscriptions = delivered.outcomes.len(),
+        "batch delivered"
+    );
+    if let Some(failure) = delivered.failure {
+        tracing::warn!(
+            published = failure.published,
+            "{failure}; asking for a retry from event {}",
+            failure.position
+        );
+        // Without a position to name, fail the whole batch: it is retried (handlers are
+        // idempotent, so what was delivered already is delivered again harmlessly).
+        let position = batch.position_of(&failure.position).ok_or(failure.clone())?;
+        let mut item = DynamoDbBatchItemFailure::default();
+        item.item_identifier = Some(position.to_string());
+        response.batch_item_failures.push(item);
     }
     Ok(response)
 }
@@ -42,9 +46,11 @@ pub async fn handle(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use async_trait::async_trait;
+    use berth::adapters::embedded::RedbStore;
+    use berth::app::Projector;
     use berth::domain::{LogPosition, RecordedEvent};
     use berth::ports::{Checkpoints, EventSink, ProjectionError};
     use serde_json::json;
@@ -66,27 +72,31 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Checkpoint(Mutex<Option<LogPosition>>);
-
-    #[async_trait]
-    impl Checkpoints for Checkpoint {
-        async fn get(&self, _: &str) -> Result<Option<LogPosition>, ProjectionError> {
-            Ok(self.0.lock().unwrap().clone())
+    /// Subscriptions named after `failing` (each fails on that event), live from the start, over
+    /// an embedded store (the log and the checkpoints).
+    async fn subscriptions(failing: &[u64]) -> (Subscriptions, Arc<RedbStore>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RedbStore::open(&dir.path().join("berth.redb")).unwrap());
+        let mut subscriptions = Subscriptions::new(store.clone());
+        for failing in failing {
+            let name = format!("fails-at-{failing}");
+            store.advance(&name, &LogPosition::sequence(0)).await.unwrap();
+            let sink = Arc::new(Sink { failing: *failing });
+            subscriptions = subscriptions.with(Projector::new(name, sink, store.clone()));
         }
+        (subscriptions, store, dir)
+    }
 
-        async fn advance(&self, _: &str, position: &LogPosition) -> Result<bool, ProjectionError> {
-            let mut current = self.0.lock().unwrap();
-            let moved = current.as_ref().is_none_or(|c| c < position);
-            if moved {
-                *current = Some(position.clone());
-            }
-            Ok(moved)
-        }
+    async fn checkpoint(store: &RedbStore, name: &str) -> Option<LogPosition> {
+        store.get(name).await.unwrap()
     }
 
     fn at(sequence: u64) -> Option<LogPosition> {
         Some(LogPosition::sequence(sequence))
+    }
+
+    fn later() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(30)
     }
 
     /// Stream records of the log events 1..=3 at positions "100", "200", "300", with a change that
@@ -128,22 +138,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_that_projects_reports_no_failure_and_a_redelivery_changes_nothing() {
-        let checkpoints = Arc::new(Checkpoint::default());
-        let projector = Projector::new("audit", Arc::new(Sink { failing: 0 }), checkpoints.clone());
-        let response = handle(&projector, stream_event()).await.unwrap();
+        let (subscriptions, store, _dir) = subscriptions(&[0]).await;
+        let response = handle(&subscriptions, stream_event(), later()).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(*checkpoints.0.lock().unwrap(), at(3));
-        let again = handle(&projector, stream_event()).await.unwrap();
+        assert_eq!(checkpoint(&store, "fails-at-0").await, at(3));
+        let again = handle(&subscriptions, stream_event(), later()).await.unwrap();
         assert!(again.batch_item_failures.is_empty());
-        assert_eq!(*checkpoints.0.lock().unwrap(), at(3));
+        assert_eq!(checkpoint(&store, "fails-at-0").await, at(3));
     }
 
     #[tokio::test]
     async fn a_failed_event_is_reported_by_the_sequence_number_of_its_record() {
-        let checkpoints = Arc::new(Checkpoint::default());
-        let projector = Projector::new("audit", Arc::new(Sink { failing: 2 }), checkpoints.clone());
-        let response = handle(&projector, stream_event()).await.unwrap();
+        let (subscriptions, store, _dir) = subscriptions(&[2]).await;
+        let response = handle(&subscriptions, stream_event(), later()).await.unwrap();
         assert_eq!(identifiers(&response), [Some("200".to_string())]);
-        assert_eq!(*checkpoints.0.lock().unwrap(), at(1));
+        assert_eq!(checkpoint(&store, "fails-at-2").await, at(1));
+    }
+
+    #[tokio::test]
+    async fn of_two_failing_subscriptions_the_earlier_record_is_retried_and_the_other_goes_on() {
+        let (subscriptions, store, _dir) = subscriptions(&[3, 2]).await;
+        let response = handle(&subscriptions, stream_event(), later()).await.unwrap();
+        assert_eq!(identifiers(&response), [Some("200".to_string())]);
+        assert_eq!(checkpoint(&store, "fails-at-3").await, at(2));
     }
 }

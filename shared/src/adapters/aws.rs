@@ -63,7 +63,9 @@ async fn stores(targets: &AwsTargets) -> (DynamoStore, S3BlobStore) {
 pub async fn open(targets: &AwsTargets) -> Registry {
     let (log, blobs) = stores(targets).await;
     let log = Arc::new(log);
-    Registry::new(log.clone(), log.clone(), Arc::new(blobs), Arc::new(SystemClock)).with_key_store(log)
+    Registry::new(log.clone(), log.clone(), Arc::new(blobs), Arc::new(SystemClock))
+        .with_key_store(log.clone())
+        .with_checkpoints(log)
 }
 
 /// Creates the bucket and the table unless they exist (for local stacks and first deployments

@@ -42,5 +42,9 @@ pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Registry, 
             .map_err(|e| err(e.to_string()))?,
     );
     let blobs = Arc::new(FsBlobStore::open(data_dir).map_err(|e| err(e.to_string()))?);
-    Ok(Registry::new(store.clone(), store.clone(), blobs, Arc::new(SystemClock)).with_key_store(store))
+    Ok(
+        Registry::new(store.clone(), store.clone(), blobs, Arc::new(SystemClock))
+            .with_key_store(store.clone())
+            .with_checkpoints(store),
+    )
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod aws;
+pub mod aws_calls;
 pub mod dynamodb;
 pub mod embedded;
 pub mod fs;

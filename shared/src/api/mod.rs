@@ -18,6 +18,7 @@ mod projects;
 mod quotas;
 mod request;
 mod robots;
+mod subscriptions;
 mod users;
 
 #[cfg(test)]
@@ -177,6 +178,7 @@ pub(crate) fn routes() -> Vec<Route> {
             artifacts::accessories,
         ),
         route(M::GET, "/audit-logs", audit::list),
+        route(M::GET, "/subscriptions", subscriptions::list),
         route(M::GET, "/openapi.json", openapi::json),
         route(M::GET, "/openapi.yaml", openapi::yaml),
     ]

@@ -29,10 +29,12 @@ impl Registry {
         last: Option<&str>,
         limit: usize,
     ) -> Result<Page<Tag>, AppError> {
-        if !self.views.repository_exists(repo).await? {
+        let tags = self.views.tags(repo, last, limit.saturating_add(1)).await?;
+        // A repository with tags exists: only an empty page needs the second read (one request
+        // per listing on DynamoDB, not two).
+        if tags.is_empty() && !self.views.repository_exists(repo).await? {
             return Err(AppError::NameUnknown(repo.clone()));
         }
-        let tags = self.views.tags(repo, last, limit.saturating_add(1)).await?;
         Ok(Page::from_overfetch(tags, limit))
     }
 

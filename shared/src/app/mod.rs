@@ -15,6 +15,7 @@ mod projector;
 mod quota;
 mod rebuild;
 mod registry;
+pub mod subscriptions;
 mod trust;
 
 pub use access::{hash as hash_secret, Bootstrap, ADMIN_USERNAME};
@@ -30,4 +31,5 @@ pub use rebuild::RebuildReport;
 pub use registry::{
     parse_reverify_budget, reverify_budget_from_env, Registry, DEFAULT_REVERIFY_BUDGET, REVERIFY_BUDGET_VAR,
 };
+pub use subscriptions::{SubscriptionState, SubscriptionStatus, Subscriptions, SUBSCRIPTIONS};
 pub use trust::Reverification;

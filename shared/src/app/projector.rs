@@ -16,6 +16,7 @@
 //! (a Lambda partial batch failure); what was published before it stays done.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::domain::{LogPosition, RecordedEvent};
 use crate::ports::{Checkpoints, EventLog, EventSink, ProjectionError};
@@ -79,6 +80,25 @@ impl Projector {
         &self.name
     }
 
+    /// The same sink and checkpoint store under another checkpoint name (a subscription's replay).
+    pub fn renamed(&self, name: impl Into<String>) -> Projector {
+        Projector {
+            name: name.into(),
+            ..self.clone()
+        }
+    }
+
+    /// Moves the checkpoint to `position` (unless it is beyond already).
+    pub async fn advance_to(&self, position: &LogPosition) -> Result<bool, ProjectionError> {
+        self.checkpoints.advance(&self.name, position).await
+    }
+
+    /// Publishes one event without touching the checkpoint (a re-read of a window the checkpoint
+    /// has passed; the sink is idempotent).
+    pub async fn republish(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.sink.publish(event).await
+    }
+
     /// The projection's checkpoint: the last event it finished.
     pub async fn checkpoint(&self) -> Result<Option<LogPosition>, ProjectionError> {
         self.checkpoints.get(&self.name).await
@@ -131,6 +151,16 @@ impl Projector {
 
     /// Projects every event of `log` after the checkpoint, page by page, until the end of the log.
     pub async fn catch_up(&self, log: &dyn EventLog) -> Result<Projected, CatchUpError> {
+        Ok(self.catch_up_until(log, None).await?.0)
+    }
+
+    /// [`Projector::catch_up`] that stops after the first full page that ends past `deadline`; the
+    /// flag says whether it reached the end of the log.
+    pub async fn catch_up_until(
+        &self,
+        log: &dyn EventLog,
+        deadline: Option<Instant>,
+    ) -> Result<(Projected, bool), CatchUpError> {
         let mut total = Projected {
             checkpoint: (self.checkpoint().await).map_err(|e| failure(&LogPosition::start(), 0, e))?,
             ..Projected::default()
@@ -140,7 +170,7 @@ impl Projector {
             let page =
                 (log.read_all(&after, CATCH_UP_PAGE).await).map_err(|e| CatchUpError::Log(e.to_string()))?;
             if page.is_empty() {
-                return Ok(total);
+                return Ok((total, true));
             }
             let batch = self.project(&page).await.map_err(|mut f| {
                 f.published += total.published;
@@ -149,6 +179,11 @@ impl Projector {
             total.published += batch.published;
             total.skipped += batch.skipped;
             total.checkpoint = batch.checkpoint;
+            // A short page is likely the end: read once more to know, whatever the time.
+            let full = page.len() == CATCH_UP_PAGE;
+            if full && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok((total, false));
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::domain::{Event, EventEnvelope, RecordedEvent, StreamId};
-use crate::ports::{BlobStore, Clock, EventLog, LogError, StreamAppend, Version, Views};
+use crate::ports::{BlobStore, Checkpoints, Clock, EventLog, LogError, StreamAppend, Version, Views};
 
 use super::{AppError, RequestContext};
 
@@ -48,6 +48,8 @@ pub struct Registry {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) access: Arc<super::access::AccessState>,
     pub(super) reverify_budget: Duration,
+    /// Where subscriptions keep their checkpoints (for their status); `None`: no status.
+    pub(super) checkpoints: Option<Arc<dyn Checkpoints>>,
 }
 
 impl Registry {
@@ -64,7 +66,32 @@ impl Registry {
             clock,
             access: Arc::new(super::access::AccessState::in_memory()),
             reverify_budget: DEFAULT_REVERIFY_BUDGET,
+            checkpoints: None,
         }
+    }
+
+    /// Uses `checkpoints` to report how far the subscriptions got ([`Registry::subscriptions`]).
+    pub fn with_checkpoints(mut self, checkpoints: Arc<dyn Checkpoints>) -> Registry {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// Where subscriptions keep their checkpoints on this registry's storage.
+    pub fn checkpoints(&self) -> Option<&Arc<dyn Checkpoints>> {
+        self.checkpoints.as_ref()
+    }
+
+    /// How every subscription of the registry stands against the log: state, checkpoint, events
+    /// behind and lag (`GET /api/v2.0/subscriptions`, `berth subscriptions`).
+    pub async fn subscriptions(&self) -> Result<Vec<super::SubscriptionStatus>, AppError> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Err(AppError::Backend(
+                "this host keeps no subscription checkpoints".into(),
+            ));
+        };
+        super::subscriptions::status(super::SUBSCRIPTIONS, &**checkpoints, &*self.log, self.clock.now())
+            .await
+            .map_err(AppError::Backend)
     }
 
     /// Sets how long a trust configuration change re-verifies signatures before it answers.

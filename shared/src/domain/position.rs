@@ -45,6 +45,12 @@ impl LogPosition {
         LogPosition(format!("{millis:013}-{:016x}-{version:020}", stream_hash(stream)))
     }
 
+    /// Before every timed position committed at or after `millis`: `read_all` from here reads the
+    /// events of that millisecond on (a reader that re-reads a recent window of a timed log).
+    pub fn at_millis(millis: u64) -> LogPosition {
+        LogPosition(format!("{millis:013}-{:016x}-{:020}", 0, 0))
+    }
+
     /// Reads a position a reader kept (a checkpoint, a cursor), checking its form.
     pub fn parse(text: &str) -> Option<LogPosition> {
         let position = LogPosition(text.to_string());

@@ -9,6 +9,8 @@
 //! - the file-descriptor soft limit raised to the hard limit at start, so the connection cap, not
 //!   the descriptor limit, is what bounds connections.
 //!
+//! Every response is counted in `berth_http_requests_total` ([`berth::metrics`]).
+//!
 //! SIGTERM or ctrl-c stops accepting, lets requests in flight finish and closes idle connections.
 
 mod body_rate;
@@ -145,7 +147,9 @@ async fn connection(
         let router = router.clone();
         let in_flight = requests.begin();
         async move {
+            let method = request.method().clone();
             let response = handle(router, request, remote, min_rate).await;
+            count(&method, &response);
             drop(in_flight);
             Ok::<_, std::convert::Infallible>(response)
         }
@@ -222,6 +226,11 @@ where
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Counts the response in `berth_http_requests_total` ([`berth::metrics`]).
+fn count(method: &axum::http::Method, response: &Response) {
+    berth::metrics::http_response(method.as_str(), response.status().as_u16());
 }
 
 /// Raises the soft limit on open files to the hard limit: each connection takes a descriptor,

@@ -115,8 +115,13 @@ fn fail<E: std::error::Error>(e: E) -> String {
 }
 
 impl DynamoStore {
+    /// A store on `table`, configured from `config`; its requests are counted in the metrics
+    /// ([`crate::adapters::aws_calls`]).
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> DynamoStore {
-        DynamoStore::with_client(Client::new(config), table)
+        let config = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(crate::adapters::aws_calls::AwsCallCounter)
+            .build();
+        DynamoStore::with_client(Client::from_conf(config), table)
     }
 
     /// A store on `client` (tests give it interceptors that count or fault its calls).

@@ -63,6 +63,7 @@ pub struct S3BlobStore {
 impl S3BlobStore {
     /// A store on `bucket`, configured from `sdk` (region, credentials, endpoint). `force_path_style`
     /// addresses buckets as `<endpoint>/<bucket>/<key>`, which S3-compatible servers usually need.
+    /// Its requests are counted in the metrics ([`crate::adapters::aws_calls`]).
     pub fn new(
         sdk: &aws_config::SdkConfig,
         bucket: impl Into<String>,
@@ -70,6 +71,7 @@ impl S3BlobStore {
     ) -> S3BlobStore {
         let config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(force_path_style)
+            .interceptor(crate::adapters::aws_calls::AwsCallCounter)
             .build();
         S3BlobStore::from_config(config, bucket)
     }

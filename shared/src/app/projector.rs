@@ -4,8 +4,9 @@
 //!
 //! Two ways in:
 //! - [`Projector::project`], for a reader of the log in position order (catching up with
-//!   `read_all` on the embedded host): events at or below the checkpoint are skipped; each other
-//!   event is published, then the checkpoint advances to it.
+//!   `read_all` on the embedded host): events at or below the checkpoint are skipped; the others are
+//!   published in order, then the sink is flushed (made durable: one sync per batch) and the
+//!   checkpoint advances to the last of them.
 //! - [`Projector::deliver`], for DynamoDB Streams: records come per shard, shards in parallel
 //!   invocations, so positions of different shards interleave and a checkpoint cannot say what is
 //!   done; every event is published (sinks are idempotent) and the checkpoint only keeps the latest
@@ -13,7 +14,7 @@
 //!   own position.
 //!
 //! Either way the first failure stops the batch and names the event, so the host retries from there
-//! (a Lambda partial batch failure); what was published before it stays done.
+//! (a Lambda partial batch failure); what was published before it is flushed and stays done.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,10 +94,17 @@ impl Projector {
         self.checkpoints.advance(&self.name, position).await
     }
 
-    /// Publishes one event without touching the checkpoint (a re-read of a window the checkpoint
-    /// has passed; the sink is idempotent).
-    pub async fn republish(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        self.sink.publish(event).await
+    /// Publishes `events` again without touching the checkpoint (a re-read of a window the
+    /// checkpoint has passed; the sink is idempotent), durably.
+    pub async fn republish(&self, events: &[RecordedEvent]) -> Result<(), ProjectionFailure> {
+        let all: Vec<&RecordedEvent> = events.iter().collect();
+        self.publish_all(&all).await?;
+        self.settle_sink(events.first()).await
+    }
+
+    async fn settle_sink(&self, first: Option<&RecordedEvent>) -> Result<(), ProjectionFailure> {
+        let position = first.map_or_else(LogPosition::start, |e| e.position.clone());
+        (self.sink.flush().await).map_err(|e| failure(&position, 0, e))
     }
 
     /// The projection's checkpoint: the last event it finished.
@@ -109,30 +117,34 @@ impl Projector {
         let Some(first) = events.first() else {
             return Ok(Projected::default());
         };
-        let mut checkpoint =
+        let checkpoint =
             (self.checkpoints.get(&self.name).await).map_err(|e| failure(&first.position, 0, e))?;
-        let mut outcome = Projected::default();
-        for event in events {
-            if checkpoint.as_ref().is_some_and(|done| event.position <= *done) {
-                outcome.skipped += 1;
-                continue;
-            }
-            self.publish(event, outcome.published).await?;
-            outcome.published += 1;
-            checkpoint = Some(event.position.clone());
-        }
-        outcome.checkpoint = checkpoint;
-        Ok(outcome)
+        let (done, fresh): (Vec<&RecordedEvent>, Vec<&RecordedEvent>) = events
+            .iter()
+            .partition(|event| checkpoint.as_ref().is_some_and(|done| event.position <= *done));
+        let published = self.publish_all(&fresh).await;
+        let count = published.as_ref().map_or_else(|f| f.published, |n| *n);
+        let settled = self.settle(&fresh[..to_index(count)]).await?;
+        published?;
+        Ok(Projected {
+            published: count,
+            skipped: done.len() as u64,
+            checkpoint: settled.or(checkpoint),
+        })
     }
 
     /// Publishes every one of `events` (a batch of one shard of the change stream, in its order),
     /// whatever the checkpoint says, and moves the checkpoint to the latest position delivered.
     pub async fn deliver(&self, events: &[RecordedEvent]) -> Result<Projected, ProjectionFailure> {
-        let mut outcome = Projected::default();
-        for event in events {
-            self.publish(event, outcome.published).await?;
-            outcome.published += 1;
-        }
+        let all: Vec<&RecordedEvent> = events.iter().collect();
+        let published = self.publish_all(&all).await;
+        let count = published.as_ref().map_or_else(|f| f.published, |n| *n);
+        self.settle(&all[..to_index(count)]).await?;
+        published?;
+        let mut outcome = Projected {
+            published: count,
+            ..Projected::default()
+        };
         if let Some(last) = events.last() {
             outcome.checkpoint = (self.checkpoints.get(&self.name).await)
                 .map_err(|e| failure(&last.position, outcome.published, e))?;
@@ -140,13 +152,27 @@ impl Projector {
         Ok(outcome)
     }
 
-    /// Publishes `event`, then advances the checkpoint to it (unless it is beyond already).
-    async fn publish(&self, event: &RecordedEvent, published: u64) -> Result<(), ProjectionFailure> {
-        let done = match self.sink.publish(event).await {
-            Ok(()) => self.checkpoints.advance(&self.name, &event.position).await,
-            Err(e) => Err(e),
+    /// Publishes `events` in order until one fails; the count published, or where it stopped.
+    async fn publish_all(&self, events: &[&RecordedEvent]) -> Result<u64, ProjectionFailure> {
+        let mut published = 0;
+        for event in events {
+            (self.sink.publish(event).await).map_err(|e| failure(&event.position, published, e))?;
+            published += 1;
+        }
+        Ok(published)
+    }
+
+    /// Makes `published` durable in the sink, then moves the checkpoint to the last of them (unless
+    /// it is beyond already): one sync and one checkpoint write per batch. Returns that position.
+    async fn settle(&self, published: &[&RecordedEvent]) -> Result<Option<LogPosition>, ProjectionFailure> {
+        let (Some(first), Some(last)) = (published.first(), published.last()) else {
+            return Ok(None);
         };
-        done.map(drop).map_err(|e| failure(&event.position, published, e))
+        // Until the flush nothing of the batch is known durable: a failure retries all of it.
+        (self.sink.flush().await).map_err(|e| failure(&first.position, 0, e))?;
+        (self.checkpoints.advance(&self.name, &last.position).await)
+            .map_err(|e| failure(&first.position, 0, e))?;
+        Ok(Some(last.position.clone()))
     }
 
     /// Projects every event of `log` after the checkpoint, page by page, until the end of the log.
@@ -186,6 +212,11 @@ impl Projector {
             }
         }
     }
+}
+
+/// A count of events as an index into the slice they were counted in.
+fn to_index(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX)
 }
 
 fn failure(position: &LogPosition, published: u64, cause: ProjectionError) -> ProjectionFailure {

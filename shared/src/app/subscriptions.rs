@@ -272,15 +272,7 @@ impl Subscriptions {
             let page =
                 (self.log.read_all(&after, PAGE).await).map_err(|e| CatchUpError::Log(e.to_string()))?;
             let Some(last) = page.last() else { return Ok(()) };
-            for event in &page {
-                subscription.republish(event).await.map_err(|cause| {
-                    CatchUpError::Projection(ProjectionFailure {
-                        position: event.position.clone(),
-                        published: 0,
-                        cause,
-                    })
-                })?;
-            }
+            subscription.republish(&page).await?;
             after = last.position.clone();
         }
     }

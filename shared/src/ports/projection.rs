@@ -21,6 +21,13 @@ pub trait EventSink: Send + Sync {
     /// Publishes one event. Idempotent: delivery is at least once, so publishing an event that was
     /// published already leaves one copy of it.
     async fn publish(&self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+
+    /// Makes what was published so far durable. A projector calls it before it moves its
+    /// checkpoint past published events, so a sink may buffer or defer its syncs until then (one
+    /// sync per batch instead of one per event). By default publishing is durable already.
+    async fn flush(&self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }
 
 /// How far each projection got in the log: the position of the last event it finished, by name.

@@ -38,7 +38,7 @@ fn recorded(sequence: u64, event: Event) -> RecordedEvent {
 }
 
 /// The same event for the same `sequence`, as a redelivery would carry it.
-fn blob_event(sequence: u64) -> RecordedEvent {
+pub fn blob_event(sequence: u64) -> RecordedEvent {
     let r = repo("contract/audit");
     let mut event = recorded(
         sequence,

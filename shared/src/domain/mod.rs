@@ -7,6 +7,7 @@ pub mod accessory_kind;
 pub mod digest;
 pub mod error;
 pub mod event;
+pub mod lifecycle;
 pub mod manifest;
 pub mod name;
 pub mod position;

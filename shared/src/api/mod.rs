@@ -11,6 +11,7 @@ mod audit;
 mod caller;
 mod content_trust;
 mod error;
+mod health;
 mod members;
 mod openapi;
 mod pagination;
@@ -179,6 +180,8 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         route(M::GET, "/audit-logs", audit::list),
         route(M::GET, "/subscriptions", subscriptions::list),
+        route(M::GET, "/ping", health::ping),
+        route(M::GET, "/health", health::health),
         route(M::GET, "/openapi.json", openapi::json),
         route(M::GET, "/openapi.yaml", openapi::yaml),
     ]

@@ -18,6 +18,7 @@ use crate::oci::AuthConfig;
 mod audit;
 mod content_trust;
 mod contract;
+mod health;
 mod members;
 mod projects;
 mod quotas;

@@ -133,3 +133,24 @@ fn asking_for_zero_repositories_gives_an_empty_catalog_and_no_link_to_loop_on() 
     // answer this same page again, and a client following Link would never stop.
     assert_eq!(link, None, "n=0: no Link header");
 }
+
+/// The health route probes the registry's real storage on each target (redb and disk; DynamoDB and
+/// S3; the same through the Lambda function), anonymously, as a load balancer would.
+#[test]
+fn health_reports_every_component_healthy_and_ping_answers_pong() {
+    if skip_unless_berth("/api/v2.0 is Berth's (Harbor's API)") {
+        return;
+    }
+    let reg = Registry::start();
+    let (status, body) = api_call(&reg, None, "GET", "/health", Value::Null);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "healthy", "{body}");
+    let names: Vec<&str> = (body["components"].as_array().unwrap().iter())
+        .filter(|c| c["status"] == "healthy")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["core", "log", "blobs"], "{body}");
+    let pong = bare().get(reg.url("/api/v2.0/ping")).send().unwrap();
+    assert_eq!(pong.status().as_u16(), 200);
+    assert_eq!(pong.text().unwrap(), "Pong");
+}

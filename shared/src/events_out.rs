@@ -76,7 +76,8 @@ fn subject_of(event: &Event) -> String {
         Event::ProjectCreated { project, .. }
         | Event::ProjectUpdated { project, .. }
         | Event::ProjectDeleted { project }
-        | Event::ProjectTrustConfigured { project, .. } => project.to_string(),
+        | Event::ProjectTrustConfigured { project, .. }
+        | Event::ImmutableTagRulesChanged { project, .. } => project.to_string(),
         Event::UserCreated { username, .. }
         | Event::UserPasswordChanged { username, .. }
         | Event::UserAdminChanged { username, .. }

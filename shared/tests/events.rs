@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use berth::domain::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
 use berth::domain::accessory::AccessoryKind;
 use berth::domain::event::EventKind;
+use berth::domain::lifecycle::immutability::{RuleSpec, SelectorSpec};
 use berth::domain::manifest::Content;
 use berth::domain::{
     Algorithm, Digest, Event, EventEnvelope, LogPosition, RecordedEvent, RepoName, StreamId, Tag,
@@ -179,6 +180,14 @@ fn robot(name: &str) -> RobotName {
 }
 
 /// `2025-03-14T09:26:53.589Z` plus `seconds`.
+fn selector(decoration: &str, pattern: &str) -> SelectorSpec {
+    SelectorSpec {
+        kind: "doublestar".to_string(),
+        decoration: decoration.to_string(),
+        pattern: pattern.to_string(),
+    }
+}
+
 fn time(seconds: i64) -> DateTime<Utc> {
     let start = DateTime::parse_from_rfc3339("2025-03-14T09:26:53.589Z").unwrap();
     start.with_timezone(&Utc) + chrono::Duration::seconds(seconds)
@@ -479,6 +488,25 @@ fn access_sample_events() -> Vec<RecordedEvent> {
                 notation_trust_stores: [("ca:team-web".to_string(), SAMPLE_CERTIFICATE.to_string())].into(),
                 notation_trust_policy: Some(SAMPLE_TRUST_POLICY.to_string()),
             },
+        },
+        Event::ImmutableTagRulesChanged {
+            project: team(),
+            rules: vec![
+                RuleSpec {
+                    id: 12,
+                    priority: 0,
+                    disabled: false,
+                    tag_selectors: vec![selector("matches", "v*")],
+                    repository_selectors: vec![selector("repoMatches", "**")],
+                },
+                RuleSpec {
+                    id: 13,
+                    priority: 1,
+                    disabled: true,
+                    tag_selectors: vec![selector("excludes", "{latest,dev-*}")],
+                    repository_selectors: vec![selector("repoExcludes", "sandbox/**")],
+                },
+            ],
         },
         Event::ProjectDeleted { project: team() },
     ];

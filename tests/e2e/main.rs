@@ -18,6 +18,7 @@ mod crash;
 mod disk_full;
 mod docker;
 mod faults;
+mod lifecycle;
 mod limits;
 mod listings;
 mod mount;

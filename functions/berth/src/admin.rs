@@ -8,6 +8,7 @@ use std::io::Read;
 use anyhow::Context;
 use berth::app::{hash_secret, Registry, RequestContext};
 use berth::domain::access::{AccessCommand, Action, Principal, ProjectName, RobotName, Role, Username};
+use berth::domain::lifecycle::immutability::{RuleSpec, SelectorSpec};
 use clap::{Subcommand, ValueEnum};
 
 #[derive(Subcommand)]
@@ -66,6 +67,25 @@ pub enum AdminCommand {
     },
     /// Add a new token signing key; tokens signed by older keys stay valid until they expire.
     RotateTokenKey,
+    /// List a project's immutable tag rules (one JSON object per line, Berth's event shape).
+    ImmutableRules { project: String },
+    /// Add an immutable tag rule: tags matching --tags (doublestar) in repositories matching
+    /// --repositories (their names within the project) may no longer move or be deleted.
+    AddImmutableRule {
+        project: String,
+        #[arg(long, default_value = "**")]
+        tags: String,
+        /// Hold the tags that do NOT match --tags.
+        #[arg(long)]
+        exclude_tags: bool,
+        #[arg(long, default_value = "**")]
+        repositories: String,
+        /// Apply to the repositories that do NOT match --repositories.
+        #[arg(long)]
+        exclude_repositories: bool,
+    },
+    /// Delete an immutable tag rule by its id.
+    DeleteImmutableRule { project: String, id: u64 },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -190,6 +210,50 @@ pub async fn run(registry: Registry, command: AdminCommand) -> anyhow::Result<()
             actions: None,
             expires_at: None,
             disabled: Some(!enable),
+        },
+        AdminCommand::ImmutableRules { project } => {
+            let name = ProjectName::parse(&project)?;
+            let directory = registry.current_directory().await?;
+            let project =
+                (directory.project(&name)).with_context(|| format!("project {name} does not exist"))?;
+            for rule in &project.immutable_rules {
+                println!("{}", serde_json::to_string(rule)?);
+            }
+            return Ok(());
+        }
+        AdminCommand::AddImmutableRule {
+            project,
+            tags,
+            exclude_tags,
+            repositories,
+            exclude_repositories,
+        } => {
+            let selector = |decoration: &str, pattern: String| SelectorSpec {
+                kind: "doublestar".to_string(),
+                decoration: decoration.to_string(),
+                pattern,
+            };
+            AccessCommand::AddImmutableRule {
+                project: ProjectName::parse(&project)?,
+                rule: RuleSpec {
+                    id: 0,
+                    priority: 0,
+                    disabled: false,
+                    tag_selectors: vec![selector(if exclude_tags { "excludes" } else { "matches" }, tags)],
+                    repository_selectors: vec![selector(
+                        if exclude_repositories {
+                            "repoExcludes"
+                        } else {
+                            "repoMatches"
+                        },
+                        repositories,
+                    )],
+                },
+            }
+        }
+        AdminCommand::DeleteImmutableRule { project, id } => AccessCommand::DeleteImmutableRule {
+            project: ProjectName::parse(&project)?,
+            id,
         },
         AdminCommand::RotateTokenKey => {
             let ring = registry.rotate_token_key().await?;

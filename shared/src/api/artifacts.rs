@@ -1,6 +1,8 @@
 //! Artifacts and their accessories (Harbor `/projects/{p}/repositories/{r}/artifacts`): list an
 //! repository's artifacts with their accessories embedded (accessories are never listed as
-//! artifacts), read one, list one's accessories, delete one (with its accessories).
+//! artifacts), read one, list one's accessories, delete one (with its accessories); list an
+//! artifact's tags and delete one. Tags say whether an immutable tag rule holds them (`immutable`,
+//! Harbor's `with_immutable_status`, always answered).
 //!
 //! `{repository_name}` is the repository below the project, its slashes encoded twice as Harbor
 //! wants (`a%252Fb` for `project/a/b`); `{reference}` a tag or a digest.
@@ -12,9 +14,10 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::app::{AccessoryView, ArtifactView, RequestContext};
-use crate::domain::access::{Action, Directory, Principal};
+use crate::domain::access::{Action, Directory, Principal, ProjectName};
 use crate::domain::accessory::AccessoryKind;
-use crate::domain::{Reference, RepoName};
+use crate::domain::lifecycle::immutability;
+use crate::domain::{Digest, Reference, RepoName, Tag};
 
 use super::caller::Caller;
 use super::request::Query;
@@ -57,6 +60,23 @@ struct AccessoryJson {
 #[derive(Debug, Serialize)]
 struct TagJson {
     name: String,
+    repository_name: String,
+    artifact_digest: String,
+    immutable: bool,
+}
+
+/// The tag as the API shows it.
+fn tag_json(directory: &Directory, repo: &RepoName, digest: &Digest, tag: &Tag) -> TagJson {
+    let rules = (ProjectName::parse(repo.project()).ok())
+        .and_then(|p| directory.project(&p))
+        .map(|p| &p.immutable_rules[..])
+        .unwrap_or_default();
+    TagJson {
+        name: tag.to_string(),
+        repository_name: repo.to_string(),
+        artifact_digest: digest.to_string(),
+        immutable: immutability::holding_rule(rules, repo, tag).is_some(),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -147,8 +167,8 @@ fn artifact_json(directory: &Directory, repo: &RepoName, view: ArtifactView) -> 
         size: view.record.size,
         push_time: timestamp(view.record.pushed_at),
         repository_name: repo.to_string(),
-        tags: (view.tags.into_iter())
-            .map(|t| TagJson { name: t.to_string() })
+        tags: (view.tags.iter())
+            .map(|t| tag_json(directory, repo, &view.record.digest, t))
             .collect(),
         accessories: (view.accessories.into_iter())
             .map(|a| accessory_json(directory, repo, a))
@@ -226,6 +246,56 @@ pub(super) async fn delete(
     let ctx = RequestContext::as_principal(caller.principal.clone());
     registry
         .delete_manifest(&ctx, &repo, &Reference::Digest(record.digest))
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /projects/{p}/repositories/{r}/artifacts/{reference}/tags`, paginated.
+pub(super) async fn tags(
+    Path((project, repo, raw)): Path<(String, String, String)>,
+    query: Query,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let repo = repository(&caller, &project, &repo)?;
+    let registry = caller.registry();
+    let record = registry.resolve_manifest(&repo, &reference(&raw)?).await?;
+    let view = registry.artifact(&repo, record).await?;
+    let items: Vec<TagJson> = (view.tags.iter())
+        .map(|t| tag_json(&caller.directory, &repo, &view.record.digest, t))
+        .collect();
+    let path = format!(
+        "/projects/{project}/repositories/{}/artifacts/{raw}/tags",
+        encoded(&repo)
+    );
+    pagination::respond(items, &path, &query)
+}
+
+/// `DELETE /projects/{p}/repositories/{r}/artifacts/{reference}/tags/{tag_name}`: the tag (the
+/// artifact stays). 404 unless the tag is on that artifact; 412 when an immutable rule holds it.
+pub(super) async fn delete_tag(
+    Path((project, repo, raw, tag)): Path<(String, String, String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let repo = repository(&caller, &project, &repo)?;
+    if !may(&caller.directory, &caller.principal, &repo, Action::Delete) {
+        return Err(ApiError::forbidden(format!(
+            "{} may not delete tags of {repo}: only project admins and maintainers may",
+            caller.principal.name()
+        )));
+    }
+    let registry = caller.registry();
+    let record = registry.resolve_manifest(&repo, &reference(&raw)?).await?;
+    let tag: Tag = (tag.parse().ok()).ok_or_else(|| ApiError::not_found(format!("tag {tag:?} not found")))?;
+    let view = registry.artifact(&repo, record).await?;
+    if !view.tags.contains(&tag) {
+        return Err(ApiError::not_found(format!(
+            "tag {tag} is not on artifact {}",
+            view.record.digest
+        )));
+    }
+    let ctx = RequestContext::as_principal(caller.principal.clone());
+    registry
+        .delete_manifest(&ctx, &repo, &Reference::Tag(tag))
         .await?;
     Ok(StatusCode::OK.into_response())
 }

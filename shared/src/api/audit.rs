@@ -92,6 +92,12 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         E::ProjectTrustConfigured { project, .. } => {
             (project.to_string(), "project", "update", Some(project.clone()))
         }
+        E::ImmutableTagRulesChanged { project, .. } => (
+            project.to_string(),
+            "immutable_tag_rule",
+            "update",
+            Some(project.clone()),
+        ),
         E::QuotaUsed {
             project,
             repository,

@@ -94,10 +94,11 @@ impl From<AccessError> for ApiError {
             AccessError::ProjectUnknown(_)
             | AccessError::UserUnknown(_)
             | AccessError::MemberUnknown { .. }
-            | AccessError::RobotUnknown(_) => ApiError::not_found(message),
-            AccessError::RobotWithoutActions | AccessError::UsernameReserved(_) => {
-                ApiError::bad_request(message)
-            }
+            | AccessError::RobotUnknown(_)
+            | AccessError::ImmutableRuleUnknown { .. } => ApiError::not_found(message),
+            AccessError::RobotWithoutActions
+            | AccessError::UsernameReserved(_)
+            | AccessError::ImmutableRuleInvalid(_) => ApiError::bad_request(message),
             AccessError::LastAdmin => ApiError::forbidden(message),
         }
     }
@@ -108,6 +109,7 @@ impl From<AppError> for ApiError {
         match e {
             AppError::Access(a) => a.into(),
             AppError::Denied(message) => ApiError::forbidden(message),
+            AppError::Immutable(_) => ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
             AppError::Contention => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             AppError::Throttled { retry_after } => ApiError {
                 retry_after: Some(crate::app::retry_after_secs(retry_after)),

@@ -1,5 +1,6 @@
 //! The management API, Harbor v2.0's shapes (Harbor `api/v2.0/swagger.yaml`): projects, members,
-//! robot accounts, users, quotas and audit logs, plus the OpenAPI document describing them.
+//! robot accounts, users, quotas, immutable tag rules, artifacts and their tags, and audit logs,
+//! plus the OpenAPI document describing them.
 //!
 //! Routes are relative (`/projects`); the host nests the router under [`API_BASE`]. Every route is
 //! one row of [`routes`], which both builds the router and feeds the test that checks the OpenAPI
@@ -12,6 +13,7 @@ mod caller;
 mod content_trust;
 mod error;
 mod health;
+mod immutability;
 mod members;
 mod openapi;
 mod pagination;
@@ -110,6 +112,26 @@ pub(crate) fn routes() -> Vec<Route> {
             "/projects/{project_name_or_id}/metadatas/{meta_name}",
             projects::metadata_put_one,
         ),
+        route(
+            M::GET,
+            "/projects/{project_name_or_id}/immutabletagrules",
+            immutability::list,
+        ),
+        route(
+            M::POST,
+            "/projects/{project_name_or_id}/immutabletagrules",
+            immutability::create,
+        ),
+        route(
+            M::PUT,
+            "/projects/{project_name_or_id}/immutabletagrules/{immutable_rule_id}",
+            immutability::update,
+        ),
+        route(
+            M::DELETE,
+            "/projects/{project_name_or_id}/immutabletagrules/{immutable_rule_id}",
+            immutability::delete,
+        ),
         route(M::GET, "/projects/{project_name_or_id}/members", members::list),
         route(M::POST, "/projects/{project_name_or_id}/members", members::create),
         route(
@@ -178,6 +200,16 @@ pub(crate) fn routes() -> Vec<Route> {
             "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
             artifacts::accessories,
         ),
+        route(
+            M::GET,
+            "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/tags",
+            artifacts::tags,
+        ),
+        route(
+            M::DELETE,
+            "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/tags/{tag_name}",
+            artifacts::delete_tag,
+        ),
         route(M::GET, "/audit-logs", audit::list),
         route(M::GET, "/subscriptions", subscriptions::list),
         route(M::GET, "/ping", health::ping),
@@ -245,6 +277,7 @@ pub mod fuzzing {
             body::<super::users::SysAdminFlag>(&bytes).is_ok(),
             body::<super::quotas::QuotaUpdateReq>(&bytes).is_ok(),
             body::<super::content_trust::ContentTrustJson>(&bytes).is_ok(),
+            body::<super::immutability::RuleJson>(&bytes).is_ok(),
         ]
         .into_iter()
         .filter(|ok| *ok)

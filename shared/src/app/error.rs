@@ -30,6 +30,9 @@ pub enum AppError {
     /// Refused by a project rule (a quota, for one); the message says which and why.
     #[error("{0}")]
     Denied(String),
+    /// An immutable tag rule holds a tag the request would move or delete (412, Harbor's message).
+    #[error(transparent)]
+    Immutable(#[from] crate::domain::lifecycle::immutability::Immutable),
     /// The project's content-trust policy does not let the caller pull this (412).
     #[error("{0}")]
     PolicyViolation(String),

@@ -8,6 +8,7 @@ mod context;
 mod credential_cache;
 mod error;
 mod health;
+mod immutability;
 mod janitor;
 mod listings;
 pub mod login_guard;

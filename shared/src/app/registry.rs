@@ -156,6 +156,7 @@ impl Registry {
             if events.is_empty() {
                 return Ok((vec![], value));
             }
+            self.check_immutable(&events).await?;
             if let Some(recorded) = self.try_append(ctx, guard, events, attempt).await? {
                 return Ok((recorded, value));
             }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
 use super::accessory_kind::AccessoryKind;
 use super::digest::Digest;
+use super::lifecycle::immutability::RuleSpec;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
 use super::position::LogPosition;
@@ -307,6 +308,12 @@ pub enum Event {
     RobotDeleted {
         robot: RobotName,
     },
+    /// The project's immutable tag rules after the change: all of them, ids kept (Harbor's
+    /// `/projects/{p}/immutabletagrules`).
+    ImmutableTagRulesChanged {
+        project: ProjectName,
+        rules: Vec<RuleSpec>,
+    },
     /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
     /// quota use grew by `size`. Appended with the write that stores the content, in projects that
     /// have a quota only.
@@ -327,7 +334,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 27] = [
+    pub const KINDS: [EventKind; 28] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -355,6 +362,10 @@ impl Event {
         kind("SignatureRejected", "dev.berth.signature_rejected.v1"),
         kind("ProjectTrustConfigured", "dev.berth.project_trust_configured.v1"),
         kind("QuotaUsed", "dev.berth.quota_used.v1"),
+        kind(
+            "ImmutableTagRulesChanged",
+            "dev.berth.immutable_tag_rules_changed.v1",
+        ),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -386,6 +397,7 @@ impl Event {
             Event::SignatureRejected { .. } => 24,
             Event::ProjectTrustConfigured { .. } => 25,
             Event::QuotaUsed { .. } => 26,
+            Event::ImmutableTagRulesChanged { .. } => 27,
         };
         Self::KINDS[index]
     }
@@ -419,6 +431,7 @@ impl Event {
             | Event::ProjectUpdated { project, .. }
             | Event::ProjectDeleted { project }
             | Event::ProjectTrustConfigured { project, .. }
+            | Event::ImmutableTagRulesChanged { project, .. }
             | Event::QuotaUsed { project, .. }
             | Event::MemberAdded { project, .. }
             | Event::MemberRoleChanged { project, .. }

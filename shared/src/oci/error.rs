@@ -11,9 +11,10 @@ use crate::domain::name::NameError;
 use crate::domain::DomainError;
 
 /// The codes an error body may carry: the spec's table (a 4xx "MUST be one of" them), the
-/// generic codes of a 5xx body (outside that rule), and Harbor's `PROJECTPOLICYVIOLATION` for a
-/// project's content-trust refusal (412), which Harbor's clients and users recognise (DESIGN.md).
-pub const CODES: [&str; 17] = [
+/// generic codes of a 5xx body (outside that rule), and Harbor's two 412 codes, which Harbor's
+/// clients and users recognise (DESIGN.md): `PROJECTPOLICYVIOLATION` for a project's content-trust
+/// refusal, `PRECONDITION` for a tag an immutable rule holds.
+pub const CODES: [&str; 18] = [
     "BLOB_UNKNOWN",
     "BLOB_UPLOAD_INVALID",
     "BLOB_UPLOAD_UNKNOWN",
@@ -29,6 +30,7 @@ pub const CODES: [&str; 17] = [
     "UNSUPPORTED",
     "TOOMANYREQUESTS",
     "PROJECTPOLICYVIOLATION",
+    "PRECONDITION",
     "UNKNOWN",
     "UNAVAILABLE",
 ];
@@ -168,6 +170,8 @@ impl From<AppError> for OciError {
                 _ => OciError::new(S::CONFLICT, "DENIED", message),
             },
             AppError::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", message),
+            // Harbor's code and message on /v2 as on its API.
+            AppError::Immutable(_) => OciError::new(S::PRECONDITION_FAILED, "PRECONDITION", message),
             AppError::PolicyViolation(_) => {
                 OciError::new(S::PRECONDITION_FAILED, "PROJECTPOLICYVIOLATION", message)
             }

@@ -367,5 +367,9 @@ fn accessory_events(
             digest: signature.clone(),
             size: 1,
         },
+        Event::ImmutableTagRulesChanged {
+            project: ProjectName::parse("contract").unwrap(),
+            rules: vec![],
+        },
     ]
 }

@@ -6,8 +6,9 @@
 use super::http::error_codes;
 use super::server::{Registry, Target};
 
-/// The error codes of the distribution spec's table, and Harbor's `PROJECTPOLICYVIOLATION`.
-pub const SPEC_CODES: [&str; 15] = [
+/// The error codes of the distribution spec's table, and Harbor's `PROJECTPOLICYVIOLATION` and
+/// `PRECONDITION` (412s).
+pub const SPEC_CODES: [&str; 16] = [
     "BLOB_UNKNOWN",
     "BLOB_UPLOAD_INVALID",
     "BLOB_UPLOAD_UNKNOWN",
@@ -23,6 +24,7 @@ pub const SPEC_CODES: [&str; 15] = [
     "UNSUPPORTED",
     "TOOMANYREQUESTS",
     "PROJECTPOLICYVIOLATION",
+    "PRECONDITION",
 ];
 
 /// What must not be visible after a rejected request.

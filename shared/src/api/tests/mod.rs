@@ -19,6 +19,7 @@ mod audit;
 mod content_trust;
 mod contract;
 mod health;
+mod immutability;
 mod members;
 mod projects;
 mod quotas;

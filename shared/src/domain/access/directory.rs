@@ -10,6 +10,7 @@ use super::content_trust::ContentTrust;
 use super::names::{ProjectName, RobotName, Username};
 use super::role::{Action, Role};
 use crate::domain::event::{Event, RecordedEvent};
+use crate::domain::lifecycle::immutability::{self, ImmutableRule, RuleError, RuleSpec};
 
 /// The project every registry has from the start (public, as in Harbor).
 pub const DEFAULT_PROJECT: &str = "library";
@@ -31,6 +32,8 @@ pub struct Project {
     /// The access-stream version of the last trust change: verdicts reached under another revision
     /// are not used.
     pub trust_revision: u64,
+    /// Harbor's immutable tag rules, in the order they were added (at most 15).
+    pub immutable_rules: Vec<ImmutableRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,6 +194,20 @@ pub enum AccessCommand {
     DeleteRobot {
         name: RobotName,
     },
+    /// Adds an immutable tag rule (its `id` is ignored: the directory gives one).
+    AddImmutableRule {
+        project: ProjectName,
+        rule: RuleSpec,
+    },
+    /// Replaces the rule `rule.id` names.
+    UpdateImmutableRule {
+        project: ProjectName,
+        rule: RuleSpec,
+    },
+    DeleteImmutableRule {
+        project: ProjectName,
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,6 +240,20 @@ pub enum AccessError {
     LastAdmin,
     #[error("the username {0} is reserved")]
     UsernameReserved(Username),
+    #[error("project {project} has no immutable tag rule {id}")]
+    ImmutableRuleUnknown { project: ProjectName, id: u64 },
+    #[error(transparent)]
+    ImmutableRuleInvalid(#[from] RuleError),
+}
+
+/// The event that records `rules` as the project's immutable tag rules, if they are within Harbor's
+/// limit.
+fn immutable_rules_changed(project: ProjectName, rules: &[ImmutableRule]) -> Result<Vec<Event>, AccessError> {
+    immutability::check_rule_set(rules)?;
+    Ok(vec![Event::ImmutableTagRulesChanged {
+        project,
+        rules: rules.iter().map(ImmutableRule::spec).collect(),
+    }])
 }
 
 /// Names no user may take: what events and logs call callers without an account.
@@ -436,6 +467,31 @@ impl Directory {
                     vec![Event::ProjectTrustConfigured { project: name, trust }]
                 }
             }
+            C::AddImmutableRule { project, rule } => {
+                let mut rules = project_of(&project)?.immutable_rules.clone();
+                rules.push(RuleSpec { id, ..rule }.compile()?);
+                immutable_rules_changed(project, &rules)?
+            }
+            C::UpdateImmutableRule { project, rule } => {
+                let mut rules = project_of(&project)?.immutable_rules.clone();
+                let slot = (rules.iter_mut().find(|r| r.id == rule.id)).ok_or(
+                    AccessError::ImmutableRuleUnknown {
+                        project: project.clone(),
+                        id: rule.id,
+                    },
+                )?;
+                *slot = rule.compile()?;
+                immutable_rules_changed(project, &rules)?
+            }
+            C::DeleteImmutableRule { project, id } => {
+                let mut rules = project_of(&project)?.immutable_rules.clone();
+                let before = rules.len();
+                rules.retain(|r| r.id != id);
+                if rules.len() == before {
+                    return Err(AccessError::ImmutableRuleUnknown { project, id });
+                }
+                immutable_rules_changed(project, &rules)?
+            }
             C::DeleteProject { name } => {
                 let p = project_of(&name)?;
                 let mut events: Vec<Event> = (self.robots.keys())
@@ -631,6 +687,7 @@ impl Directory {
                         trust: ContentTrust::default(),
                         metadata: metadata.clone(),
                         trust_revision: recorded.version,
+                        immutable_rules: Vec::new(),
                     },
                 );
             }
@@ -649,6 +706,25 @@ impl Directory {
             }
             Event::ProjectDeleted { project } => {
                 self.projects.remove(project);
+            }
+            Event::ImmutableTagRulesChanged { project, rules } => {
+                for rule in rules {
+                    self.see_id(rule.id);
+                }
+                if let Some(p) = self.projects.get_mut(project) {
+                    // Recorded rules were checked when decided; one that no longer compiles (a
+                    // matcher grown stricter) is left out rather than stopping the fold.
+                    p.immutable_rules = (rules.iter())
+                        .filter_map(|spec| {
+                            (spec.compile())
+                                .inspect_err(|e| {
+                                    tracing::error!(project = %project, rule = spec.id, error = %e, "immutable tag rule dropped");
+                                })
+                                .ok()
+                        })
+                        .collect();
+                    p.updated_at = time;
+                }
             }
             Event::ProjectTrustConfigured { project, trust } => {
                 if let Some(p) = self.projects.get_mut(project) {

@@ -10,7 +10,9 @@
 //! Repository selectors see the repository's name within its project (`app`, `team/app` in
 //! project `library`), as Harbor's do.
 
-use super::selector::{Selector, Target};
+use serde::{Deserialize, Serialize};
+
+use super::selector::{Selector, SelectorError, Target, DOUBLESTAR};
 use crate::domain::accessory::SchemeTag;
 use crate::domain::{Digest, RepoName, Tag};
 
@@ -38,6 +40,65 @@ pub enum RuleError {
     WrongTarget { expected: Target, given: Target },
     #[error("a project has at most {MAX_RULES_PER_PROJECT} immutable tag rules")]
     TooMany,
+    #[error(transparent)]
+    Selector(#[from] SelectorError),
+}
+
+/// One selector as events and Harbor's API carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectorSpec {
+    pub kind: String,
+    pub decoration: String,
+    pub pattern: String,
+}
+
+/// A rule as events record it: Harbor's fields, selectors uncompiled (`repository_selectors` is
+/// Harbor's `scope_selectors.repository`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleSpec {
+    pub id: u64,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub disabled: bool,
+    pub tag_selectors: Vec<SelectorSpec>,
+    pub repository_selectors: Vec<SelectorSpec>,
+}
+
+impl SelectorSpec {
+    fn compile(&self, target: Target) -> Result<Selector, SelectorError> {
+        Selector::new(target, &self.kind, &self.decoration, &self.pattern)
+    }
+
+    fn of(selector: &Selector) -> SelectorSpec {
+        SelectorSpec {
+            kind: DOUBLESTAR.to_string(),
+            decoration: selector
+                .target()
+                .decoration_name(selector.decoration())
+                .to_string(),
+            pattern: selector.pattern().to_string(),
+        }
+    }
+}
+
+impl RuleSpec {
+    /// The rule, its selectors checked and compiled.
+    pub fn compile(&self) -> Result<ImmutableRule, RuleError> {
+        let compile = |specs: &[SelectorSpec], target| {
+            (specs.iter())
+                .map(|s| s.compile(target))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        ImmutableRule::new(
+            self.id,
+            self.priority,
+            self.disabled,
+            compile(&self.tag_selectors, Target::Tag)?,
+            compile(&self.repository_selectors, Target::Repository)?,
+        )
+    }
 }
 
 impl ImmutableRule {
@@ -82,12 +143,29 @@ impl ImmutableRule {
         &self.scope_selectors
     }
 
+    /// The rule as events record it.
+    pub fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            id: self.id,
+            priority: self.priority,
+            disabled: self.disabled,
+            tag_selectors: self.tag_selectors.iter().map(SelectorSpec::of).collect(),
+            repository_selectors: self.scope_selectors.iter().map(SelectorSpec::of).collect(),
+        }
+    }
+
     /// Whether the rule, enabled, selects `tag` in the repository named `in_project` (its name
     /// within the project).
     pub fn selects(&self, in_project: &str, tag: &Tag) -> bool {
         !self.disabled
             && self.scope_selectors.iter().all(|s| s.selects(in_project))
             && self.tag_selectors.iter().all(|s| s.selects(tag.as_str()))
+    }
+}
+
+impl Serialize for ImmutableRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.spec().serialize(serializer)
     }
 }
 
@@ -171,7 +249,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::domain::lifecycle::selector::DOUBLESTAR;
 
     fn rule(id: u64, repositories: &str, tags: &str) -> ImmutableRule {
         ImmutableRule::new(
@@ -254,6 +331,23 @@ mod tests {
         let rules = [off, late, early];
         let held = holding_rule(&rules, &repo("library/app"), &tag("v1")).unwrap();
         assert_eq!(held.id, 3);
+    }
+
+    #[test]
+    fn a_rule_survives_its_spec_and_bad_selectors_are_refused() {
+        let mut held = rule(7, "team/**", "v{1,2}.*");
+        held.priority = 3;
+        let spec = held.spec();
+        assert_eq!(spec.repository_selectors[0].decoration, "repoMatches");
+        assert_eq!(spec.compile().unwrap(), held);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(serde_json::from_value::<RuleSpec>(json).unwrap(), spec);
+        let mut bad = spec.clone();
+        bad.tag_selectors[0].decoration = "repoMatches".into();
+        assert!(matches!(bad.compile(), Err(RuleError::Selector(_))));
+        let mut bad = spec;
+        bad.repository_selectors[0].pattern = "[".into();
+        assert!(matches!(bad.compile(), Err(RuleError::Selector(_))));
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! Lifecycle as clients see it (issue 14, docs/lifecycle.md): a project's immutable tag rules,
+//! set through Harbor's API, refuse skopeo's push that would move a held tag and every deletion of
+//! it (over /v2 and the API) with Harbor's 412 and message, while pushing the same image again and
+//! signing it again with `berth sign` (cosign's format) keep working.
+
+use serde_json::{json, Value};
+
+use crate::content_trust::{accessories, berth_ok, image_layout, key_pair};
+use crate::harness::*;
+
+const HELD: &str = "Failed to process request due to 'locked/app:v1' configured as immutable.";
+
+/// Harbor's body for a rule selecting `tags` in every repository.
+fn rule(tags: &str, disabled: bool) -> Value {
+    json!({
+        "action": "immutable", "template": "immutable_template", "disabled": disabled, "priority": 0,
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": tags}],
+        "scope_selectors": {"repository": [
+            {"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}
+        ]},
+    })
+}
+
+/// Asserts Harbor's refusal: 412, `PRECONDITION`, the message naming the held tag.
+fn assert_held(status: u16, body: &str, what: &str) {
+    assert_eq!(status, 412, "{what}: {body}");
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(body["errors"][0]["code"], "PRECONDITION", "{what}: {body}");
+    assert_eq!(body["errors"][0]["message"], HELD, "{what}: {body}");
+}
+
+#[test]
+fn an_immutable_tag_is_refused_a_move_and_deletion_yet_pushed_again_and_re_signed() {
+    if skip_unless_berth("immutable tag rules are Harbor's") {
+        return;
+    }
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    create_project(&reg, "locked", true, Value::Null);
+    let (status, body) = api_admin(
+        &reg,
+        "POST",
+        "/projects/locked/immutabletagrules",
+        rule("v*", false),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, rules) = api_admin(&reg, "GET", "/projects/locked/immutabletagrules", Value::Null);
+    assert_eq!(status, 200, "{rules}");
+    let id = rules[0]["id"].as_u64().unwrap();
+
+    // Two different images (their files differ by the layout's tag).
+    let first = image_layout(&work.path().join("first"), "v1");
+    let second = image_layout(&work.path().join("second"), "v2");
+    assert_ne!(first.manifest.digest, second.manifest.digest);
+    let source = |dir: &str| {
+        let tag = if dir == "first" { "v1" } else { "v2" };
+        format!("oci:{}:{tag}", work.path().join(dir).display())
+    };
+    let dest = format!("docker://{}/locked/app:v1", reg.host());
+    skopeo_push(&source("first"), &dest, &["--preserve-digests"]);
+    let digest = reg.resolve("locked/app", "v1").unwrap();
+    assert_eq!(digest, first.manifest.digest);
+
+    // Pushing the same image to the tag again is allowed; another image is refused.
+    skopeo_push(&source("first"), &dest, &["--preserve-digests"]);
+    let out = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        &source("second"),
+        &dest,
+    ]);
+    assert!(!out.status.success(), "a held tag must not move");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("configured as immutable"), "{stderr}");
+    assert_eq!(reg.resolve("locked/app", "v1").as_deref(), Some(digest.as_str()));
+    // Over plain /v2, the refusal is Harbor's body.
+    let manifest = std::fs::read(blob_path(&work.path().join("second"), &second.manifest.digest)).unwrap();
+    let resp = reg.put_manifest("locked/app", "v1", &second.manifest.media_type, &manifest);
+    let status = resp.status().as_u16();
+    assert_held(status, &resp.text().unwrap_or_default(), "PUT moving v1");
+
+    // Signing, then signing again (cosign adds to the signature manifest under its scheme tag).
+    key_pair(work.path(), "cosign");
+    let image_ref = format!("{}/locked/app:v1", reg.host());
+    berth_ok(&["sign", "--key", "cosign.key", &image_ref], work.path());
+    berth_ok(&["sign", "--key", "cosign.key", &image_ref], work.path());
+    let signatures = accessories(&reg, "locked", "app", "v1");
+    assert!(!signatures.is_empty(), "signed twice, yet no signature");
+    assert!(
+        signatures.iter().all(|s| s["type"] == "signature.cosign"),
+        "{signatures:?}"
+    );
+
+    // Deleting the tag or the artifact, over /v2 or the API: refused, and nothing is gone.
+    let resp = reg.delete("/v2/locked/app/manifests/v1");
+    let status = resp.status().as_u16();
+    assert_held(status, &resp.text().unwrap_or_default(), "DELETE /v2 tag");
+    let resp = reg.delete(&format!("/v2/locked/app/manifests/{digest}"));
+    let status = resp.status().as_u16();
+    assert_held(status, &resp.text().unwrap_or_default(), "DELETE /v2 digest");
+    let artifact = format!("/api/v2.0/projects/locked/repositories/app/artifacts/{digest}");
+    let resp = reg.delete(&format!("{artifact}/tags/v1"));
+    let status = resp.status().as_u16();
+    assert_held(status, &resp.text().unwrap_or_default(), "DELETE API tag");
+    let resp = reg.delete(&artifact);
+    let status = resp.status().as_u16();
+    assert_held(status, &resp.text().unwrap_or_default(), "DELETE API artifact");
+    assert_eq!(reg.resolve("locked/app", "v1").as_deref(), Some(digest.as_str()));
+    let tags: Vec<Value> = reg.get(&format!("{artifact}/tags")).json().unwrap();
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert_eq!(
+        (&tags[0]["name"], &tags[0]["immutable"]),
+        (&json!("v1"), &json!(true))
+    );
+
+    // The signature itself stays free: deleted through the accessories API.
+    let signature = signatures[0]["digest"].as_str().unwrap();
+    let resp = reg.delete(&format!(
+        "/api/v2.0/projects/locked/repositories/app/artifacts/{signature}"
+    ));
+    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().unwrap_or_default());
+
+    // Disabled, the rule holds nothing: the tag moves.
+    let (status, body) = api_admin(
+        &reg,
+        "PUT",
+        &format!("/projects/locked/immutabletagrules/{id}"),
+        rule("v*", true),
+    );
+    assert_eq!(status, 200, "{body}");
+    skopeo_push(&source("second"), &dest, &["--preserve-digests"]);
+    assert_eq!(
+        reg.resolve("locked/app", "v1").as_deref(),
+        Some(second.manifest.digest.as_str())
+    );
+}

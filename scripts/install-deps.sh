@@ -10,6 +10,8 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v jq >/dev/null || need_apt+=(jq)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v spin >/dev/null || need_apt+=(spin)
+command -v gcc >/dev/null || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -9,6 +9,7 @@
 #   cargo-lambda's emulator, both on the local stack;
 # - runs schemathesis against the management API's OpenAPI document as `berth serve` serves it
 #   (scripts/schemathesis.sh, bounded examples);
+# - model-checks the protocols in docs/models/ with spin (scripts/check-models.sh);
 # - runs every fuzz target for 20 s from its seed corpus (scripts/fuzz-smoke.sh);
 # - validates the deployment templates (scripts/check-deploy.sh: sam validate --lint, sam build,
 #   terraform fmt). BERTH_SKIP_DEPLOY_CHECK=1 skips that step.
@@ -41,6 +42,8 @@ stage "end-to-end on berth serve --storage aws" \
 stage "end-to-end on the api Lambda function" \
     env BERTH_E2E_TARGET=lambda cargo nextest run --workspace -E 'package(berth-e2e)' --locked --no-fail-fast --retries 1 "$@"
 stage "schemathesis against the served OpenAPI document" bash scripts/schemathesis.sh
+# Seconds: spin's exhaustive search of the GC protocol's models (docs/models/, docs/lifecycle.md).
+stage "protocol models (spin)" bash scripts/check-models.sh
 # Every fuzz target for 20 s from its seeds (every past finding is a seed). The unoptimised build
 # costs half the CPU of the optimised one; the 10-minute runs (docs/fuzzing.md) use the latter.
 stage "fuzz smoke" env FUZZ_TARGET_DIR=target/fuzz FUZZ_PROFILE=dev bash scripts/fuzz-smoke.sh

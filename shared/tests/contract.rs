@@ -89,6 +89,8 @@ mod fs_blob_store {
         a_body_that_fails_midway_leaves_a_session_that_can_resume_from_its_state,
         expiring_uploads_spares_sessions_written_since_the_cutoff,
         expiring_uploads_aborts_idle_sessions_and_leaves_committed_blobs,
+        listing_pages_through_every_blob_in_key_order_with_sizes_and_times,
+        deleting_blobs_removes_them_and_passes_over_absent_ones,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

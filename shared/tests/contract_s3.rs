@@ -110,6 +110,8 @@ macro_rules! s3_checks {
             a_large_upload_is_assembled_from_multipart_parts,
             a_large_upload_with_the_wrong_digest_stores_nothing,
             a_presigned_url_fetches_the_blob,
+            listing_pages_through_every_blob_in_key_order_with_sizes_and_times,
+            deleting_blobs_removes_them_and_passes_over_absent_ones,
         );
 
         /// The adapter relies on `If-None-Match: *` (blobs, chunks): the server must refuse to overwrite.

@@ -14,6 +14,9 @@
 //! `put` removes its file in `tmp/`, an append truncates the session's data back to where the
 //! chunk started (the session stays usable), a commit ends the session as always.
 //!
+//! Garbage collection lists `blobs/` in key order (`list_blobs`, directory by directory) and
+//! unlinks what it collects (`delete_blobs`, the directories fsynced after).
+//!
 //! A session's last write is the newest modification time in its directory; `expire_uploads`
 //! removes the sessions whose last write is older than the cutoff, and leftovers in `tmp/` as old.
 
@@ -32,7 +35,9 @@ use tokio_util::io::ReaderStream;
 
 use crate::domain::{Algorithm, Digest, DigestHasher, RepoName};
 use crate::ports::blob_store::is_out_of_space;
-use crate::ports::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
+use crate::ports::{
+    BlobError, BlobRead, BlobStore, ByteRange, ByteStream, StoredBlob, UploadId, UploadState, MAX_LIST_PAGE,
+};
 
 /// Write buffer for uploads: large enough that a 512 MiB push makes few syscalls.
 const WRITE_BUFFER: usize = 1024 * 1024;
@@ -380,4 +385,97 @@ impl BlobStore for FsBlobStore {
         self.expire_tmp(cutoff).await?;
         Ok(expired)
     }
+
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<StoredBlob>, BlobError> {
+        let root = self.root.join("blobs");
+        let after = after.map(|d| (d.algorithm().as_str().to_string(), d.hex().to_string()));
+        let limit = limit.min(MAX_LIST_PAGE);
+        tokio::task::spawn_blocking(move || list_page(&root, after.as_ref(), limit))
+            .await
+            .map_err(|e| BlobError::Backend(format!("listing blobs: {e}")))?
+    }
+
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), BlobError> {
+        let mut directories = std::collections::BTreeSet::new();
+        for digest in digests {
+            let path = self.blob_path(digest);
+            match fs::remove_file(&path).await {
+                Ok(()) => {
+                    directories.extend(path.parent().map(Path::to_path_buf));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The unlinks are durable once their directories are.
+        for directory in directories {
+            File::open(&directory).await?.sync_all().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Sorted names of the entries of `dir` that pass `keep` (absent `dir`: none).
+fn sorted_names(dir: &Path, keep: impl Fn(&str) -> bool) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        if let Some(name) = entry?.file_name().to_str() {
+            if keep(name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// One page of `blobs/<algorithm>/<2 hex>/<hex>` after `(algorithm, hex)`, walking only the
+/// directories at or after it, so paging through a million blobs reads each directory once.
+fn list_page(
+    root: &Path,
+    after: Option<&(String, String)>,
+    limit: usize,
+) -> Result<Vec<StoredBlob>, BlobError> {
+    let mut page = Vec::new();
+    let after_algorithm = after.map(|(a, _)| a.as_str());
+    for algorithm in sorted_names(root, |name| after_algorithm.is_none_or(|a| name >= a))? {
+        let resuming = after
+            .filter(|(a, _)| *a == algorithm)
+            .map(|(_, hex)| hex.as_str());
+        let prefixes = sorted_names(&root.join(&algorithm), |name| {
+            resuming.is_none_or(|hex| name >= &hex[..2.min(hex.len())])
+        })?;
+        for prefix in prefixes {
+            let dir = root.join(&algorithm).join(&prefix);
+            for hex in sorted_names(&dir, |name| resuming.is_none_or(|after| name > after))? {
+                // Only what this store writes: a valid digest under its own prefix.
+                let Ok(digest) = format!("{algorithm}:{hex}").parse::<Digest>() else {
+                    continue;
+                };
+                if !hex.starts_with(&prefix) {
+                    continue;
+                }
+                let metadata = match std::fs::metadata(dir.join(&hex)) {
+                    Ok(m) => m,
+                    // Deleted since the directory was read.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                page.push(StoredBlob {
+                    digest,
+                    size: metadata.len(),
+                    modified: metadata.modified().map(DateTime::<Utc>::from)?,
+                });
+                if page.len() == limit {
+                    return Ok(page);
+                }
+            }
+        }
+    }
+    Ok(page)
 }

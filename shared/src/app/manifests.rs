@@ -267,8 +267,8 @@ mod tests {
     use crate::domain::accessory::AccessoryKind;
     use crate::domain::{RecordedEvent, StreamId};
     use crate::ports::{
-        BlobError, BlobRead, BlobStore, ByteRange, ByteStream, EventLog, LogError, StreamAppend, SystemClock,
-        UploadId, UploadState, Version,
+        BlobError, BlobRead, BlobStore, ByteRange, ByteStream, EventLog, LogError, StoredBlob, StreamAppend,
+        SystemClock, UploadId, UploadState, Version,
     };
 
     /// Blobs whose first read of each digest in `cut` fails half-way, as a dropped connection does.
@@ -333,6 +333,18 @@ mod tests {
 
         async fn expire_uploads(&self, cutoff: DateTime<Utc>) -> Result<u64, BlobError> {
             self.inner.expire_uploads(cutoff).await
+        }
+
+        async fn list_blobs(
+            &self,
+            after: Option<&Digest>,
+            limit: usize,
+        ) -> Result<Vec<StoredBlob>, BlobError> {
+            self.inner.list_blobs(after, limit).await
+        }
+
+        async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), BlobError> {
+            self.inner.delete_blobs(digests).await
         }
     }
 

@@ -57,6 +57,18 @@ pub struct ByteRange {
     pub end: u64,
 }
 
+/// A stored blob as a listing shows it (for garbage collection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// When its object was written. A `put` of content already stored keeps the first time.
+    pub modified: DateTime<Utc>,
+}
+
+/// The most blobs one page of [`BlobStore::list_blobs`] holds (S3's page size).
+pub const MAX_LIST_PAGE: usize = 1_000;
+
 pub struct BlobRead {
     /// Size of the whole blob.
     pub size: u64,
@@ -127,4 +139,13 @@ pub trait BlobStore: Send + Sync {
     /// Aborts every upload session that has not been written to since `cutoff` and releases its
     /// storage; returns how many it aborted. For the janitor: clients abandon sessions.
     async fn expire_uploads(&self, cutoff: DateTime<Utc>) -> Result<u64, BlobError>;
+
+    /// One page of the stored blobs (never upload sessions), in key order (algorithm, then hex),
+    /// those after `after` only, at most `limit` (capped at [`MAX_LIST_PAGE`]); a shorter page is
+    /// the last. For garbage collection, which streams the store this way.
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<StoredBlob>, BlobError>;
+
+    /// Deletes the blobs; those already absent are no error. For garbage collection, which has
+    /// decided that nothing uses them (docs/lifecycle.md, "GC protocol").
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), BlobError>;
 }

@@ -8,7 +8,9 @@ pub mod key_store;
 pub mod projection;
 pub mod views;
 
-pub use blob_store::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
+pub use blob_store::{
+    BlobError, BlobRead, BlobStore, ByteRange, ByteStream, StoredBlob, UploadId, UploadState, MAX_LIST_PAGE,
+};
 pub use clock::{Clock, SystemClock};
 pub use event_log::{EventLog, LogError, StreamAppend, Version};
 pub use key_store::{KeyStore, KeyStoreError, MemoryKeyStore};

@@ -638,3 +638,104 @@ pub async fn expiring_uploads_aborts_idle_sessions_and_leaves_committed_blobs(st
     store.upload_commit(&id, &sha256(&pending)).await.unwrap();
     assert_eq!(content(&*store, &sha256(&pending)).await, pending);
 }
+
+/// Every page of `list_blobs` from the start, `limit` at a time.
+async fn list_all(store: &dyn BlobStore, limit: usize) -> Vec<berth::ports::StoredBlob> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_blobs(after.as_ref(), limit).await.unwrap();
+        assert!(page.len() <= limit, "a page holds at most its limit");
+        let last = page.len() < limit;
+        after = page.last().map(|b| b.digest.clone());
+        all.extend(page);
+        if last {
+            return all;
+        }
+    }
+}
+
+pub async fn listing_pages_through_every_blob_in_key_order_with_sizes_and_times(store: Arc<dyn BlobStore>) {
+    let before = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let mut expected: Vec<(berth::domain::Digest, u64)> = Vec::new();
+    for seed in 0..7 {
+        let data = pattern(1_000 + seed as usize * 100, 60 + seed);
+        store
+            .put(&sha256(&data), Bytes::from(data.clone()))
+            .await
+            .unwrap();
+        expected.push((sha256(&data), data.len() as u64));
+    }
+    let long = pattern(3_000, 70);
+    store
+        .put(&sha512(&long), Bytes::from(long.clone()))
+        .await
+        .unwrap();
+    expected.push((sha512(&long), long.len() as u64));
+    let uploaded = pattern(2_000, 71);
+    let id = store.upload_start(&repo("contract/list")).await.unwrap();
+    store.upload_append(&id, 0, body(&uploaded, CHUNK)).await.unwrap();
+    store.upload_commit(&id, &sha256(&uploaded)).await.unwrap();
+    expected.push((sha256(&uploaded), uploaded.len() as u64));
+    // A session in progress is no blob.
+    let pending = store.upload_start(&repo("contract/list")).await.unwrap();
+    store
+        .upload_append(&pending, 0, body(b"pending", CHUNK))
+        .await
+        .unwrap();
+    // Key order: by algorithm, then hex.
+    expected
+        .sort_by(|(a, _), (b, _)| (a.algorithm().as_str(), a.hex()).cmp(&(b.algorithm().as_str(), b.hex())));
+    let after = chrono::Utc::now() + chrono::Duration::minutes(5);
+
+    for limit in [1, 2, 4, 1_000] {
+        let listed = list_all(&*store, limit).await;
+        let got: Vec<(berth::domain::Digest, u64)> =
+            listed.iter().map(|b| (b.digest.clone(), b.size)).collect();
+        assert_eq!(got, expected, "pages of {limit}");
+        for blob in &listed {
+            assert!(
+                before < blob.modified && blob.modified < after,
+                "{} modified at {}",
+                blob.digest,
+                blob.modified
+            );
+        }
+    }
+    // From any digest, only what comes after it.
+    let third = &expected[2].0;
+    let rest = store.list_blobs(Some(third), 1_000).await.unwrap();
+    assert_eq!(rest.len(), expected.len() - 3);
+    assert_eq!(rest[0].digest, expected[3].0);
+}
+
+pub async fn deleting_blobs_removes_them_and_passes_over_absent_ones(store: Arc<dyn BlobStore>) {
+    let kept = pattern(4_000, 80);
+    let gone: Vec<Vec<u8>> = (81..85).map(|seed| pattern(2_000, seed)).collect();
+    store
+        .put(&sha256(&kept), Bytes::from(kept.clone()))
+        .await
+        .unwrap();
+    for data in &gone {
+        store.put(&sha256(data), Bytes::from(data.clone())).await.unwrap();
+    }
+    let mut doomed: Vec<berth::domain::Digest> = gone.iter().map(|d| sha256(d)).collect();
+    doomed.push(sha256(b"never stored"));
+    store.delete_blobs(&doomed).await.unwrap();
+    for digest in &doomed {
+        assert_eq!(store.stat(digest).await.unwrap(), None, "{digest} deleted");
+        assert!(matches!(store.get(digest, None).await, Err(BlobError::NotFound)));
+    }
+    assert_eq!(content(&*store, &sha256(&kept)).await, kept);
+    let listed: Vec<_> = list_all(&*store, 1_000)
+        .await
+        .into_iter()
+        .map(|b| b.digest)
+        .collect();
+    assert_eq!(listed, [sha256(&kept)]);
+    // Deleting again, or nothing, is no error; a deleted blob can be stored again.
+    store.delete_blobs(&doomed).await.unwrap();
+    store.delete_blobs(&[]).await.unwrap();
+    store.put(&doomed[0], Bytes::from(gone[0].clone())).await.unwrap();
+    assert_eq!(content(&*store, &doomed[0]).await, gone[0]);
+}

@@ -80,7 +80,7 @@ async fn list(store: &S3BlobStore, prefix: &str) -> Result<Vec<(String, Option<D
     }
 }
 
-fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
+pub(super) fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 

@@ -26,6 +26,7 @@ mod audit;
 mod error;
 #[cfg(test)]
 mod fake;
+mod gc;
 mod janitor;
 mod session;
 
@@ -41,7 +42,9 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 
 use crate::domain::{Digest, RepoName};
-use crate::ports::{BlobError, BlobRead, BlobStore, ByteRange, ByteStream, UploadId, UploadState};
+use crate::ports::{
+    BlobError, BlobRead, BlobStore, ByteRange, ByteStream, StoredBlob, UploadId, UploadState,
+};
 
 pub use audit::S3AuditSink;
 use error::sdk;
@@ -320,6 +323,14 @@ impl BlobStore for S3BlobStore {
 
     async fn expire_uploads(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, BlobError> {
         janitor::expire(self, cutoff).await
+    }
+
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<StoredBlob>, BlobError> {
+        gc::list(self, after, limit).await
+    }
+
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), BlobError> {
+        gc::delete(self, digests).await
     }
 }
 

@@ -69,21 +69,29 @@ inline end_decision(careful) {
     fi
 }
 
-/* Upload completion: guards content/B (and blob/R@B), spares a condemned B in the same append;
- * refused while GC deletes B; after a deletion, proceeds only if its own bytes are there. The fast
- * path guards content/B too (it did already): uploads are not where the tail was. */
+/* Upload completion, from the commit's put to the append. Careful path: guards content/B (and
+ * blob/R@B), spares a condemned B in the same append, is refused while GC deletes B and, after a
+ * deletion, proceeds only if its own bytes are there. Fast path: today's decision, which reads
+ * nothing of content/B; safe because its put is inside the decision's time bound, so GC's wait
+ * outlasts it (with the put before the bound starts, spin finds a GC that resumes a deletion over
+ * the freshly put bytes). */
 inline upload_decision(ok) {
     ok = false;
     read_fence(careful);
+    bytes = true;                            /* the commit's put, inside the decision's time */
     do
     :: atomic { lcv = content_ver; lst = state; lbv = blob_ver };
+       if
+       :: !careful -> lst = LIVE
+       :: else -> skip
+       fi;
        if
        :: lst == DELETING -> break
        :: lst == DELETED && !bytes -> break
        :: else ->
           atomic {
               if
-              :: content_ver == lcv && blob_ver == lbv ->
+              :: (!careful || content_ver == lcv) && blob_ver == lbv ->
                  link = true; blob_ver++;
                  if
                  :: lst == CONDEMNED -> state = LIVE; content_ver++
@@ -142,7 +150,6 @@ proctype Client() {
        atomic { seen = link && (state == LIVE || state == DELETED) };
        if
        :: !seen ->
-          bytes = true;                      /* the upload's bytes, put before its decision */
           upload_decision(ok);
           if
           :: !ok -> goto next

@@ -72,7 +72,13 @@ fn subject_of(event: &Event) -> String {
         | Event::AccessoryUnlinked { digest, .. }
         | Event::SignatureVerified { digest, .. }
         | Event::SignatureRejected { digest, .. }
-        | Event::QuotaUsed { digest, .. } => digest.to_string(),
+        | Event::QuotaUsed { digest, .. }
+        | Event::BlobCondemned { digest }
+        | Event::BlobSpared { digest }
+        | Event::BlobDeleting { digest }
+        | Event::BlobDeleted { digest, .. } => digest.to_string(),
+        Event::GcStarted { .. } => "gc".to_string(),
+        Event::GcFinished { run, .. } => format!("gc/{run}"),
         Event::ProjectCreated { project, .. }
         | Event::ProjectUpdated { project, .. }
         | Event::ProjectDeleted { project }

@@ -232,7 +232,72 @@ fn empty_config() -> Digest {
 fn sample_events() -> Vec<RecordedEvent> {
     let mut events = repository_sample_events();
     events.extend(access_sample_events());
+    events.extend(gc_sample_events());
     events
+}
+
+/// A garbage collection run by the system: it starts (raising the fence), condemns an unused blob
+/// that a push then spares, deletes another (condemned too: its version 1 is left out, one sample
+/// per type), and finishes.
+fn gc_sample_events() -> Vec<RecordedEvent> {
+    let (kept, freed) = (digest("a layer pushed again"), digest("an old rootfs layer"));
+    let at = |seconds: i64| 3_600 + seconds;
+    vec![
+        recorded_by(
+            "system",
+            5_000,
+            1,
+            at(0),
+            Event::GcStarted {
+                delete_untagged: true,
+                dry_run: false,
+                cutoff: time(at(0)) - chrono::Duration::hours(2),
+            },
+        ),
+        recorded_by(
+            "system",
+            5_001,
+            1,
+            at(40),
+            Event::BlobCondemned { digest: kept.clone() },
+        ),
+        recorded_by("alice", 5_002, 2, at(41), Event::BlobSpared { digest: kept }),
+        recorded_by(
+            "system",
+            5_004,
+            2,
+            at(42),
+            Event::BlobDeleting {
+                digest: freed.clone(),
+            },
+        ),
+        recorded_by(
+            "system",
+            5_005,
+            3,
+            at(43),
+            Event::BlobDeleted {
+                digest: freed,
+                size: 3_623_807,
+            },
+        ),
+        recorded_by(
+            "system",
+            5_006,
+            2,
+            at(44),
+            Event::GcFinished {
+                run: 1,
+                status: "Success".to_string(),
+                manifests_deleted: 2,
+                links_removed: 5,
+                blobs_deleted: 1,
+                bytes_freed: 3_623_807,
+                duration_ms: 44_120,
+                error: None,
+            },
+        ),
+    ]
 }
 
 fn repository_sample_events() -> Vec<RecordedEvent> {
@@ -897,6 +962,16 @@ fn expected_attributes(data: &Value) -> (String, String, String) {
         };
         return (format!("/repositories/{repository}"), stream, subject);
     }
+    // Garbage collection: a run on the gc stream, a blob's state on its content stream.
+    if let Some(run) = data.get("run") {
+        return ("/system/gc".into(), "gc".into(), format!("gc/{run}"));
+    }
+    if data.get("dryRun").is_some() {
+        return ("/system/gc".into(), "gc".into(), "gc".into());
+    }
+    if let (Some(digest), None) = (field("digest"), field("project")) {
+        return (format!("/blobs/{digest}"), format!("content/{digest}"), digest);
+    }
     let access = "access".to_string();
     if let Some(robot) = field("robot") {
         let (project, _) = robot.strip_prefix("robot$").unwrap().split_once('+').unwrap();
@@ -1208,14 +1283,19 @@ fn each_schema_checks_the_cloud_events_envelope() {
                 (_, Some(p), _) if p.contains("/robots/") => "robot",
                 (_, Some(_), _) => "project",
                 (_, _, Some(_)) => "user",
+                _ if s.starts_with("/blobs/") => "blob",
+                _ if s == "/system/gc" => "gc",
                 _ => panic!("{s}: a source of no kind"),
             }
         };
+        let a_blob = format!("/blobs/{}", digest("a blob"));
         for other in [
             "/repositories/library/alpine",
             "/projects/team-web",
             "/users/bob",
             "/projects/team-web/robots/robot$team-web+ci",
+            a_blob.as_str(),
+            "/system/gc",
         ] {
             if kind_of_source(other) != kind_of_source(source) {
                 rejected.push(mutated(&sample, &format!("source {other}"), |v| {

@@ -92,6 +92,12 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         E::ProjectTrustConfigured { project, .. } => {
             (project.to_string(), "project", "update", Some(project.clone()))
         }
+        E::BlobCondemned { digest } | E::BlobSpared { digest } | E::BlobDeleting { digest } => {
+            (digest.to_string(), "blob", "update", None)
+        }
+        E::BlobDeleted { digest, .. } => (digest.to_string(), "blob", "delete", None),
+        E::GcStarted { .. } => ("gc".to_string(), "gc", "create", None),
+        E::GcFinished { run, .. } => (format!("gc/{run}"), "gc", "update", None),
         E::ImmutableTagRulesChanged { project, .. } => (
             project.to_string(),
             "immutable_tag_rule",

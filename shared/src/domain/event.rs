@@ -79,6 +79,11 @@ impl StreamId {
                 repository, subject, ..
             } => StreamId::manifest(repository, subject),
             Event::QuotaUsed { project, .. } => StreamId::quota(project),
+            Event::BlobCondemned { digest }
+            | Event::BlobSpared { digest }
+            | Event::BlobDeleting { digest }
+            | Event::BlobDeleted { digest, .. } => StreamId::content(digest),
+            Event::GcStarted { .. } | Event::GcFinished { .. } => StreamId::gc(),
             _ => StreamId::access(),
         }
     }
@@ -88,6 +93,18 @@ impl StreamId {
     /// usage the others left (docs/log-scale-out.md, "Quotas atomic with the push").
     pub fn quota(project: &ProjectName) -> StreamId {
         StreamId(format!("quota/{project}"))
+    }
+
+    /// `content/<digest>`: the state of the bytes of `digest` while garbage collection decides on
+    /// them (docs/lifecycle.md, "GC protocol").
+    pub fn content(digest: &Digest) -> StreamId {
+        StreamId(format!("content/{digest}"))
+    }
+
+    /// `gc`: the runs of garbage collection. While its last event is a `GcStarted` of a real run,
+    /// the GC fence is up and write decisions take the careful path.
+    pub fn gc() -> StreamId {
+        StreamId("gc".to_string())
     }
 
     /// The stream of every access-control change (one stream: its version orders them all, which
@@ -314,6 +331,48 @@ pub enum Event {
         project: ProjectName,
         rules: Vec<RuleSpec>,
     },
+    /// Garbage collection found nothing using `digest` and may delete its bytes unless a writer
+    /// spares them first.
+    BlobCondemned {
+        digest: Digest,
+    },
+    /// A writer (or garbage collection itself, on a second look) found `digest` in use after it was
+    /// condemned: its bytes stay.
+    BlobSpared {
+        digest: Digest,
+    },
+    /// Garbage collection is deleting the bytes of `digest`: writers that need them are refused
+    /// (and retry) until `BlobDeleted`.
+    BlobDeleting {
+        digest: Digest,
+    },
+    /// The bytes of `digest` (`size` bytes) are deleted.
+    BlobDeleted {
+        digest: Digest,
+        size: u64,
+    },
+    /// A garbage collection run started (its id is this event's version in the `gc` stream). A run
+    /// that is not a dry run raises the GC fence until its `GcFinished`.
+    GcStarted {
+        delete_untagged: bool,
+        dry_run: bool,
+        /// Nothing written after this is collected (the start minus the grace window).
+        cutoff: DateTime<Utc>,
+    },
+    /// A garbage collection run ended: what it found and freed (for a dry run, what it would have).
+    GcFinished {
+        /// The version of its `GcStarted` in the `gc` stream.
+        run: u64,
+        /// Harbor's `job_status`: `Success`, `Error` or `Stopped`.
+        status: String,
+        manifests_deleted: u64,
+        links_removed: u64,
+        blobs_deleted: u64,
+        bytes_freed: u64,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
     /// quota use grew by `size`. Appended with the write that stores the content, in projects that
     /// have a quota only.
@@ -334,7 +393,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 28] = [
+    pub const KINDS: [EventKind; 34] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -366,6 +425,12 @@ impl Event {
             "ImmutableTagRulesChanged",
             "dev.berth.immutable_tag_rules_changed.v1",
         ),
+        kind("BlobCondemned", "dev.berth.blob_condemned.v1"),
+        kind("BlobSpared", "dev.berth.blob_spared.v1"),
+        kind("BlobDeleting", "dev.berth.blob_deleting.v1"),
+        kind("BlobDeleted", "dev.berth.blob_deleted.v1"),
+        kind("GcStarted", "dev.berth.gc_started.v1"),
+        kind("GcFinished", "dev.berth.gc_finished.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -398,6 +463,12 @@ impl Event {
             Event::ProjectTrustConfigured { .. } => 25,
             Event::QuotaUsed { .. } => 26,
             Event::ImmutableTagRulesChanged { .. } => 27,
+            Event::BlobCondemned { .. } => 28,
+            Event::BlobSpared { .. } => 29,
+            Event::BlobDeleting { .. } => 30,
+            Event::BlobDeleted { .. } => 31,
+            Event::GcStarted { .. } => 32,
+            Event::GcFinished { .. } => 33,
         };
         Self::KINDS[index]
     }
@@ -444,6 +515,11 @@ impl Event {
             | Event::RobotUpdated { robot, .. }
             | Event::RobotSecretRefreshed { robot, .. }
             | Event::RobotDeleted { robot } => format!("/projects/{}/robots/{robot}", robot.project()),
+            Event::BlobCondemned { digest }
+            | Event::BlobSpared { digest }
+            | Event::BlobDeleting { digest }
+            | Event::BlobDeleted { digest, .. } => format!("/blobs/{digest}"),
+            Event::GcStarted { .. } | Event::GcFinished { .. } => "/system/gc".to_string(),
             _ => "/".to_string(),
         }
     }

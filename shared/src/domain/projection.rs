@@ -460,7 +460,11 @@ mod tests {
         let repository_kinds = (Event::KINDS.iter())
             .filter(|k| !k.name.starts_with("Project") && !k.name.starts_with("User"))
             .filter(|k| !k.name.starts_with("Member") && !k.name.starts_with("Robot"))
-            .filter(|k| !["QuotaUsed", "ImmutableTagRulesChanged"].contains(&k.name))
+            .filter(|k| {
+                !k.name.starts_with("Gc")
+                    && !["BlobCondemned", "BlobSpared", "BlobDeleting"].contains(&k.name)
+            })
+            .filter(|k| !["QuotaUsed", "ImmutableTagRulesChanged", "BlobDeleted"].contains(&k.name))
             .count();
         assert_eq!(
             kinds.len(),

@@ -371,5 +371,33 @@ fn accessory_events(
             project: ProjectName::parse("contract").unwrap(),
             rules: vec![],
         },
+        Event::BlobCondemned {
+            digest: signature.clone(),
+        },
+        Event::BlobSpared {
+            digest: signature.clone(),
+        },
+        Event::BlobDeleting {
+            digest: signature.clone(),
+        },
+        Event::BlobDeleted {
+            digest: signature.clone(),
+            size: 1,
+        },
+        Event::GcStarted {
+            delete_untagged: false,
+            dry_run: true,
+            cutoff: chrono::Utc::now(),
+        },
+        Event::GcFinished {
+            run: 1,
+            status: "Success".into(),
+            manifests_deleted: 0,
+            links_removed: 0,
+            blobs_deleted: 0,
+            bytes_freed: 0,
+            duration_ms: 1,
+            error: None,
+        },
     ]
 }

@@ -215,6 +215,21 @@ async fn every_audit_entry_has_a_documented_resource_type_and_operation() {
         .await
         .unwrap();
 
+    // An immutable tag rule: the "immutable_tag_rule" entries.
+    let rule = json!({
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v*"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    });
+    let added = given
+        .call(
+            Method::POST,
+            "/projects/team/immutabletagrules",
+            Some(ALICE),
+            Some(rule),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+
     let entries = given.get("/audit-logs?page_size=100", Some(ADMIN)).await.body;
     let entries = entries.as_array().unwrap();
     let resource_types = documented("/AuditLog/properties/resource_type/enum");
@@ -228,10 +243,12 @@ async fn every_audit_entry_has_a_documented_resource_type_and_operation() {
         let documented_operation = operations.as_array().unwrap().contains(&entry["operation"]);
         assert!(documented_operation, "{entry}");
     }
-    assert!(
-        entries.iter().any(|e| e["resource_type"] == "accessory"),
-        "{entries:?}"
-    );
+    for resource_type in ["accessory", "immutable_tag_rule"] {
+        assert!(
+            entries.iter().any(|e| e["resource_type"] == resource_type),
+            "{resource_type}: {entries:?}"
+        );
+    }
 }
 
 /// The run's configuration (tests/schemathesis/schemathesis.toml): every `[[operations]]` entry

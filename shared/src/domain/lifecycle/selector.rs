@@ -99,6 +99,14 @@ impl Selector {
                     Target::Repository => "\"repoMatches\", \"repoExcludes\"",
                 },
             })?;
+        // Harbor requires a pattern; an empty one would select only the empty name, which no tag
+        // or repository has.
+        if pattern.is_empty() {
+            return Err(SelectorError::Pattern {
+                pattern: String::new(),
+                reason: "it is empty".to_string(),
+            });
+        }
         let glob = GlobBuilder::new(pattern)
             .literal_separator(true)
             .backslash_escape(true)
@@ -200,6 +208,10 @@ mod tests {
         ));
         assert!(matches!(
             Selector::new(Target::Tag, DOUBLESTAR, "matches", "v[1"),
+            Err(SelectorError::Pattern { .. })
+        ));
+        assert!(matches!(
+            Selector::new(Target::Repository, DOUBLESTAR, "repoMatches", ""),
             Err(SelectorError::Pattern { .. })
         ));
     }

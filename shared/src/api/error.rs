@@ -110,7 +110,9 @@ impl From<AppError> for ApiError {
             AppError::Access(a) => a.into(),
             AppError::Denied(message) => ApiError::forbidden(message),
             AppError::Immutable(_) => ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
-            AppError::Contention => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            AppError::Contention | AppError::DecisionExpired => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string())
+            }
             AppError::Throttled { retry_after } => ApiError {
                 retry_after: Some(crate::app::retry_after_secs(retry_after)),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())

@@ -5,6 +5,7 @@ use crate::domain::repository;
 use crate::domain::{Digest, RepoName, StreamId};
 use crate::ports::{BlobError, BlobRead, ByteRange, ByteStream, UploadId};
 
+use super::gc_fence::WriteMode;
 use super::{AppError, Registry, RequestContext};
 
 /// The `Content-Range` a chunk declares: inclusive `start`-`end`.
@@ -75,25 +76,39 @@ impl Registry {
             Err(AppError::PolicyViolation(_)) => return Ok(None),
             other => other?,
         }
-        let streams = [StreamId::blob(repo, digest)];
-        let (_, mounted) = self
-            .decide_and_append(ctx, &streams, move || {
-                Box::pin(async move {
-                    let size_in_from = self.views.blob_link(from, digest).await?;
-                    let linked_here = self.views.blob_link(repo, digest).await?.is_some();
-                    let Ok(events) = repository::mount_blob(repo, digest, from, size_in_from, linked_here)
-                    else {
-                        return Ok((vec![], None));
-                    };
-                    let mut events = events;
-                    if let (Some(size), false) = (size_in_from, linked_here) {
-                        events.extend(self.quota_use(repo, digest, size).await?);
-                    }
-                    Ok((events, size_in_from))
+        let mut mode = self.write_mode().await?;
+        loop {
+            let mut streams = vec![StreamId::blob(repo, digest)];
+            if mode.careful {
+                streams.push(StreamId::content(digest));
+            }
+            let careful = mode.careful;
+            let decided = self
+                .decide_and_append_until(ctx, &streams, mode.deadline, move || {
+                    Box::pin(async move {
+                        let size_in_from = self.views.blob_link(from, digest).await?;
+                        let linked_here = self.views.blob_link(repo, digest).await?.is_some();
+                        let Ok(events) =
+                            repository::mount_blob(repo, digest, from, size_in_from, linked_here)
+                        else {
+                            return Ok((vec![], None));
+                        };
+                        let mut events = events;
+                        if let (Some(size), false) = (size_in_from, linked_here) {
+                            events.extend(self.quota_use(repo, digest, size).await?);
+                            if careful {
+                                events.extend(self.use_content(digest).await?);
+                            }
+                        }
+                        Ok((events, size_in_from))
+                    })
                 })
-            })
-            .await?;
-        Ok(mounted)
+                .await;
+            match decided {
+                Err(AppError::DecisionExpired) => mode = WriteMode::careful(),
+                other => return Ok(other?.1),
+            }
+        }
     }
 
     /// Bytes received so far by an upload session of `repo`.
@@ -143,6 +158,8 @@ impl Registry {
                 return Err(e);
             }
         }
+        // The decision starts before the bytes are put (the GC protocol's time bound covers both).
+        let mode = self.write_mode().await?;
         let size = match self.blobs.upload_commit(id, digest).await {
             Err(BlobError::DigestMismatch { computed }) => {
                 return Err(AppError::DigestMismatch {
@@ -152,7 +169,7 @@ impl Registry {
             }
             other => other?,
         };
-        self.link_uploaded(ctx, repo, digest, size).await?;
+        self.link_uploaded(ctx, repo, digest, size, mode).await?;
         Ok(size)
     }
 
@@ -162,20 +179,34 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
         size: u64,
+        mut mode: WriteMode,
     ) -> Result<(), AppError> {
-        let streams = [StreamId::blob(repo, digest)];
-        self.decide_and_append(ctx, &streams, move || {
-            Box::pin(async move {
-                let linked = self.views.blob_link(repo, digest).await?.is_some();
-                let mut events = repository::complete_upload(repo, digest, size, linked);
-                if !linked {
-                    events.extend(self.quota_use(repo, digest, size).await?);
-                }
-                Ok((events, ()))
-            })
-        })
-        .await?;
-        Ok(())
+        loop {
+            let mut streams = vec![StreamId::blob(repo, digest)];
+            if mode.careful {
+                streams.push(StreamId::content(digest));
+            }
+            let careful = mode.careful;
+            let decided = self
+                .decide_and_append_until(ctx, &streams, mode.deadline, move || {
+                    Box::pin(async move {
+                        let linked = self.views.blob_link(repo, digest).await?.is_some();
+                        let mut events = repository::complete_upload(repo, digest, size, linked);
+                        if !linked {
+                            events.extend(self.quota_use(repo, digest, size).await?);
+                        }
+                        if careful {
+                            events.extend(self.use_content(digest).await?);
+                        }
+                        Ok((events, ()))
+                    })
+                })
+                .await;
+            match decided {
+                Err(AppError::DecisionExpired) => mode = WriteMode::careful(),
+                other => return other.map(drop),
+            }
+        }
     }
 
     pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), AppError> {

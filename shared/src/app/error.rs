@@ -38,6 +38,10 @@ pub enum AppError {
     PolicyViolation(String),
     #[error("too many concurrent writers on the repository; retry")]
     Contention,
+    /// A fast write decision outlived its bound (`app::gc_fence`); the caller decides again on the
+    /// careful path. Never reaches a client.
+    #[error("the write decision took too long; decided again")]
+    DecisionExpired,
     /// Too many password checks at once, or too many failed ones for this user or address.
     #[error("too many sign-in attempts; retry in {} s", retry_after_secs(*.retry_after))]
     Throttled { retry_after: std::time::Duration },

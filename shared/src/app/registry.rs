@@ -50,6 +50,9 @@ pub struct Registry {
     pub(super) reverify_budget: Duration,
     /// Where subscriptions keep their checkpoints (for their status); `None`: no status.
     pub(super) checkpoints: Option<Arc<dyn Checkpoints>>,
+    /// This process's copy of the GC fence, and the durations the GC protocol rests on.
+    pub(super) fence: Arc<super::gc_fence::FenceCache>,
+    pub(super) gc_timing: super::GcTiming,
 }
 
 impl Registry {
@@ -67,7 +70,16 @@ impl Registry {
             access: Arc::new(super::access::AccessState::in_memory()),
             reverify_budget: DEFAULT_REVERIFY_BUDGET,
             checkpoints: None,
+            fence: Arc::default(),
+            gc_timing: super::GcTiming::default(),
         }
+    }
+
+    /// Sets the GC protocol's durations (tests shorten them; every process of a registry must use
+    /// the same).
+    pub fn with_gc_timing(mut self, timing: super::GcTiming) -> Registry {
+        self.gc_timing = timing;
+        self
     }
 
     /// Uses `checkpoints` to report how far the subscriptions got ([`Registry::subscriptions`]).
@@ -133,6 +145,19 @@ impl Registry {
         &self,
         ctx: &RequestContext,
         streams: &[StreamId],
+        decide: impl FnMut() -> BoxFuture<'a, Result<(Vec<Event>, T), AppError>>,
+    ) -> Result<(Vec<RecordedEvent>, T), AppError> {
+        self.decide_and_append_until(ctx, streams, None, decide).await
+    }
+
+    /// [`Registry::decide_and_append`] for a fast write decision (`gc_fence`): past `deadline` it
+    /// appends nothing and answers [`AppError::DecisionExpired`], and the caller decides again on
+    /// the careful path.
+    pub(super) async fn decide_and_append_until<'a, T>(
+        &self,
+        ctx: &RequestContext,
+        streams: &[StreamId],
+        deadline: Option<std::time::Instant>,
         mut decide: impl FnMut() -> BoxFuture<'a, Result<(Vec<Event>, T), AppError>>,
     ) -> Result<(Vec<RecordedEvent>, T), AppError> {
         for attempt in Self::attempts() {
@@ -157,6 +182,9 @@ impl Registry {
                 return Ok((vec![], value));
             }
             self.check_immutable(&events).await?;
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(AppError::DecisionExpired);
+            }
             if let Some(recorded) = self.try_append(ctx, guard, events, attempt).await? {
                 return Ok((recorded, value));
             }

@@ -158,7 +158,9 @@ impl From<AppError> for OciError {
                     .with_detail(json!({ "expected": expected, "computed": computed }))
             }
             AppError::RangeMismatch { size } => OciError::range_mismatch(size),
-            AppError::Contention => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message),
+            AppError::Contention | AppError::DecisionExpired => {
+                OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message)
+            }
             AppError::Throttled { retry_after } => {
                 OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message).with_header(
                     axum::http::header::RETRY_AFTER,

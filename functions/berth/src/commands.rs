@@ -72,6 +72,27 @@ enum Command {
         #[command(flatten)]
         storage: Storage,
     },
+    /// Collect garbage once, online (docs/lifecycle.md): delete what no tag keeps (with
+    /// --delete-untagged, untagged manifests and their accessories), unlink blobs nothing uses,
+    /// delete the bytes no repository uses. Nothing younger than the grace window goes. Prints the
+    /// run's report as a JSON line. A real run first waits for writers that may not have seen it
+    /// start (about 35 s). The embedded store is single-process: not while `berth serve` runs on it.
+    Gc {
+        /// Report what a run would delete; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Collect untagged manifests (and their signatures and other accessories) too.
+        #[arg(long)]
+        delete_untagged: bool,
+        /// Nothing written more recently than this many seconds ago is collected.
+        #[arg(long, env = "BERTH_GC_GRACE_SECS", default_value_t = 7_200)]
+        grace_secs: u64,
+        /// Take over a run that is under way or stopped half-way.
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        storage: Storage,
+    },
     /// Hand the log's events to every subscription (the audit archive: <data-dir>/audit/, or audit/
     /// in the bucket) from each one's checkpoint on, a new one from the beginning; what `berth serve`
     /// does in its process on embedded storage and the projector function does from DynamoDB
@@ -354,6 +375,34 @@ impl Cli {
                 max_age_secs,
                 storage,
             } => expire_uploads(storage.open().await?, max_age_secs).await,
+            Command::Gc {
+                dry_run,
+                delete_untagged,
+                grace_secs,
+                resume,
+                storage,
+            } => {
+                let options = berth::app::GcOptions {
+                    delete_untagged,
+                    dry_run,
+                    resume,
+                    grace: Duration::from_secs(grace_secs),
+                };
+                let report = storage.open().await?.gc(options).await?;
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "run": report.run, "dry_run": dry_run,
+                        "manifests_deleted": report.manifests_deleted,
+                        "manifests_held_by_immutable_tags": report.manifests_held,
+                        "links_removed": report.links_removed,
+                        "blobs_deleted": report.blobs_deleted,
+                        "bytes_freed": report.bytes_freed,
+                        "duration_ms": u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                    })
+                );
+                Ok(())
+            }
             Command::Project {
                 follow,
                 poll_ms,

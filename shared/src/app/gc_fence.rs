@@ -114,9 +114,7 @@ impl Registry {
         ))
     }
 
-    /// Forgets this process's copy of the fence (the GC run will, once it raises and lowers it;
-    /// tests do now).
-    #[cfg(test)]
+    /// Forgets this process's copy of the fence (a GC run raises and lowers it through here).
     pub(super) fn forget_fence(&self) {
         if let Ok(mut cached) = self.fence.0.lock() {
             *cached = None;

@@ -117,6 +117,11 @@ impl<A> Caller<A> {
         &self.api.registry
     }
 
+    /// Whether work may go on after this request answered (`oci::Host::background_jobs`).
+    pub fn background_jobs(&self) -> bool {
+        self.api.background_jobs
+    }
+
     /// The caller's user name: always there once [`SignedInUser`] admitted them.
     pub fn username(&self) -> Option<&Username> {
         match &self.principal {

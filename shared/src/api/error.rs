@@ -110,6 +110,7 @@ impl From<AppError> for ApiError {
             AppError::Access(a) => a.into(),
             AppError::Denied(message) => ApiError::forbidden(message),
             AppError::Immutable(_) => ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
+            AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
             AppError::Contention | AppError::DecisionExpired => {
                 ApiError::new(StatusCode::CONFLICT, e.to_string())
             }

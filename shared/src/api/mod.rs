@@ -12,6 +12,7 @@ mod audit;
 mod caller;
 mod content_trust;
 mod error;
+mod gc;
 mod health;
 mod immutability;
 mod members;
@@ -48,6 +49,8 @@ pub const API_BASE: &str = "/api/v2.0";
 pub(crate) struct Api {
     registry: Registry,
     auth: Arc<AuthConfig>,
+    /// Whether a garbage collection run may go on after the request that started it answered.
+    background_jobs: bool,
 }
 
 /// One row of the route table: a method on a path (axum's and OpenAPI's `{param}` syntax alike).
@@ -212,6 +215,11 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         route(M::GET, "/audit-logs", audit::list),
         route(M::GET, "/subscriptions", subscriptions::list),
+        route(M::GET, "/system/gc", gc::list),
+        route(M::GET, "/system/gc/schedule", gc::schedule),
+        route(M::POST, "/system/gc/schedule", gc::create_schedule),
+        route(M::GET, "/system/gc/{gc_id}", gc::get),
+        route(M::GET, "/system/gc/{gc_id}/log", gc::log),
         route(M::GET, "/ping", health::ping),
         route(M::GET, "/health", health::health),
         route(M::GET, "/openapi.json", openapi::json),
@@ -219,8 +227,9 @@ pub(crate) fn routes() -> Vec<Route> {
     ]
 }
 
-/// The management API with its state applied; mount it under [`API_BASE`].
-pub fn router(registry: Registry, auth: Arc<AuthConfig>) -> Router {
+/// The management API with its state applied; mount it under [`API_BASE`]. `background_jobs`:
+/// whether the host keeps running after an answer (see `oci::Host`).
+pub fn router(registry: Registry, auth: Arc<AuthConfig>, background_jobs: bool) -> Router {
     let mut router = Router::new();
     for row in routes() {
         router = router.route(row.path, row.handler);
@@ -228,7 +237,11 @@ pub fn router(registry: Registry, auth: Arc<AuthConfig>) -> Router {
     router
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::middleware::map_response(error::uniform))
-        .with_state(Api { registry, auth })
+        .with_state(Api {
+            registry,
+            auth,
+            background_jobs,
+        })
 }
 
 /// A JSON response.
@@ -278,6 +291,7 @@ pub mod fuzzing {
             body::<super::quotas::QuotaUpdateReq>(&bytes).is_ok(),
             body::<super::content_trust::ContentTrustJson>(&bytes).is_ok(),
             body::<super::immutability::RuleJson>(&bytes).is_ok(),
+            body::<super::gc::ScheduleRequest>(&bytes).is_ok(),
         ]
         .into_iter()
         .filter(|ok| *ok)

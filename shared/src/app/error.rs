@@ -27,6 +27,10 @@ pub enum AppError {
     /// A chunk did not start where the upload ends (`size` bytes so far).
     #[error("chunk must start at offset {size}")]
     RangeMismatch { size: u64 },
+    /// The request conflicts with the registry's state (a garbage collection run already under
+    /// way, for one); the message says which.
+    #[error("{0}")]
+    Conflict(String),
     /// Refused by a project rule (a quota, for one); the message says which and why.
     #[error("{0}")]
     Denied(String),

@@ -71,14 +71,73 @@ pub struct GcReport {
     pub duration: Duration,
 }
 
+/// A run that has started (its `GcStarted` is in the log) and is yet to collect.
+#[derive(Debug, Clone)]
+pub struct GcRun {
+    pub id: u64,
+    options: GcOptions,
+    cutoff: DateTime<Utc>,
+    started: Instant,
+}
+
+/// A run as the `gc` stream records it (Harbor's GC history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcRecord {
+    pub id: u64,
+    pub delete_untagged: bool,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    /// `None` while it runs (or if it stopped half-way and was not resumed).
+    pub finished: Option<GcFinished>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcFinished {
+    pub at: DateTime<Utc>,
+    pub status: String,
+    pub manifests_deleted: u64,
+    pub links_removed: u64,
+    pub blobs_deleted: u64,
+    pub bytes_freed: u64,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
 impl Registry {
     /// Runs garbage collection once (see the module's documentation). A real run while another
     /// is under way is refused; one that stopped half-way is finished by the next.
     pub async fn gc(&self, options: GcOptions) -> Result<GcReport, AppError> {
+        let run = self.start_gc(options).await?;
+        self.finish_gc(run).await
+    }
+
+    /// Starts a run: its `GcStarted` is appended (a real run while another is up is refused as a
+    /// conflict, unless `resume`), and [`Registry::finish_gc`] does the rest.
+    pub async fn start_gc(&self, options: GcOptions) -> Result<GcRun, AppError> {
         let started = Instant::now();
         let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
         let cutoff = self.clock.now() - chrono::Duration::from_std(options.grace).unwrap_or_default();
-        let run = self.start_run(&ctx, &options, cutoff).await?;
+        let id = self.start_run(&ctx, &options, cutoff).await?;
+        Ok(GcRun {
+            id,
+            options,
+            cutoff,
+            started,
+        })
+    }
+
+    /// Waits out the fence (a real run), collects, and appends the run's `GcFinished`.
+    pub async fn finish_gc(&self, run: GcRun) -> Result<GcReport, AppError> {
+        let GcRun {
+            id: run,
+            options,
+            cutoff,
+            started,
+        } = run;
+        let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
+        if !options.dry_run {
+            tokio::time::sleep(self.gc_timing.fence_cache + self.gc_timing.decision_bound).await;
+        }
         let mut report = GcReport {
             run,
             ..GcReport::default()
@@ -105,8 +164,61 @@ impl Registry {
         outcome.map(|()| report)
     }
 
-    /// Appends `GcStarted` (the run's id is its version) and, for a real run, waits until every
-    /// fast decision that may have missed the fence has appended or given up.
+    /// Every run the `gc` stream records, oldest first.
+    pub async fn gc_history(&self) -> Result<Vec<GcRecord>, AppError> {
+        let stream = StreamId::gc();
+        let mut records: Vec<GcRecord> = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.log.read_stream(&stream, after, 1_000).await?;
+            let last = page.len() < 1_000;
+            for recorded in page {
+                after = recorded.version;
+                match recorded.envelope.event {
+                    Event::GcStarted {
+                        delete_untagged,
+                        dry_run,
+                        ..
+                    } => records.push(GcRecord {
+                        id: recorded.version,
+                        delete_untagged,
+                        dry_run,
+                        started_at: recorded.envelope.time,
+                        finished: None,
+                    }),
+                    Event::GcFinished {
+                        run,
+                        status,
+                        manifests_deleted,
+                        links_removed,
+                        blobs_deleted,
+                        bytes_freed,
+                        duration_ms,
+                        error,
+                    } => {
+                        if let Some(record) = records.iter_mut().find(|r| r.id == run) {
+                            record.finished = Some(GcFinished {
+                                at: recorded.envelope.time,
+                                status,
+                                manifests_deleted,
+                                links_removed,
+                                blobs_deleted,
+                                bytes_freed,
+                                duration_ms,
+                                error,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if last {
+                return Ok(records);
+            }
+        }
+    }
+
+    /// Appends `GcStarted` (the run's id is its version), or takes over the run whose fence is up.
     async fn start_run(
         &self,
         ctx: &RequestContext,
@@ -115,14 +227,12 @@ impl Registry {
     ) -> Result<u64, AppError> {
         if !options.dry_run && self.read_fence().await? {
             if !options.resume {
-                return Err(AppError::Denied(
+                return Err(AppError::Conflict(
                     "a garbage collection run is under way (or stopped half-way: resume it)".into(),
                 ));
             }
             // The fence is up already: take the run over.
-            let version = self.log.stream_version(&StreamId::gc()).await?;
-            tokio::time::sleep(self.gc_timing.fence_cache + self.gc_timing.decision_bound).await;
-            return Ok(version);
+            return Ok(self.log.stream_version(&StreamId::gc()).await?);
         }
         let recorded = self
             .append_system(
@@ -136,7 +246,6 @@ impl Registry {
             .await?;
         if !options.dry_run {
             self.forget_fence();
-            tokio::time::sleep(self.gc_timing.fence_cache + self.gc_timing.decision_bound).await;
         }
         Ok(recorded)
     }
@@ -713,7 +822,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(matches!(registry.gc(now()).await, Err(AppError::Denied(_))));
+        assert!(matches!(registry.gc(now()).await, Err(AppError::Conflict(_))));
         let resumed = registry
             .gc(GcOptions {
                 resume: true,

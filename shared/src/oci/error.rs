@@ -172,6 +172,7 @@ impl From<AppError> for OciError {
                 _ => OciError::new(S::CONFLICT, "DENIED", message),
             },
             AppError::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", message),
+            AppError::Conflict(_) => OciError::new(S::CONFLICT, "DENIED", message),
             // Harbor's code and message on /v2 as on its API.
             AppError::Immutable(_) => OciError::new(S::PRECONDITION_FAILED, "PRECONDITION", message),
             AppError::PolicyViolation(_) => {

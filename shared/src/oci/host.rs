@@ -40,6 +40,9 @@ pub struct Host {
     /// When set, blob GETs answer 307 to the store's direct URL, valid this long (if the store has
     /// such URLs: the local disk store has none and streams instead). HEAD always answers directly.
     pub blob_redirect: Option<Duration>,
+    /// Whether work may go on after a request's answer (a garbage collection run started through
+    /// the API): a long-running process can; a Lambda function is frozen once it answered.
+    pub background_jobs: bool,
 }
 
 impl Host {
@@ -50,6 +53,7 @@ impl Host {
             max_request_body: None,
             chunk_length: CONTAINER_CHUNK_LENGTH,
             blob_redirect: Some(DEFAULT_REDIRECT_TTL),
+            background_jobs: true,
         }
     }
 
@@ -60,6 +64,7 @@ impl Host {
             max_request_body: Some(LAMBDA_MAX_REQUEST_BODY),
             chunk_length: LAMBDA_CHUNK_LENGTH,
             blob_redirect: Some(DEFAULT_REDIRECT_TTL),
+            background_jobs: false,
         }
     }
 

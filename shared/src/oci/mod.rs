@@ -33,6 +33,7 @@ const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/
 /// the deployment names itself in tokens.
 pub fn router(registry: Registry, host: Host, auth: AuthConfig) -> Router {
     let auth = Arc::new(auth);
+    let background_jobs = host.background_jobs;
     Router::new()
         .route("/service/token", axum::routing::get(token))
         .fallback(dispatch)
@@ -41,7 +42,7 @@ pub fn router(registry: Registry, host: Host, auth: AuthConfig) -> Router {
             host: Arc::new(host),
             auth: auth.clone(),
         })
-        .nest("/api/v2.0", crate::api::router(registry, auth))
+        .nest("/api/v2.0", crate::api::router(registry, auth, background_jobs))
 }
 
 #[derive(Clone)]

@@ -101,7 +101,11 @@ async fn the_router_answers_under_api_v2_0_when_nested() {
     let dir = tempfile::tempdir().unwrap();
     let registry = crate::adapters::local::open(dir.path()).unwrap();
     registry.bootstrap(Some(ADMIN.1)).await.unwrap();
-    let api = crate::api::router(registry, std::sync::Arc::new(crate::oci::AuthConfig::default()));
+    let api = crate::api::router(
+        registry,
+        std::sync::Arc::new(crate::oci::AuthConfig::default()),
+        true,
+    );
     let app = axum::Router::new().nest(crate::api::API_BASE, api);
     let get = |uri: &str| {
         let request = axum::http::Request::get(uri)

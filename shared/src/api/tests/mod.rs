@@ -18,6 +18,7 @@ use crate::oci::AuthConfig;
 mod audit;
 mod content_trust;
 mod contract;
+mod gc;
 mod health;
 mod immutability;
 mod members;
@@ -80,7 +81,7 @@ pub(super) async fn given() -> Given {
     let dir = tempfile::tempdir().unwrap();
     let registry = crate::adapters::local::open(dir.path()).unwrap();
     registry.bootstrap(Some(ADMIN.1)).await.unwrap();
-    let app = crate::api::router(registry.clone(), Arc::new(AuthConfig::default()));
+    let app = crate::api::router(registry.clone(), Arc::new(AuthConfig::default()), true);
     let given = Given {
         app,
         registry,

@@ -1,7 +1,9 @@
 //! Lifecycle as clients see it (issue 14, docs/lifecycle.md): a project's immutable tag rules,
 //! set through Harbor's API, refuse skopeo's push that would move a held tag and every deletion of
 //! it (over /v2 and the API) with Harbor's 412 and message, while pushing the same image again and
-//! signing it again with `berth sign` (cosign's format) keep working.
+//! signing it again with `berth sign` (cosign's format) keep working; and garbage collection,
+//! started through Harbor's route, frees a deleted image's bytes while a signed image and its
+//! signature stay whole.
 
 use serde_json::{json, Value};
 
@@ -134,4 +136,119 @@ fn an_immutable_tag_is_refused_a_move_and_deletion_yet_pushed_again_and_re_signe
         reg.resolve("locked/app", "v1").as_deref(),
         Some(second.manifest.digest.as_str())
     );
+}
+
+/// The bytes of `digest` and of the config and layers it names, as the registry serves them.
+fn manifest_and_blobs(reg: &Registry, repo: &str, reference: &str) -> Vec<(String, u64)> {
+    let resp = reg.get_manifest(repo, reference);
+    assert_eq!(resp.status().as_u16(), 200, "{repo}:{reference}");
+    let bytes = resp.bytes().unwrap();
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    let mut all = vec![(sha256(&bytes), bytes.len() as u64)];
+    for descriptor in std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap()) {
+        all.push((
+            descriptor["digest"].as_str().unwrap().to_string(),
+            descriptor["size"].as_u64().unwrap(),
+        ));
+    }
+    all
+}
+
+/// Every file under `dir`, recursively, with its size.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push((path.clone(), entry.metadata().unwrap().len()));
+        }
+    }
+    files
+}
+
+#[test]
+fn garbage_collection_frees_a_deleted_images_bytes_and_keeps_a_signed_images() {
+    if skip_unless_berth("garbage collection is Berth's") {
+        return;
+    }
+    let reg = Registry::start_with_env(vec![("BERTH_GC_GRACE_SECS".into(), "0".into())]);
+    let work = tempfile::tempdir().unwrap();
+    create_project(&reg, "gc", true, Value::Null);
+    let deleted = image_layout(&work.path().join("deleted"), "deleted");
+    let signed = image_layout(&work.path().join("signed"), "signed");
+    for (name, tag) in [("deleted", "v1"), ("signed", "v2")] {
+        let source = format!("oci:{}:{name}", work.path().join(name).display());
+        skopeo_push(
+            &source,
+            &format!("docker://{}/gc/app:{tag}", reg.host()),
+            &["--preserve-digests"],
+        );
+    }
+    key_pair(work.path(), "cosign");
+    berth_ok(
+        &[
+            "sign",
+            "--key",
+            "cosign.key",
+            &format!("{}/gc/app:v2", reg.host()),
+        ],
+        work.path(),
+    );
+    let resp = reg.delete(&format!("/v2/gc/app/manifests/{}", deleted.manifest.digest));
+    assert_eq!(resp.status().as_u16(), 202, "{}", resp.text().unwrap_or_default());
+
+    let trigger =
+        json!({"schedule": {"type": "Manual"}, "parameters": {"delete_untagged": false, "dry_run": false}});
+    let (status, body) = api_admin(&reg, "POST", "/system/gc/schedule", trigger);
+    if deployment() == Deployment::Lambda {
+        // A Lambda function is frozen once it answered: it refuses, and says what to run instead.
+        assert_eq!(status, 400, "{body}");
+        assert!(body.to_string().contains("berth gc --storage aws"), "{body}");
+        return;
+    }
+    assert_eq!(status, 201, "{body}");
+    let (_, history) = api_admin(&reg, "GET", "/system/gc", Value::Null);
+    let id = history[0]["id"].as_u64().unwrap();
+    let mut run = Value::Null;
+    for _ in 0..240 {
+        run = api_admin(&reg, "GET", &format!("/system/gc/{id}"), Value::Null).1;
+        if run["job_status"] != "Running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(run["job_status"], "Success", "{run}");
+
+    // The deleted image is gone to the last layer; the signed one and its signature pull whole.
+    for layer in &deleted.layers {
+        assert_eq!(reg.blob_status("gc/app", &layer.digest), 404, "{}", layer.digest);
+    }
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/gc/app:v2", reg.host()),
+        &format!("dir:{}", work.path().join("pulled").display()),
+    ]);
+    let signatures = accessories(&reg, "gc", "app", "v2");
+    assert_eq!(signatures.len(), 1, "{signatures:?}");
+    let signature_tag = format!("{}.sig", signed.manifest.digest.replace(':', "-"));
+    let mut kept = manifest_and_blobs(&reg, "gc/app", "v2");
+    kept.extend(manifest_and_blobs(&reg, "gc/app", &signature_tag));
+    kept.sort();
+    kept.dedup();
+    if deployment() == Deployment::Embedded {
+        // On disk: exactly the bytes of what is still referenced.
+        let on_disk = files_under(&reg.data_dir().join("blobs"));
+        let (kept_bytes, disk_bytes): (u64, u64) = (
+            kept.iter().map(|(_, n)| n).sum(),
+            on_disk.iter().map(|(_, n)| n).sum(),
+        );
+        assert_eq!(
+            (on_disk.len(), disk_bytes),
+            (kept.len(), kept_bytes),
+            "on disk {on_disk:?}, referenced {kept:?}"
+        );
+    }
 }

@@ -168,9 +168,11 @@ pub(super) async fn create_schedule(
                 "schedule type {kind} is not kept yet: trigger Manual runs (or run berth gc from cron)"
             )))
         }
-        other => return Err(ApiError::bad_request(format!(
+        other => {
+            return Err(ApiError::bad_request(format!(
             "schedule.type must be Manual or None (or Harbor's recurring types, not kept yet), not {other:?}"
-        ))),
+        )))
+        }
     }
     if !caller.background_jobs() {
         return Err(ApiError::bad_request(

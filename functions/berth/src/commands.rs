@@ -76,7 +76,7 @@ enum Command {
     /// --delete-untagged, untagged manifests and their accessories), unlink blobs nothing uses,
     /// delete the bytes no repository uses. Nothing younger than the grace window goes. Prints the
     /// run's report as a JSON line. A real run first waits for writers that may not have seen it
-    /// start (about 35 s). The embedded store is single-process: not while `berth serve` runs on it.
+    /// start (about 50 s). The embedded store is single-process: not while `berth serve` runs on it.
     Gc {
         /// Report what a run would delete; delete nothing.
         #[arg(long)]

@@ -136,7 +136,7 @@ impl Registry {
         } = run;
         let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
         if !options.dry_run {
-            tokio::time::sleep(self.gc_timing.fence_cache + self.gc_timing.decision_bound).await;
+            tokio::time::sleep(self.gc_timing.fence_wait()).await;
         }
         let mut report = GcReport {
             run,
@@ -588,6 +588,7 @@ mod tests {
         Registry::new(store.clone(), store, blobs, Arc::new(SystemClock)).with_gc_timing(GcTiming {
             fence_cache: Duration::from_millis(10),
             decision_bound: Duration::from_millis(50),
+            append_margin: Duration::from_millis(10),
         })
     }
 

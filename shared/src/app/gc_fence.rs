@@ -27,12 +27,24 @@ use super::{AppError, Registry};
 pub const DEFAULT_FENCE_CACHE: Duration = Duration::from_secs(5);
 /// How long a fast decision may take from reading the fence to its append.
 pub const DEFAULT_DECISION_BOUND: Duration = Duration::from_secs(30);
+/// How long an append may still take once its decision checked the bound (the store's request
+/// timeouts and retries are well inside it).
+pub const DEFAULT_APPEND_MARGIN: Duration = Duration::from_secs(15);
 
-/// The two durations the protocol rests on; GC waits their sum after raising the fence.
+/// The durations the protocol rests on; GC waits their sum after raising the fence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcTiming {
     pub fence_cache: Duration,
     pub decision_bound: Duration,
+    /// The bound is checked just before the append is sent; the append itself may land later.
+    pub append_margin: Duration,
+}
+
+impl GcTiming {
+    /// How long a run waits after raising the fence before it unlinks or condemns anything.
+    pub fn fence_wait(&self) -> Duration {
+        self.fence_cache + self.decision_bound + self.append_margin
+    }
 }
 
 impl Default for GcTiming {
@@ -40,6 +52,7 @@ impl Default for GcTiming {
         GcTiming {
             fence_cache: DEFAULT_FENCE_CACHE,
             decision_bound: DEFAULT_DECISION_BOUND,
+            append_margin: DEFAULT_APPEND_MARGIN,
         }
     }
 }
@@ -361,6 +374,7 @@ mod tests {
             GcTiming {
                 fence_cache: DEFAULT_FENCE_CACHE,
                 decision_bound: Duration::ZERO,
+                append_margin: Duration::ZERO,
             },
         );
         upload(&expired, &repo, b"late layer").await.unwrap();

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::app::{AccessoryView, ArtifactView, RequestContext};
+use crate::app::{AccessoryView, AppError, ArtifactView, RequestContext};
 use crate::domain::access::{Action, Directory, Principal, ProjectName};
 use crate::domain::accessory::AccessoryKind;
 use crate::domain::lifecycle::immutability;
@@ -176,6 +176,19 @@ fn artifact_json(directory: &Directory, repo: &RepoName, view: ArtifactView) -> 
     }
 }
 
+/// The repository a path names, if the caller may also delete `what` there: project admins and
+/// maintainers (403 for others who may see it).
+fn deletable(caller: &Caller, project: &str, repo: &str, what: &str) -> Result<RepoName, ApiError> {
+    let repo = repository(caller, project, repo)?;
+    if !may(&caller.directory, &caller.principal, &repo, Action::Delete) {
+        return Err(ApiError::forbidden(format!(
+            "{} may not delete {what} of {repo}: only project admins and maintainers may",
+            caller.principal.name()
+        )));
+    }
+    Ok(repo)
+}
+
 /// A tag or digest; one outside their grammars names no artifact (404, as in Harbor).
 fn reference(raw: &str) -> Result<Reference, ApiError> {
     raw.parse()
@@ -234,13 +247,7 @@ pub(super) async fn delete(
     Path((project, repo, raw)): Path<(String, String, String)>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let repo = repository(&caller, &project, &repo)?;
-    if !may(&caller.directory, &caller.principal, &repo, Action::Delete) {
-        return Err(ApiError::forbidden(format!(
-            "{} may not delete artifacts of {repo}: only project admins and maintainers may",
-            caller.principal.name()
-        )));
-    }
+    let repo = deletable(&caller, &project, &repo, "artifacts")?;
     let registry = caller.registry();
     let record = registry.resolve_manifest(&repo, &reference(&raw)?).await?;
     let ctx = RequestContext::as_principal(caller.principal.clone());
@@ -276,21 +283,22 @@ pub(super) async fn delete_tag(
     Path((project, repo, raw, tag)): Path<(String, String, String, String)>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let repo = repository(&caller, &project, &repo)?;
-    if !may(&caller.directory, &caller.principal, &repo, Action::Delete) {
-        return Err(ApiError::forbidden(format!(
-            "{} may not delete tags of {repo}: only project admins and maintainers may",
-            caller.principal.name()
-        )));
-    }
+    let repo = deletable(&caller, &project, &repo, "tags")?;
     let registry = caller.registry();
     let record = registry.resolve_manifest(&repo, &reference(&raw)?).await?;
     let tag: Tag = (tag.parse().ok()).ok_or_else(|| ApiError::not_found(format!("tag {tag:?} not found")))?;
-    let view = registry.artifact(&repo, record).await?;
-    if !view.tags.contains(&tag) {
+    let tagged = match registry
+        .resolve_manifest(&repo, &Reference::Tag(tag.clone()))
+        .await
+    {
+        Ok(tagged) => Some(tagged.digest),
+        Err(AppError::ManifestUnknown(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if tagged.as_ref() != Some(&record.digest) {
         return Err(ApiError::not_found(format!(
             "tag {tag} is not on artifact {}",
-            view.record.digest
+            record.digest
         )));
     }
     let ctx = RequestContext::as_principal(caller.principal.clone());

@@ -204,9 +204,14 @@ pub(super) async fn create_schedule(
     created(&format!("/system/gc/{id}"))
 }
 
-/// `BERTH_GC_GRACE_SECS`, else the default grace window.
+/// `BERTH_GC_GRACE_SECS` (as `berth gc --grace-secs` reads it), else the default grace window;
+/// a value that is no number of seconds is logged and the default (the safer, longer one) used.
 fn grace_from_env() -> Duration {
-    (std::env::var("BERTH_GC_GRACE_SECS").ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map_or(DEFAULT_GC_GRACE, Duration::from_secs)
+    let Ok(value) = std::env::var("BERTH_GC_GRACE_SECS") else {
+        return DEFAULT_GC_GRACE;
+    };
+    value.trim().parse().map(Duration::from_secs).unwrap_or_else(|_| {
+        tracing::error!(value = %value, "BERTH_GC_GRACE_SECS is not a number of seconds; using the default grace window");
+        DEFAULT_GC_GRACE
+    })
 }

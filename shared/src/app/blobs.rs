@@ -76,39 +76,29 @@ impl Registry {
             Err(AppError::PolicyViolation(_)) => return Ok(None),
             other => other?,
         }
-        let mut mode = self.write_mode().await?;
-        loop {
-            let mut streams = vec![StreamId::blob(repo, digest)];
-            if mode.careful {
-                streams.push(StreamId::content(digest));
-            }
-            let careful = mode.careful;
-            let decided = self
-                .decide_and_append_until(ctx, &streams, mode.deadline, move || {
-                    Box::pin(async move {
-                        let size_in_from = self.views.blob_link(from, digest).await?;
-                        let linked_here = self.views.blob_link(repo, digest).await?.is_some();
-                        let Ok(events) =
-                            repository::mount_blob(repo, digest, from, size_in_from, linked_here)
-                        else {
-                            return Ok((vec![], None));
-                        };
-                        let mut events = events;
-                        if let (Some(size), false) = (size_in_from, linked_here) {
-                            events.extend(self.quota_use(repo, digest, size).await?);
-                            if careful {
-                                events.extend(self.use_content(digest).await?);
-                            }
+        let mode = self.write_mode().await?;
+        let (streams, careful_streams) = ([StreamId::blob(repo, digest)], [StreamId::content(digest)]);
+        let (_, mounted) = self
+            .decide_write(ctx, mode, &streams, &careful_streams, move |careful| {
+                Box::pin(async move {
+                    let size_in_from = self.views.blob_link(from, digest).await?;
+                    let linked_here = self.views.blob_link(repo, digest).await?.is_some();
+                    let Ok(mut events) =
+                        repository::mount_blob(repo, digest, from, size_in_from, linked_here)
+                    else {
+                        return Ok((vec![], None));
+                    };
+                    if let (Some(size), false) = (size_in_from, linked_here) {
+                        events.extend(self.quota_use(repo, digest, size).await?);
+                        if careful {
+                            events.extend(self.use_content(digest).await?);
                         }
-                        Ok((events, size_in_from))
-                    })
+                    }
+                    Ok((events, size_in_from))
                 })
-                .await;
-            match decided {
-                Err(AppError::DecisionExpired) => mode = WriteMode::careful(),
-                other => return Ok(other?.1),
-            }
-        }
+            })
+            .await?;
+        Ok(mounted)
     }
 
     /// Bytes received so far by an upload session of `repo`.
@@ -179,34 +169,24 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
         size: u64,
-        mut mode: WriteMode,
+        mode: WriteMode,
     ) -> Result<(), AppError> {
-        loop {
-            let mut streams = vec![StreamId::blob(repo, digest)];
-            if mode.careful {
-                streams.push(StreamId::content(digest));
-            }
-            let careful = mode.careful;
-            let decided = self
-                .decide_and_append_until(ctx, &streams, mode.deadline, move || {
-                    Box::pin(async move {
-                        let linked = self.views.blob_link(repo, digest).await?.is_some();
-                        let mut events = repository::complete_upload(repo, digest, size, linked);
-                        if !linked {
-                            events.extend(self.quota_use(repo, digest, size).await?);
-                        }
-                        if careful {
-                            events.extend(self.use_content(digest).await?);
-                        }
-                        Ok((events, ()))
-                    })
-                })
-                .await;
-            match decided {
-                Err(AppError::DecisionExpired) => mode = WriteMode::careful(),
-                other => return other.map(drop),
-            }
-        }
+        let (streams, careful_streams) = ([StreamId::blob(repo, digest)], [StreamId::content(digest)]);
+        self.decide_write(ctx, mode, &streams, &careful_streams, move |careful| {
+            Box::pin(async move {
+                let linked = self.views.blob_link(repo, digest).await?.is_some();
+                let mut events = repository::complete_upload(repo, digest, size, linked);
+                if !linked {
+                    events.extend(self.quota_use(repo, digest, size).await?);
+                }
+                if careful {
+                    events.extend(self.use_content(digest).await?);
+                }
+                Ok((events, ()))
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), AppError> {

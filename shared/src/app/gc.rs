@@ -389,13 +389,8 @@ impl Registry {
 
     /// When `blob` was last linked to `repo`: its stream's last event.
     async fn linked_since(&self, repo: &RepoName, blob: &Digest) -> Result<DateTime<Utc>, AppError> {
-        let stream = StreamId::blob(repo, blob);
-        let version = self.log.stream_version(&stream).await?;
-        let last = self
-            .log
-            .read_stream(&stream, version.saturating_sub(1), 1)
-            .await?;
-        Ok(last.first().map_or(DateTime::<Utc>::MIN_UTC, |r| r.envelope.time))
+        let last = self.last_event(&StreamId::blob(repo, blob)).await?;
+        Ok(last.map_or(DateTime::<Utc>::MIN_UTC, |r| r.envelope.time))
     }
 
     /// Deletes a manifest the mark let go (with its accessories), unless it went meanwhile;
@@ -494,27 +489,22 @@ impl Registry {
             report.bytes_freed += candidates.values().sum::<u64>();
             return Ok(());
         }
-        let mut condemned = Vec::new();
+        // Condemned or being deleted already (a run that stopped half-way): carried on below.
         for digest in candidates.keys() {
             let streams = [StreamId::content(digest)];
-            let (_, state) = self
-                .decide_and_append(ctx, &streams, move || {
-                    Box::pin(async move {
-                        let state = self.content_state(digest).await?;
-                        // Deleted content whose bytes are back (an upload since) starts over.
-                        let events = match state {
-                            ContentState::Live | ContentState::Deleted => vec![Event::BlobCondemned {
-                                digest: digest.clone(),
-                            }],
-                            _ => vec![],
-                        };
-                        Ok((events, state))
-                    })
+            self.decide_and_append(ctx, &streams, move || {
+                Box::pin(async move {
+                    // Deleted content whose bytes are back (an upload since) starts over.
+                    let events = match self.content_state(digest).await? {
+                        ContentState::Live | ContentState::Deleted => vec![Event::BlobCondemned {
+                            digest: digest.clone(),
+                        }],
+                        _ => vec![],
+                    };
+                    Ok((events, ()))
                 })
-                .await?;
-            // A run that stopped half-way left some condemned or being deleted: carry on.
-            let _ = state;
-            condemned.push(digest.clone());
+            })
+            .await?;
         }
         // The protocol's second look: every repository again.
         let mut used = BTreeSet::new();
@@ -522,7 +512,7 @@ impl Registry {
             used.extend(self.used_by(&repo).await?);
         }
         let mut deleting = Vec::new();
-        for digest in &condemned {
+        for digest in candidates.keys() {
             let spare = used.contains(digest);
             let streams = [StreamId::content(digest)];
             let (_, go) = self

@@ -19,9 +19,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::{Digest, Event, StreamId};
+use futures_util::future::BoxFuture;
 
-use super::{AppError, Registry};
+use crate::domain::{Digest, Event, RecordedEvent, StreamId};
+
+use super::{AppError, Registry, RequestContext};
 
 /// How stale a process's copy of the fence may be.
 pub const DEFAULT_FENCE_CACHE: Duration = Duration::from_secs(5);
@@ -56,6 +58,11 @@ impl Default for GcTiming {
         }
     }
 }
+
+/// The most streams the careful path adds to one decision: a manifest's own content and the link
+/// and content of each of 24 blobs. DynamoDB caps a transaction at 100 items; a decision that would
+/// need more waits, as contention, until the run ends (the client retries).
+pub(super) const MAX_CAREFUL_GUARDS: usize = 49;
 
 /// A process's copy of the fence.
 #[derive(Default)]
@@ -98,6 +105,36 @@ impl Registry {
         })
     }
 
+    /// Decides and appends a write that creates a user of some content (upload completion, mount,
+    /// manifest push): `streams` are always guarded, `careful_streams` too on the careful path,
+    /// and `decide(careful)` gives the events. A fast decision that outlives its bound is decided
+    /// again on the careful path.
+    pub(super) async fn decide_write<'a, T>(
+        &self,
+        ctx: &RequestContext,
+        mut mode: WriteMode,
+        streams: &[StreamId],
+        careful_streams: &[StreamId],
+        mut decide: impl FnMut(bool) -> BoxFuture<'a, Result<(Vec<Event>, T), AppError>>,
+    ) -> Result<(Vec<RecordedEvent>, T), AppError> {
+        loop {
+            let mut guarded = streams.to_vec();
+            if mode.careful {
+                if careful_streams.len() > MAX_CAREFUL_GUARDS {
+                    return Err(AppError::Contention);
+                }
+                guarded.extend_from_slice(careful_streams);
+            }
+            let careful = mode.careful;
+            let decided =
+                (self.decide_and_append_until(ctx, &guarded, mode.deadline, || decide(careful))).await;
+            match decided {
+                Err(AppError::DecisionExpired) => mode = WriteMode::careful(),
+                other => return other,
+            }
+        }
+    }
+
     /// Whether the GC fence is up, as this process last read it (at most `fence_cache` ago).
     pub(super) async fn fence_up(&self) -> Result<bool, AppError> {
         let cached = *self.fence.0.lock().map_err(|_| lock_failed())?;
@@ -115,14 +152,9 @@ impl Registry {
     /// Reads the fence from the log: up while the last event of `gc` starts a run that is not a
     /// dry run.
     pub(super) async fn read_fence(&self) -> Result<bool, AppError> {
-        let stream = StreamId::gc();
-        let version = self.log.stream_version(&stream).await?;
-        if version == 0 {
-            return Ok(false);
-        }
-        let last = self.log.read_stream(&stream, version - 1, 1).await?;
+        let last = self.last_event(&StreamId::gc()).await?;
         Ok(matches!(
-            last.first().map(|r| &r.envelope.event),
+            last.map(|r| r.envelope.event),
             Some(Event::GcStarted { dry_run: false, .. })
         ))
     }
@@ -135,13 +167,8 @@ impl Registry {
     }
 
     pub(super) async fn content_state(&self, digest: &Digest) -> Result<ContentState, AppError> {
-        let stream = StreamId::content(digest);
-        let version = self.log.stream_version(&stream).await?;
-        if version == 0 {
-            return Ok(ContentState::Live);
-        }
-        let last = self.log.read_stream(&stream, version - 1, 1).await?;
-        Ok(match last.first().map(|r| &r.envelope.event) {
+        let last = self.last_event(&StreamId::content(digest)).await?;
+        Ok(match last.map(|r| r.envelope.event) {
             Some(Event::BlobCondemned { .. }) => ContentState::Condemned,
             Some(Event::BlobDeleting { .. }) => ContentState::Deleting,
             Some(Event::BlobDeleted { .. }) => ContentState::Deleted,
@@ -181,7 +208,6 @@ mod tests {
     use bytes::Bytes;
     use serde_json::json;
 
-    use super::super::manifests::MAX_CAREFUL_BLOBS;
     use super::*;
     use crate::adapters::embedded::RedbStore;
     use crate::adapters::fs::FsBlobStore;
@@ -195,8 +221,14 @@ mod tests {
         Registry::new(store.clone(), store, blobs, Arc::new(SystemClock)).with_gc_timing(timing)
     }
 
-    /// Appends `event` to its stream, as garbage collection would.
+    /// Appends `event` to its stream, as garbage collection would, and forgets the cached fence.
     async fn record(registry: &Registry, event: Event) {
+        append_elsewhere(registry, event).await;
+        registry.forget_fence();
+    }
+
+    /// Appends `event` as another process would: this one's cached fence stays.
+    async fn append_elsewhere(registry: &Registry, event: Event) {
         let stream = StreamId::of(&event);
         let version = registry.log.stream_version(&stream).await.unwrap();
         let envelope = EventEnvelope {
@@ -210,7 +242,6 @@ mod tests {
             .append(&stream, version, vec![envelope])
             .await
             .unwrap();
-        registry.forget_fence();
     }
 
     fn gc_started(dry_run: bool) -> Event {
@@ -231,13 +262,8 @@ mod tests {
     }
 
     async fn last_event(registry: &Registry, stream: &StreamId) -> Option<Event> {
-        let version = registry.log.stream_version(stream).await.unwrap();
-        let events = registry
-            .log
-            .read_stream(stream, version.saturating_sub(1), 1)
-            .await
-            .unwrap();
-        events.into_iter().next().map(|r| r.envelope.event)
+        let last = registry.last_event(stream).await.unwrap();
+        last.map(|r| r.envelope.event)
     }
 
     #[tokio::test]
@@ -266,19 +292,7 @@ mod tests {
             duration_ms: 0,
             error: None,
         };
-        let stream = StreamId::gc();
-        let version = registry.log.stream_version(&stream).await.unwrap();
-        let envelope = EventEnvelope {
-            id: uuid::Uuid::now_v7().to_string(),
-            time: chrono::Utc::now(),
-            principal: "system".into(),
-            event: finished,
-        };
-        registry
-            .log
-            .append(&stream, version, vec![envelope])
-            .await
-            .unwrap();
+        append_elsewhere(&registry, finished).await;
         assert!(registry.fence_up().await.unwrap(), "still cached");
         assert!(!registry.read_fence().await.unwrap());
     }
@@ -418,7 +432,8 @@ mod tests {
             .unwrap()
             .is_some());
 
-        let layers = (0..MAX_CAREFUL_BLOBS)
+        // The config and 24 layers: 25 blobs, two streams each and the manifest's own, past the cap.
+        let layers = (0..MAX_CAREFUL_GUARDS / 2)
             .map(|n| {
                 let digest = Digest::compute(Algorithm::Sha256, &n.to_be_bytes());
                 json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",

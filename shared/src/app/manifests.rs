@@ -12,7 +12,6 @@ use crate::domain::projection::ManifestRecord;
 use crate::domain::repository::{self, PushManifest, PushState};
 use crate::domain::{Algorithm, Digest, ManifestInfo, Reference, RepoName, StreamId, Tag};
 
-use super::gc_fence::WriteMode;
 use super::{AppError, Registry, RequestContext};
 
 /// Largest manifest Berth accepts: the limit the distribution spec suggests registries enforce
@@ -24,10 +23,6 @@ pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 const MAX_GUARDED_CHILDREN: usize = 64;
 /// How often a manifest read cut off mid-body is started again before it fails.
 const WHOLE_READ_ATTEMPTS: u32 = 4;
-/// The most blobs a manifest pushed while a garbage collection runs may have: each adds two
-/// guarded streams (its link and its content) to a transaction DynamoDB caps at 100 items. A larger
-/// manifest is refused as contention until the run ends (the client retries).
-pub(super) const MAX_CAREFUL_BLOBS: usize = 24;
 
 #[derive(Debug, Clone)]
 pub struct PushedManifest {
@@ -71,7 +66,7 @@ impl Registry {
             self.check_quota(repo, &digest, cmd.size).await?;
         }
         // The decision starts before the bytes are put (the GC protocol's time bound covers both).
-        let mut mode = self.write_mode().await?;
+        let mode = self.write_mode().await?;
         // Content first, then the event: a crash in between leaves only unreferenced bytes.
         self.blobs.put(&digest, body).await?;
         // The streams the decision reads: the manifest, its tag, its children, the subjects it may
@@ -88,42 +83,29 @@ impl Registry {
         streams.extend(
             (cmd.info.subject.iter().chain(scheme_subject.as_ref())).map(|s| StreamId::manifest(repo, s)),
         );
+        // While a GC runs: the manifest's own content, and the links and content of its blobs, so
+        // that an unlink or a condemnation in between makes this decide again.
+        let mut careful_streams = vec![StreamId::content(&digest)];
+        for blob in &cmd.info.blobs {
+            careful_streams.extend([StreamId::blob(repo, blob), StreamId::content(blob)]);
+        }
         let cmd = &cmd;
-        let recorded = loop {
-            // While a GC runs: the manifest's own content, and the links and content of its
-            // blobs, so that an unlink or a condemnation in between makes this decide again.
-            let mut guarded = streams.clone();
-            if mode.careful {
-                if cmd.info.blobs.len() > MAX_CAREFUL_BLOBS {
-                    return Err(AppError::Contention);
-                }
-                guarded.push(StreamId::content(&digest));
-                for blob in &cmd.info.blobs {
-                    guarded.extend([StreamId::blob(repo, blob), StreamId::content(blob)]);
-                }
-            }
-            let careful = mode.careful;
-            let decided = self
-                .decide_and_append_until(ctx, &guarded, mode.deadline, move || {
-                    Box::pin(async move {
-                        let state = self.push_state(cmd).await?;
-                        let mut events = repository::push_manifest(cmd, &state)?;
-                        if !state.manifest_exists {
-                            events.extend(self.quota_use(&cmd.repository, &cmd.digest, cmd.size).await?);
-                        }
-                        if careful {
-                            events.extend(self.use_content(&cmd.digest).await?);
-                        }
-                        events.extend(self.links_for_push(cmd).await?);
-                        Ok((events, ()))
-                    })
+        let (recorded, ()) = self
+            .decide_write(ctx, mode, &streams, &careful_streams, move |careful| {
+                Box::pin(async move {
+                    let state = self.push_state(cmd).await?;
+                    let mut events = repository::push_manifest(cmd, &state)?;
+                    if !state.manifest_exists {
+                        events.extend(self.quota_use(&cmd.repository, &cmd.digest, cmd.size).await?);
+                    }
+                    if careful {
+                        events.extend(self.use_content(&cmd.digest).await?);
+                    }
+                    events.extend(self.links_for_push(cmd).await?);
+                    Ok((events, ()))
                 })
-                .await;
-            match decided {
-                Err(AppError::DecisionExpired) => mode = WriteMode::careful(),
-                other => break other?.0,
-            }
-        };
+            })
+            .await?;
         self.verify_new_links(ctx, repo, &recorded).await;
         // After every push, not only the one that appended `ManifestPushed`: that append may have
         // been applied while the store reported it failed (its answer lost), and the client's retry

@@ -116,6 +116,20 @@ impl Registry {
         &self.log
     }
 
+    /// The last event of `stream`, if it has any (its version, then that one event).
+    pub(super) async fn last_event(&self, stream: &StreamId) -> Result<Option<RecordedEvent>, AppError> {
+        let version = self.log.stream_version(stream).await?;
+        if version == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .log
+            .read_stream(stream, version - 1, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
     pub(super) fn attempts() -> std::ops::Range<u32> {
         0..MAX_APPEND_ATTEMPTS
     }

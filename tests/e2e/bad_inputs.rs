@@ -417,5 +417,16 @@ fn a_manifest_over_4_mib_is_refused_with_413_and_one_under_4_mb_is_accepted() {
     let under = padded(4_000_000);
     assert!(under.len() <= 4_000_000);
     let digest = reg.push_manifest(REPO, "big", OCI_MANIFEST, &under);
-    assert_eq!(reg.resolve(REPO, "big"), Some(digest));
+    if deployment() == Deployment::Lambda {
+        // cargo-lambda 1.9.2's runtime API answers the function's response POST before reading its
+        // body and hands the body on to the waiting invoke; with a body of megabytes that hand-over
+        // sometimes stalls until the invoke times out (about 1 run in 3; AWS itself returns up to
+        // 6 MB). The emulator gets a HEAD: the stored manifest's digest and length, no body.
+        let resp = reg.head(&format!("/v2/{REPO}/manifests/big"));
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(header(&resp, "docker-content-digest"), Some(digest));
+        assert_eq!(header(&resp, "content-length"), Some(under.len().to_string()));
+    } else {
+        assert_eq!(reg.resolve(REPO, "big"), Some(digest));
+    }
 }

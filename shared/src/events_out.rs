@@ -79,11 +79,23 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobDeleted { digest, .. } => digest.to_string(),
         Event::GcStarted { .. } => "gc".to_string(),
         Event::GcFinished { run, .. } => format!("gc/{run}"),
+        Event::ArtifactPulled { repository, digest } => format!("{repository}@{digest}"),
+        Event::RetentionStarted { policy, .. } => format!("retention/{policy}"),
+        Event::RetentionTaskFinished {
+            policy,
+            execution,
+            repository,
+            ..
+        } => format!("retention/{policy}/{execution}/{repository}"),
+        Event::RetentionFinished {
+            policy, execution, ..
+        } => format!("retention/{policy}/{execution}"),
         Event::ProjectCreated { project, .. }
         | Event::ProjectUpdated { project, .. }
         | Event::ProjectDeleted { project }
         | Event::ProjectTrustConfigured { project, .. }
-        | Event::ImmutableTagRulesChanged { project, .. } => project.to_string(),
+        | Event::ImmutableTagRulesChanged { project, .. }
+        | Event::RetentionPolicyChanged { project, .. } => project.to_string(),
         Event::UserCreated { username, .. }
         | Event::UserPasswordChanged { username, .. }
         | Event::UserAdminChanged { username, .. }

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use berth::domain::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username};
 use berth::domain::accessory::AccessoryKind;
-use berth::domain::event::EventKind;
+use berth::domain::event::{EventKind, RetentionRow};
 use berth::domain::lifecycle::immutability::{RuleSpec, SelectorSpec};
+use berth::domain::lifecycle::retention::{PolicySpec, RetentionRuleSpec, TagSelectorSpec, Template};
 use berth::domain::manifest::Content;
 use berth::domain::{
     Algorithm, Digest, Event, EventEnvelope, LogPosition, RecordedEvent, RepoName, StreamId, Tag,
@@ -227,13 +228,133 @@ fn empty_config() -> Digest {
 }
 
 /// One event per type, its samples: a short story in `library/alpine`, then the life of the project
-/// `team-web`, its member `bob` and its robot account `ci`, all by the admin. Optional fields are set,
-/// so the samples show them; credential hashes are set too, and the CloudEvents leave them out.
+/// `team-web`, its member `bob` and its robot account `ci`, all by the admin, a garbage collection
+/// run and a retention run. Optional fields are set, so the samples show them; credential hashes are
+/// set too, and the CloudEvents leave them out.
 fn sample_events() -> Vec<RecordedEvent> {
     let mut events = repository_sample_events();
     events.extend(access_sample_events());
     events.extend(gc_sample_events());
+    events.extend(retention_sample_events());
     events
+}
+
+/// A tag retention policy's rule that keeps the `k` most recently pushed artifacts, untagged ones
+/// included, in every repository of its project.
+fn latest_pushed_rule(id: u64, k: u32) -> RetentionRuleSpec {
+    RetentionRuleSpec {
+        id,
+        priority: 0,
+        disabled: false,
+        template: Template::LatestPushedK,
+        param: Some(k),
+        tag_selectors: vec![TagSelectorSpec {
+            kind: "doublestar".to_string(),
+            decoration: "matches".to_string(),
+            pattern: "**".to_string(),
+            untagged: true,
+        }],
+        repository_selectors: vec![selector("repoMatches", "**")],
+    }
+}
+
+/// Tag retention, a day later: an anonymous pull of `library/alpine` (a last-pull time retention
+/// judges by), then the admin gives `team-web` a policy (its id 14 is a directory id) that keeps
+/// the 2 most recently pushed artifacts of each repository, and runs it: its execution 1 (the
+/// version of its `RetentionStarted`) deletes the oldest of `team-web/app`'s 3 artifacts and ends.
+fn retention_sample_events() -> Vec<RecordedEvent> {
+    let at = |seconds: i64| 86_400 + seconds;
+    let days_ago = |days: i64| time(at(0)) - chrono::Duration::days(days);
+    let app = || repo("team-web/app");
+    let policy = 14;
+    vec![
+        recorded(
+            6_000,
+            3,
+            at(0),
+            Event::ArtifactPulled {
+                repository: repo("library/alpine"),
+                digest: digest("alpine 3.21.3 image manifest"),
+            },
+        ),
+        recorded_by(
+            "admin",
+            6_001,
+            58,
+            at(60),
+            Event::RetentionPolicyChanged {
+                project: project("team-web"),
+                policy: Some(PolicySpec {
+                    id: policy,
+                    rules: vec![latest_pushed_rule(1, 2)],
+                }),
+            },
+        ),
+        recorded_by(
+            "admin",
+            6_002,
+            1,
+            at(120),
+            Event::RetentionStarted {
+                policy,
+                project: project("team-web"),
+                dry_run: false,
+                trigger: "MANUAL".to_string(),
+            },
+        ),
+        recorded_by(
+            "admin",
+            6_003,
+            2,
+            at(121),
+            Event::RetentionTaskFinished {
+                policy,
+                execution: 1,
+                repository: app(),
+                status: "Success".to_string(),
+                total: 3,
+                retained: 2,
+                deleted: 1,
+                // Deletions first, then what was kept.
+                rows: vec![
+                    RetentionRow {
+                        digest: digest("team-web/app 1.4.0 image manifest"),
+                        tags: vec!["1.4.0".to_string()],
+                        pushed: days_ago(30),
+                        pulled: None,
+                        outcome: "DEL".to_string(),
+                    },
+                    RetentionRow {
+                        digest: digest("team-web/app 1.4.2 image manifest"),
+                        tags: vec!["1.4.2".to_string(), "latest".to_string()],
+                        pushed: days_ago(2),
+                        pulled: Some(time(at(-3_600))),
+                        outcome: "RETAIN".to_string(),
+                    },
+                    RetentionRow {
+                        digest: digest("team-web/app 1.4.1 image manifest"),
+                        tags: vec!["1.4.1".to_string()],
+                        pushed: days_ago(9),
+                        pulled: Some(days_ago(3)),
+                        outcome: "RETAIN".to_string(),
+                    },
+                ],
+                rows_omitted: 0,
+                error: None,
+            },
+        ),
+        recorded_by(
+            "admin",
+            6_004,
+            3,
+            at(122),
+            Event::RetentionFinished {
+                policy,
+                execution: 1,
+                status: "Success".to_string(),
+            },
+        ),
+    ]
 }
 
 /// A garbage collection run by the system: it starts (raising the fence), condemns an unused blob
@@ -584,7 +705,8 @@ fn access_sample_events() -> Vec<RecordedEvent> {
 }
 
 /// Other shapes Berth emits, beyond the samples: optional fields absent, indexes, Docker media types,
-/// sha512 digests, names at the edges of their grammars, the empty blob, every role.
+/// sha512 digests, names at the edges of their grammars, the empty blob, every role, every retention
+/// template, trigger, status and outcome.
 fn other_events() -> Vec<RecordedEvent> {
     let sha512 = Digest::compute(Algorithm::Sha512, b"a sha512 blob");
     let odd_repo = || repo("a.b_c__d---e/f0/x");
@@ -678,7 +800,10 @@ fn other_events() -> Vec<RecordedEvent> {
             config_media_type: None,
         },
     ];
-    (events.into_iter().chain(other_access_events()).enumerate())
+    (events.into_iter())
+        .chain(other_access_events())
+        .chain(other_retention_events())
+        .enumerate()
         .map(|(i, event)| {
             let n = u64::try_from(i).unwrap();
             recorded(
@@ -793,6 +918,120 @@ fn other_access_events() -> Vec<Event> {
         });
     }
     events
+}
+
+fn other_retention_events() -> Vec<Event> {
+    let sha512 = Digest::compute(Algorithm::Sha512, b"a sha512 manifest");
+    let long_repo = || repo(&format!("{}/{}", "p".repeat(127), "b".repeat(127)));
+    let row = |digest: Digest, tags: &[&str], pulled: Option<DateTime<Utc>>, outcome: &str| RetentionRow {
+        digest,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        pushed: time(-86_400),
+        pulled,
+        outcome: outcome.to_string(),
+    };
+    let rule = |id: u64, template: Template, param: Option<u32>| RetentionRuleSpec {
+        template,
+        param,
+        ..latest_pushed_rule(id, 0)
+    };
+    vec![
+        Event::ArtifactPulled {
+            repository: long_repo(),
+            digest: sha512.clone(),
+        },
+        Event::RetentionPolicyChanged {
+            project: project("a.b_c-d0"),
+            policy: None,
+        },
+        Event::RetentionPolicyChanged {
+            project: project("0"),
+            policy: Some(PolicySpec {
+                id: u64::MAX,
+                rules: vec![],
+            }),
+        },
+        Event::RetentionPolicyChanged {
+            project: project(&"p".repeat(255)),
+            policy: Some(PolicySpec {
+                id: 1,
+                rules: vec![
+                    rule(0, Template::LatestPushedK, Some(32_766)),
+                    rule(2, Template::LatestPulledN, Some(0)),
+                    rule(3, Template::NDaysSinceLastPush, Some(20_190_904)),
+                    rule(4, Template::NDaysSinceLastPull, Some(7)),
+                    RetentionRuleSpec {
+                        priority: -1,
+                        disabled: true,
+                        tag_selectors: vec![
+                            TagSelectorSpec {
+                                kind: "doublestar".to_string(),
+                                decoration: "excludes".to_string(),
+                                pattern: "{latest,dev-*}".to_string(),
+                                untagged: false,
+                            },
+                            TagSelectorSpec {
+                                kind: "doublestar".to_string(),
+                                decoration: "matches".to_string(),
+                                pattern: "v*".to_string(),
+                                untagged: false,
+                            },
+                        ],
+                        repository_selectors: vec![
+                            selector("repoExcludes", "sandbox/**"),
+                            selector("repoMatches", "**"),
+                        ],
+                        ..rule(u64::MAX, Template::Always, None)
+                    },
+                ],
+            }),
+        },
+        Event::RetentionStarted {
+            policy: u64::MAX,
+            project: project(&"p".repeat(255)),
+            dry_run: true,
+            trigger: "Schedule".to_string(),
+        },
+        Event::RetentionTaskFinished {
+            policy: 1,
+            execution: u64::MAX,
+            repository: long_repo(),
+            status: "Error".to_string(),
+            total: 504,
+            retained: 503,
+            deleted: 1,
+            rows: vec![
+                row(digest("deleted"), &[], None, "DEL"),
+                row(sha512.clone(), &["v1", "_x"], Some(time(0)), "IMMUTABLE"),
+                row(digest("a failed deletion"), &["a"], None, "ERR"),
+                row(digest("kept"), &[], Some(time(-60)), "RETAIN"),
+            ],
+            rows_omitted: 500,
+            error: Some(format!("{}: storage unavailable", digest("a failed deletion"))),
+        },
+        Event::RetentionTaskFinished {
+            policy: 2,
+            execution: 3,
+            repository: repo("0/x"),
+            status: "Success".to_string(),
+            total: 0,
+            retained: 0,
+            deleted: 0,
+            rows: vec![],
+            rows_omitted: 0,
+            error: None,
+        },
+        Event::RetentionFinished {
+            policy: 2,
+            execution: 3,
+            status: "Stopped".to_string(),
+        },
+        Event::RetentionFinished {
+            policy: u64::MAX,
+            execution: 1,
+            status: "Error".to_string(),
+        },
+    ]
 }
 
 fn cloud_event(recorded: &RecordedEvent) -> Value {
@@ -938,6 +1177,30 @@ fn every_checked_in_sample_is_valid_against_the_schema_its_file_name_names() {
 /// The `source`, `berthstream` and `subject` an event's `data` implies, as the README states them.
 fn expected_attributes(data: &Value) -> (String, String, String) {
     let field = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
+    // A retention run: on its policy's stream, about the run, one of its executions or one of their
+    // tasks (a repository). A policy's change, which holds the policy, is an access-control event.
+    if let Some(policy) = data.get("policy").and_then(Value::as_u64) {
+        let subject = match (data.get("execution"), field("repository")) {
+            (Some(execution), Some(repository)) => format!("retention/{policy}/{execution}/{repository}"),
+            (Some(execution), None) => format!("retention/{policy}/{execution}"),
+            (None, _) => format!("retention/{policy}"),
+        };
+        return (
+            format!("/retentions/{policy}"),
+            format!("retention/{policy}"),
+            subject,
+        );
+    }
+    // A pull names the artifact and nothing else; it is on the artifact's pull stream.
+    let names: BTreeSet<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
+    if names == BTreeSet::from(["repository", "digest"]) {
+        let artifact = format!("{}@{}", field("repository").unwrap(), field("digest").unwrap());
+        return (
+            format!("/repositories/{}", field("repository").unwrap()),
+            format!("pulled/{artifact}"),
+            artifact,
+        );
+    }
     // Quota use: a project's event about content of one of its repositories.
     if let (Some(project), Some(_)) = (field("project"), field("repository")) {
         return (
@@ -1285,6 +1548,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
                 (_, _, Some(_)) => "user",
                 _ if s.starts_with("/blobs/") => "blob",
                 _ if s == "/system/gc" => "gc",
+                _ if s.starts_with("/retentions/") => "retention",
                 _ => panic!("{s}: a source of no kind"),
             }
         };
@@ -1296,6 +1560,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
             "/projects/team-web/robots/robot$team-web+ci",
             a_blob.as_str(),
             "/system/gc",
+            "/retentions/14",
         ] {
             if kind_of_source(other) != kind_of_source(source) {
                 rejected.push(mutated(&sample, &format!("source {other}"), |v| {
@@ -1310,6 +1575,10 @@ fn each_schema_checks_the_cloud_events_envelope() {
             "/projects/team-web/robots/ci",
             "/projects/team-web/robots/robot$Team+ci",
             "/projects/team-web/robots/robot$team-web+ci/x",
+            "/retentions/",
+            "/retentions/0",
+            "/retentions/x",
+            "/retentions/14/1",
         ] {
             rejected.push(mutated(&sample, &format!("source {bad}"), |v| {
                 v["source"] = json!(bad)
@@ -1371,6 +1640,192 @@ fn manifest_pushed_requires_a_config_for_an_image_and_forbids_one_for_an_index()
     ];
     for (what, event) in cases {
         assert_invalid(&validator, &event, what.as_str());
+    }
+}
+
+#[test]
+fn the_retention_schemas_check_templates_parameters_selectors_and_verdicts() {
+    let changed = "dev.berth.retention_policy_changed.v1";
+    let sample = sample_of(changed);
+    let rule = |change: fn(&mut Value)| move |v: &mut Value| change(&mut v["data"]["policy"]["rules"][0]);
+    let accepted = [
+        mutated(&sample, "a deleted policy", |v| v["data"]["policy"] = Value::Null),
+        mutated(&sample, "no rules", |v| v["data"]["policy"]["rules"] = json!([])),
+        mutated(
+            &sample,
+            "always without a parameter",
+            rule(|r| {
+                r["template"] = json!("always");
+                r.as_object_mut().unwrap().remove("param");
+            }),
+        ),
+        mutated(
+            &sample,
+            "the most days",
+            rule(|r| {
+                r["template"] = json!("nDaysSinceLastPull");
+                r["param"] = json!(20_190_904);
+            }),
+        ),
+    ];
+    let rejected = [
+        mutated(&sample, "no policy", |v| {
+            v["data"].as_object_mut().unwrap().remove("policy");
+        }),
+        mutated(&sample, "policy id 0", |v| v["data"]["policy"]["id"] = json!(0)),
+        mutated(&sample, "16 rules", |v| {
+            let rule = v["data"]["policy"]["rules"][0].clone();
+            v["data"]["policy"]["rules"] = json!(vec![rule; 16]);
+        }),
+        mutated(
+            &sample,
+            "always with a parameter",
+            rule(|r| r["template"] = json!("always")),
+        ),
+        mutated(
+            &sample,
+            "latestPushedK without a parameter",
+            rule(|r| {
+                r.as_object_mut().unwrap().remove("param");
+            }),
+        ),
+        mutated(
+            &sample,
+            "a count over Harbor's limit",
+            rule(|r| r["param"] = json!(32_767)),
+        ),
+        mutated(
+            &sample,
+            "days over Harbor's limit",
+            rule(|r| {
+                r["template"] = json!("nDaysSinceLastPush");
+                r["param"] = json!(20_190_905);
+            }),
+        ),
+        mutated(&sample, "a negative parameter", rule(|r| r["param"] = json!(-1))),
+        mutated(
+            &sample,
+            "an unknown template",
+            rule(|r| r["template"] = json!("latestPushed")),
+        ),
+        mutated(&sample, "an action", rule(|r| r["action"] = json!("retain"))),
+        mutated(
+            &sample,
+            "no tag selector",
+            rule(|r| r["tagSelectors"] = json!([])),
+        ),
+        mutated(
+            &sample,
+            "a repository decoration on a tag selector",
+            rule(|r| r["tagSelectors"][0]["decoration"] = json!("repoMatches")),
+        ),
+        mutated(
+            &sample,
+            "a tag selector without untagged",
+            rule(|r| {
+                r["tagSelectors"][0].as_object_mut().unwrap().remove("untagged");
+            }),
+        ),
+        mutated(
+            &sample,
+            "a tag decoration on a repository selector",
+            rule(|r| r["repositorySelectors"][0]["decoration"] = json!("matches")),
+        ),
+        mutated(
+            &sample,
+            "untagged on a repository selector",
+            rule(|r| r["repositorySelectors"][0]["untagged"] = json!(true)),
+        ),
+        mutated(
+            &sample,
+            "a selector of another kind",
+            rule(|r| r["repositorySelectors"][0]["kind"] = json!("regex")),
+        ),
+    ];
+    let validator = schema_validator(changed);
+    for (what, event) in accepted {
+        assert_valid(&validator, &event, &format!("{changed}: {what}"));
+    }
+    for (what, event) in rejected {
+        assert_invalid(&validator, &event, &format!("{changed}: {what}"));
+    }
+
+    let task = "dev.berth.retention_task_finished.v1";
+    let sample = sample_of(task);
+    let validator = schema_validator(task);
+    let with_error = mutated(&sample, "an Error with its error", |v| {
+        v["data"]["status"] = json!("Error");
+        v["data"]["error"] = json!("storage unavailable");
+        v["data"]["rowsOmitted"] = json!(1);
+        v["data"]["rows"][0]["outcome"] = json!("ERR");
+    });
+    assert_valid(&validator, &with_error.1, &format!("{task}: {}", with_error.0));
+    let rejected = [
+        mutated(&sample, "status Stopped", |v| {
+            v["data"]["status"] = json!("Stopped")
+        }),
+        mutated(&sample, "rowsOmitted 0", |v| v["data"]["rowsOmitted"] = json!(0)),
+        mutated(&sample, "execution 0", |v| v["data"]["execution"] = json!(0)),
+        mutated(&sample, "outcome KEEP", |v| {
+            v["data"]["rows"][0]["outcome"] = json!("KEEP")
+        }),
+        mutated(&sample, "a row without pushed", |v| {
+            v["data"]["rows"][0].as_object_mut().unwrap().remove("pushed");
+        }),
+        mutated(&sample, "a row pulled yesterday", |v| {
+            v["data"]["rows"][0]["pulled"] = json!("yesterday")
+        }),
+        mutated(&sample, "a row with a bad tag", |v| {
+            v["data"]["rows"][0]["tags"] = json!([".x"])
+        }),
+        mutated(&sample, "a row with a tag twice", |v| {
+            v["data"]["rows"][1]["tags"] = json!(["latest", "latest"])
+        }),
+        mutated(&sample, "a row with a bad digest", |v| {
+            v["data"]["rows"][0]["digest"] = json!("sha256:abc")
+        }),
+        mutated(&sample, "a row with an extra field", |v| {
+            v["data"]["rows"][0]["rule"] = json!(1)
+        }),
+        mutated(&sample, "a negative count", |v| v["data"]["deleted"] = json!(-1)),
+        mutated(&sample, "the subject of the execution", |v| {
+            v["subject"] = json!("retention/14/1")
+        }),
+    ];
+    for (what, event) in rejected {
+        assert_invalid(&validator, &event, &format!("{task}: {what}"));
+    }
+
+    for (cloud_type, field, bad) in [
+        ("dev.berth.retention_started.v1", "trigger", json!("manual")),
+        ("dev.berth.retention_started.v1", "policy", json!(0)),
+        ("dev.berth.retention_finished.v1", "status", json!("Running")),
+        ("dev.berth.retention_finished.v1", "execution", json!(0)),
+    ] {
+        let (what, event) = mutated(&sample_of(cloud_type), &format!("data.{field} {bad}"), |v| {
+            v["data"][field] = bad.clone()
+        });
+        assert_invalid(
+            &schema_validator(cloud_type),
+            &event,
+            &format!("{cloud_type}: {what}"),
+        );
+    }
+    let pulled = "dev.berth.artifact_pulled.v1";
+    let (what, event) = mutated(&sample_of(pulled), "a subject of another artifact", |v| {
+        v["subject"] = json!(format!("library/busybox@{}", digest("busybox")))
+    });
+    // The schema checks the subject's grammar, not that it names data's artifact.
+    assert_valid(&schema_validator(pulled), &event, &format!("{pulled}: {what}"));
+    for bad in [
+        "library/alpine",
+        "library/alpine:3.21",
+        "Library/alpine@sha256:abc",
+    ] {
+        let (what, event) = mutated(&sample_of(pulled), &format!("subject {bad}"), |v| {
+            v["subject"] = json!(bad)
+        });
+        assert_invalid(&schema_validator(pulled), &event, &format!("{pulled}: {what}"));
     }
 }
 
@@ -1540,6 +1995,46 @@ fn the_schema_grammars_agree_with_the_rust_parsers() {
             robot_source.is_valid(&json!(source)),
             robot.is_ok(),
             "common.json#/$defs/robotSource and the Rust parser disagree on {source:?}"
+        );
+    }
+    // An artifact's pull stream: a repository's name and a digest.
+    let pulled_stream = definition_validator("pulledStream");
+    for candidate in &candidates {
+        for (stream, parses) in [
+            (
+                format!("pulled/{candidate}@{sha256}"),
+                candidate.parse::<RepoName>().is_ok(),
+            ),
+            (
+                format!("pulled/library/alpine@{candidate}"),
+                candidate.parse::<Digest>().is_ok(),
+            ),
+        ] {
+            assert_eq!(
+                pulled_stream.is_valid(&json!(stream)),
+                parses,
+                "common.json#/$defs/pulledStream and the Rust parsers disagree on {stream:?}"
+            );
+        }
+    }
+    // A retention policy's stream and source: its id, a positive integer.
+    let (retention_stream, retention_source) = (
+        definition_validator("retentionStream"),
+        definition_validator("retentionSource"),
+    );
+    for policy in [1, 14, u64::MAX] {
+        let stream = StreamId::retention(policy);
+        assert!(retention_stream.is_valid(&json!(stream.as_str())), "{stream}");
+        assert!(retention_source.is_valid(&json!(format!("/retentions/{policy}"))));
+    }
+    for bad in ["0", "01", "-1", "x", "1/2", ""] {
+        assert!(
+            !retention_stream.is_valid(&json!(format!("retention/{bad}"))),
+            "{bad}"
+        );
+        assert!(
+            !retention_source.is_valid(&json!(format!("/retentions/{bad}"))),
+            "{bad}"
         );
     }
 }

@@ -93,6 +93,20 @@ enum Command {
         #[command(flatten)]
         storage: Storage,
     },
+    /// Run a project's tag retention policy once (set it with Harbor's POST /retentions): each
+    /// repository it applies to keeps what its rules retain, the rest is deleted with its
+    /// signatures and other accessories; artifacts with an immutable tag stay. Prints a JSON line
+    /// per repository, then the execution. The embedded store is single-process: not while
+    /// `berth serve` runs on it.
+    Retention {
+        /// The project whose policy runs.
+        project: String,
+        /// Report what a run would delete; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        storage: Storage,
+    },
     /// Hand the log's events to every subscription (the audit archive: <data-dir>/audit/, or audit/
     /// in the bucket) from each one's checkpoint on, a new one from the beginning; what `berth serve`
     /// does in its process on embedded storage and the projector function does from DynamoDB
@@ -403,6 +417,11 @@ impl Cli {
                 );
                 Ok(())
             }
+            Command::Retention {
+                project,
+                dry_run,
+                storage,
+            } => retention(storage.open().await?, &project, dry_run).await,
             Command::Project {
                 follow,
                 poll_ms,
@@ -424,6 +443,37 @@ impl Cli {
             Command::Verify(args) => crate::sign::verify(args).await,
         }
     }
+}
+
+/// `berth retention`: one manual run of the project's policy, by the system.
+async fn retention(registry: Registry, project: &str, dry_run: bool) -> anyhow::Result<()> {
+    let project = berth::domain::access::ProjectName::parse(project)?;
+    let ctx = berth::app::RequestContext::as_principal(berth::domain::access::Principal::system());
+    let execution = registry
+        .run_retention(&ctx, &project, dry_run, berth::app::RetentionTrigger::Manual)
+        .await?;
+    for task in &execution.tasks {
+        println!(
+            "{}",
+            serde_json::json!({
+                "repository": task.repository.to_string(), "status": task.status,
+                "total": task.total, "retained": task.retained, "deleted": task.deleted,
+                "error": task.error,
+            })
+        );
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "policy": execution.policy, "execution": execution.id, "dry_run": execution.dry_run,
+            "status": execution.status, "repositories": execution.tasks.len(),
+            "deleted": execution.tasks.iter().map(|t| t.deleted).sum::<u64>(),
+        })
+    );
+    if execution.status != "Success" {
+        anyhow::bail!("retention execution {} ended {}", execution.id, execution.status);
+    }
+    Ok(())
 }
 
 /// The system admin and the `library` project on first start. The admin's password comes from

@@ -98,6 +98,44 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         E::BlobDeleted { digest, .. } => (digest.to_string(), "blob", "delete", None),
         E::GcStarted { .. } => ("gc".to_string(), "gc", "create", None),
         E::GcFinished { run, .. } => (format!("gc/{run}"), "gc", "update", None),
+        E::ArtifactPulled { repository, digest } => {
+            let r = repository.to_string();
+            (format!("{r}@{digest}"), "artifact", "pull", project_of_repo(&r))
+        }
+        E::RetentionPolicyChanged { project, policy } => (
+            project.to_string(),
+            "retention",
+            if policy.is_some() { "update" } else { "delete" },
+            Some(project.clone()),
+        ),
+        E::RetentionStarted { policy, project, .. } => (
+            format!("retention/{policy}"),
+            "retention",
+            "create",
+            Some(project.clone()),
+        ),
+        E::RetentionTaskFinished {
+            policy,
+            execution,
+            repository,
+            ..
+        } => {
+            let r = repository.to_string();
+            (
+                format!("retention/{policy}/{execution}/{r}"),
+                "retention",
+                "update",
+                project_of_repo(&r),
+            )
+        }
+        E::RetentionFinished {
+            policy, execution, ..
+        } => (
+            format!("retention/{policy}/{execution}"),
+            "retention",
+            "update",
+            None,
+        ),
         E::ImmutableTagRulesChanged { project, .. } => (
             project.to_string(),
             "immutable_tag_rule",

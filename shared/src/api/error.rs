@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::app::AppError;
 use crate::domain::access::AccessError;
+use crate::domain::lifecycle::retention::PolicyError;
 use crate::oci::OciError;
 
 /// Bytes of a non-JSON error body (an extractor's rejection) kept as the message.
@@ -95,7 +96,15 @@ impl From<AccessError> for ApiError {
             | AccessError::UserUnknown(_)
             | AccessError::MemberUnknown { .. }
             | AccessError::RobotUnknown(_)
-            | AccessError::ImmutableRuleUnknown { .. } => ApiError::not_found(message),
+            | AccessError::ImmutableRuleUnknown { .. }
+            | AccessError::RetentionPolicyUnknown { .. } => ApiError::not_found(message),
+            // Harbor's answers: two equal rules are a conflict; a second policy is a bad request.
+            AccessError::RetentionPolicyInvalid(PolicyError::Conflict { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, message)
+            }
+            AccessError::RetentionPolicyExists { .. } | AccessError::RetentionPolicyInvalid(_) => {
+                ApiError::bad_request(message)
+            }
             AccessError::RobotWithoutActions
             | AccessError::UsernameReserved(_)
             | AccessError::ImmutableRuleInvalid(_) => ApiError::bad_request(message),

@@ -21,6 +21,7 @@ mod pagination;
 mod projects;
 mod quotas;
 mod request;
+mod retention;
 mod robots;
 mod subscriptions;
 mod users;
@@ -134,6 +135,24 @@ pub(crate) fn routes() -> Vec<Route> {
             M::DELETE,
             "/projects/{project_name_or_id}/immutabletagrules/{immutable_rule_id}",
             immutability::delete,
+        ),
+        route(M::GET, "/retentions/metadatas", retention::metadatas),
+        route(M::POST, "/retentions", retention::create),
+        route(M::GET, "/retentions/{id}", retention::get),
+        route(M::PUT, "/retentions/{id}", retention::update),
+        route(M::DELETE, "/retentions/{id}", retention::delete),
+        route(M::POST, "/retentions/{id}/executions", retention::execute),
+        route(M::GET, "/retentions/{id}/executions", retention::executions),
+        route(M::PATCH, "/retentions/{id}/executions/{eid}", retention::operate),
+        route(
+            M::GET,
+            "/retentions/{id}/executions/{eid}/tasks",
+            retention::tasks,
+        ),
+        route(
+            M::GET,
+            "/retentions/{id}/executions/{eid}/tasks/{tid}",
+            retention::task_log,
         ),
         route(M::GET, "/projects/{project_name_or_id}/members", members::list),
         route(M::POST, "/projects/{project_name_or_id}/members", members::create),
@@ -292,6 +311,8 @@ pub mod fuzzing {
             body::<super::content_trust::ContentTrustJson>(&bytes).is_ok(),
             body::<super::immutability::RuleJson>(&bytes).is_ok(),
             body::<super::gc::ScheduleRequest>(&bytes).is_ok(),
+            body::<super::retention::PolicyJson>(&bytes).is_ok(),
+            body::<super::retention::ExecutionRequest>(&bytes).is_ok(),
         ]
         .into_iter()
         .filter(|ok| *ok)

@@ -56,6 +56,11 @@ enum KeptValue {
     Integer,
 }
 
+/// Set by creating a retention policy (`POST /retentions`): what a request sends for it is ignored
+/// (Harbor refuses a value other than the project's own; tools that send back what they read must
+/// not be refused for a policy changed meanwhile).
+const RETENTION_ID: &str = "retention_id";
+
 const SEVERITIES: [&str; 5] = ["none", "low", "medium", "high", "critical"];
 /// 2^53 - 1: the largest integer a double (JavaScript's, Python's float) holds exactly.
 const MAX_EXACT_JSON_INTEGER: i64 = (1 << 53) - 1;
@@ -114,11 +119,17 @@ pub(super) struct Metadata {
 
 impl Metadata {
     fn of(project: &Project) -> Metadata {
+        let mut kept = project.metadata.clone();
+        // The project's retention policy's id, whatever was once sent.
+        match &project.retention {
+            Some(policy) => kept.insert(RETENTION_ID.to_string(), policy.id().to_string()),
+            None => kept.remove(RETENTION_ID),
+        };
         Metadata {
             public: project.public.to_string(),
             enable_content_trust: project.trust.require_notation.to_string(),
             enable_content_trust_cosign: project.trust.require_cosign.to_string(),
-            kept: project.metadata.clone(),
+            kept,
         }
     }
 
@@ -419,12 +430,13 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     let raw_name = (request.project_name).ok_or_else(|| ApiError::bad_request("project_name is required"))?;
     let name = ProjectName::parse(&raw_name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let change = request
+    let mut change = request
         .metadata
         .as_ref()
         .map(metadata_of)
         .transpose()?
         .unwrap_or_default();
+    change.kept.remove(RETENTION_ID);
     let public = match change.public {
         Some(public) => public,
         None => request.public.unwrap_or(false),
@@ -458,12 +470,13 @@ pub(super) async fn update(
 ) -> Result<Response, ApiError> {
     let (directory, principal) = (&caller.directory, &caller.principal);
     let project = managed(directory, principal, &key)?;
-    let change = request
+    let mut change = request
         .metadata
         .as_ref()
         .map(metadata_of)
         .transpose()?
         .unwrap_or_default();
+    change.kept.remove(RETENTION_ID);
     let public = change.public.or(request.public);
     let quota = requested_quota(directory, principal, request.storage_limit, project.quota)?;
     let name = project.name.clone();
@@ -571,8 +584,9 @@ async fn set_metadata(
     metadata: &BTreeMap<String, Value>,
 ) -> Result<Response, ApiError> {
     let caller = Caller::<SignedIn>::admit(api, headers).await?;
-    let change = metadata_of(metadata)?;
+    let mut change = metadata_of(metadata)?;
     let project = managed(&caller.directory, &caller.principal, key)?;
+    change.kept.remove(RETENTION_ID);
     let name = project.name.clone();
     let command = AccessCommand::UpdateProject {
         name: name.clone(),

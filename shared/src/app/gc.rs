@@ -251,7 +251,7 @@ impl Registry {
     }
 
     /// Appends one event of the system's to its stream, decided on nothing but that stream.
-    async fn append_system(&self, ctx: &RequestContext, event: Event) -> Result<u64, AppError> {
+    pub(super) async fn append_system(&self, ctx: &RequestContext, event: Event) -> Result<u64, AppError> {
         let stream = StreamId::of(&event);
         let event = &event;
         let (recorded, ()) = self
@@ -395,7 +395,7 @@ impl Registry {
 
     /// Deletes a manifest the mark let go (with its accessories), unless it went meanwhile;
     /// answers how many manifests went.
-    async fn delete_collected(
+    pub(super) async fn delete_collected(
         &self,
         ctx: &RequestContext,
         repo: &RepoName,

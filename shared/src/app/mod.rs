@@ -19,6 +19,7 @@ mod projector;
 mod quota;
 mod rebuild;
 mod registry;
+mod retention;
 pub mod subscriptions;
 mod trust;
 
@@ -37,6 +38,9 @@ pub use projector::{CatchUpError, Projected, ProjectionFailure, Projector, AUDIT
 pub use rebuild::RebuildReport;
 pub use registry::{
     parse_reverify_budget, reverify_budget_from_env, Registry, DEFAULT_REVERIFY_BUDGET, REVERIFY_BUDGET_VAR,
+};
+pub use retention::{
+    RetentionExecution, RetentionRun, RetentionTask, RetentionTrigger, MAX_TASK_ROWS, PULL_RECORD_INTERVAL,
 };
 pub use subscriptions::{SubscriptionState, SubscriptionStatus, Subscriptions, SUBSCRIPTIONS};
 pub use trust::Reverification;

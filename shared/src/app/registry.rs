@@ -53,6 +53,8 @@ pub struct Registry {
     /// This process's copy of the GC fence, and the durations the GC protocol rests on.
     pub(super) fence: Arc<super::gc_fence::FenceCache>,
     pub(super) gc_timing: super::GcTiming,
+    /// Which pulls this process recorded lately (retention's pull times).
+    pub(super) pulls: Arc<super::retention::PullThrottle>,
 }
 
 impl Registry {
@@ -72,6 +74,7 @@ impl Registry {
             checkpoints: None,
             fence: Arc::default(),
             gc_timing: super::GcTiming::default(),
+            pulls: Arc::default(),
         }
     }
 

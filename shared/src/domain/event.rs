@@ -11,6 +11,7 @@ use super::access::{Action, ContentTrust, ProjectName, RobotName, Role, Username
 use super::accessory_kind::AccessoryKind;
 use super::digest::Digest;
 use super::lifecycle::immutability::RuleSpec;
+use super::lifecycle::retention::PolicySpec;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
 use super::position::LogPosition;
@@ -84,6 +85,10 @@ impl StreamId {
             | Event::BlobDeleting { digest }
             | Event::BlobDeleted { digest, .. } => StreamId::content(digest),
             Event::GcStarted { .. } | Event::GcFinished { .. } => StreamId::gc(),
+            Event::ArtifactPulled { repository, digest } => StreamId::pulled(repository, digest),
+            Event::RetentionStarted { policy, .. }
+            | Event::RetentionTaskFinished { policy, .. }
+            | Event::RetentionFinished { policy, .. } => StreamId::retention(*policy),
             _ => StreamId::access(),
         }
     }
@@ -105,6 +110,18 @@ impl StreamId {
     /// the GC fence is up and write decisions take the careful path.
     pub fn gc() -> StreamId {
         StreamId("gc".to_string())
+    }
+
+    /// `pulled/<repo>@<digest>`: when the artifact was pulled (at most one event per artifact per
+    /// interval and process: retention's last-pull time, not a pull counter).
+    pub fn pulled(repo: &RepoName, digest: &Digest) -> StreamId {
+        StreamId(format!("pulled/{repo}@{digest}"))
+    }
+
+    /// `retention/<policy id>`: the executions of a retention policy (an execution's id is the
+    /// version of its `RetentionStarted`).
+    pub fn retention(policy: u64) -> StreamId {
+        StreamId(format!("retention/{policy}"))
     }
 
     /// The stream of every access-control change (one stream: its version orders them all, which
@@ -373,6 +390,51 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// The artifact `digest` of `repository` was pulled (its manifest fetched with GET). Recorded
+    /// at most once per artifact per interval by each process: the last-pull time retention's
+    /// `latestPulledN` and `nDaysSinceLastPull` rules judge by.
+    ArtifactPulled {
+        repository: RepoName,
+        digest: Digest,
+    },
+    /// A project's tag retention policy as it is after the change (`None`: deleted), Harbor's
+    /// `/retentions`; its id is the project's `retention_id`.
+    RetentionPolicyChanged {
+        project: ProjectName,
+        policy: Option<PolicySpec>,
+    },
+    /// A run of retention policy `policy` started: its execution id is this event's version in the
+    /// `retention/<policy>` stream. `trigger` is Harbor's: `MANUAL` or `Schedule`.
+    RetentionStarted {
+        policy: u64,
+        project: ProjectName,
+        dry_run: bool,
+        trigger: String,
+    },
+    /// A run finished with one repository (Harbor's task): what it judged, kept and deleted (a dry
+    /// run: would have deleted), and the verdict on each artifact.
+    RetentionTaskFinished {
+        policy: u64,
+        execution: u64,
+        repository: RepoName,
+        /// Harbor's task status: `Success` or `Error`.
+        status: String,
+        total: u64,
+        retained: u64,
+        deleted: u64,
+        rows: Vec<RetentionRow>,
+        /// Verdicts left out of `rows` to keep the event small (retained artifacts go first).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        rows_omitted: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A run ended: `Success`, `Error` or `Stopped` (Harbor's execution statuses).
+    RetentionFinished {
+        policy: u64,
+        execution: u64,
+        status: String,
+    },
     /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
     /// quota use grew by `size`. Appended with the write that stores the content, in projects that
     /// have a quota only.
@@ -384,6 +446,22 @@ pub enum Event {
     },
 }
 
+/// Retention's verdict on one artifact, as Harbor's task log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionRow {
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    pub pushed: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled: Option<DateTime<Utc>>,
+    /// Harbor's `RETAIN`, `DEL`, `IMMUTABLE` or `ERR`.
+    pub outcome: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The name, CloudEvents type and schema version of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventKind {
@@ -393,7 +471,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 34] = [
+    pub const KINDS: [EventKind; 39] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -431,6 +509,11 @@ impl Event {
         kind("BlobDeleted", "dev.berth.blob_deleted.v1"),
         kind("GcStarted", "dev.berth.gc_started.v1"),
         kind("GcFinished", "dev.berth.gc_finished.v1"),
+        kind("ArtifactPulled", "dev.berth.artifact_pulled.v1"),
+        kind("RetentionPolicyChanged", "dev.berth.retention_policy_changed.v1"),
+        kind("RetentionStarted", "dev.berth.retention_started.v1"),
+        kind("RetentionTaskFinished", "dev.berth.retention_task_finished.v1"),
+        kind("RetentionFinished", "dev.berth.retention_finished.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -469,6 +552,11 @@ impl Event {
             Event::BlobDeleted { .. } => 31,
             Event::GcStarted { .. } => 32,
             Event::GcFinished { .. } => 33,
+            Event::ArtifactPulled { .. } => 34,
+            Event::RetentionPolicyChanged { .. } => 35,
+            Event::RetentionStarted { .. } => 36,
+            Event::RetentionTaskFinished { .. } => 37,
+            Event::RetentionFinished { .. } => 38,
         };
         Self::KINDS[index]
     }
@@ -503,6 +591,7 @@ impl Event {
             | Event::ProjectDeleted { project }
             | Event::ProjectTrustConfigured { project, .. }
             | Event::ImmutableTagRulesChanged { project, .. }
+            | Event::RetentionPolicyChanged { project, .. }
             | Event::QuotaUsed { project, .. }
             | Event::MemberAdded { project, .. }
             | Event::MemberRoleChanged { project, .. }
@@ -520,6 +609,10 @@ impl Event {
             | Event::BlobDeleting { digest }
             | Event::BlobDeleted { digest, .. } => format!("/blobs/{digest}"),
             Event::GcStarted { .. } | Event::GcFinished { .. } => "/system/gc".to_string(),
+            Event::ArtifactPulled { repository, .. } => format!("/repositories/{repository}"),
+            Event::RetentionStarted { policy, .. }
+            | Event::RetentionTaskFinished { policy, .. }
+            | Event::RetentionFinished { policy, .. } => format!("/retentions/{policy}"),
             _ => "/".to_string(),
         }
     }

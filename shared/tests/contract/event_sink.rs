@@ -399,5 +399,36 @@ fn accessory_events(
             duration_ms: 1,
             error: None,
         },
+        Event::ArtifactPulled {
+            repository: r.clone(),
+            digest: subject.clone(),
+        },
+        Event::RetentionPolicyChanged {
+            project: ProjectName::parse("contract").unwrap(),
+            policy: None,
+        },
+        Event::RetentionStarted {
+            policy: 1,
+            project: ProjectName::parse("contract").unwrap(),
+            dry_run: true,
+            trigger: "MANUAL".into(),
+        },
+        Event::RetentionTaskFinished {
+            policy: 1,
+            execution: 1,
+            repository: r.clone(),
+            status: "Success".into(),
+            total: 1,
+            retained: 1,
+            deleted: 0,
+            rows: vec![],
+            rows_omitted: 0,
+            error: None,
+        },
+        Event::RetentionFinished {
+            policy: 1,
+            execution: 1,
+            status: "Success".into(),
+        },
     ]
 }

@@ -194,14 +194,16 @@ async fn harbors_other_project_metadata_is_kept_as_sent_and_returned() {
             Method::PUT,
             "/projects/tf",
             Some(ALICE),
-            Some(json!({"metadata": {"severity": "critical", "auto_scan": false, "retention_id": 7}})),
+            Some(json!({"metadata": {"severity": "critical", "auto_scan": false, "proxy_speed_kb": 7}})),
         )
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
     let metadata = given.get("/projects/tf/metadatas", Some(ALICE)).await.body;
     assert_eq!(metadata["severity"], "critical");
     assert_eq!(metadata["auto_scan"], "false");
-    assert_eq!(metadata["retention_id"], "7");
+    assert_eq!(metadata["proxy_speed_kb"], "7");
+    // retention_id is the project's retention policy's (none here), never what was sent.
+    assert!(metadata.get("retention_id").is_none(), "{metadata}");
     assert_eq!(metadata["reuse_sys_cve_allowlist"], "true", "kept: {metadata}");
     let one = given.get("/projects/tf/metadatas/severity", Some(ALICE)).await;
     assert_eq!(one.body, json!({"severity": "critical"}));

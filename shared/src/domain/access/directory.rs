@@ -11,6 +11,7 @@ use super::names::{ProjectName, RobotName, Username};
 use super::role::{Action, Role};
 use crate::domain::event::{Event, RecordedEvent};
 use crate::domain::lifecycle::immutability::{self, ImmutableRule, RuleError, RuleSpec};
+use crate::domain::lifecycle::retention::{Policy, PolicyError, PolicySpec};
 
 /// The project every registry has from the start (public, as in Harbor).
 pub const DEFAULT_PROJECT: &str = "library";
@@ -34,6 +35,9 @@ pub struct Project {
     pub trust_revision: u64,
     /// Harbor's immutable tag rules, in the order they were added (at most 15).
     pub immutable_rules: Vec<ImmutableRule>,
+    /// Harbor's tag retention policy of the project (its id is the `retention_id` metadata).
+    #[serde(skip)]
+    pub retention: Option<Policy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -208,6 +212,19 @@ pub enum AccessCommand {
         project: ProjectName,
         id: u64,
     },
+    /// Gives a project its retention policy (`policy.id` is ignored: the directory gives one).
+    CreateRetentionPolicy {
+        project: ProjectName,
+        policy: PolicySpec,
+    },
+    /// Replaces the project's retention policy (`policy.id` must be its id).
+    UpdateRetentionPolicy {
+        project: ProjectName,
+        policy: PolicySpec,
+    },
+    DeleteRetentionPolicy {
+        project: ProjectName,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -244,6 +261,12 @@ pub enum AccessError {
     ImmutableRuleUnknown { project: ProjectName, id: u64 },
     #[error(transparent)]
     ImmutableRuleInvalid(#[from] RuleError),
+    #[error("project {project} already has retention policy {id}")]
+    RetentionPolicyExists { project: ProjectName, id: u64 },
+    #[error("project {project} has no retention policy {id}")]
+    RetentionPolicyUnknown { project: ProjectName, id: u64 },
+    #[error(transparent)]
+    RetentionPolicyInvalid(#[from] PolicyError),
 }
 
 /// The event that records `rules` as the project's immutable tag rules, if they are within Harbor's
@@ -492,6 +515,41 @@ impl Directory {
                 }
                 immutable_rules_changed(project, &rules)?
             }
+            C::CreateRetentionPolicy { project, policy } => {
+                if let Some(existing) = &project_of(&project)?.retention {
+                    return Err(AccessError::RetentionPolicyExists {
+                        project,
+                        id: existing.id(),
+                    });
+                }
+                let policy = PolicySpec { id, ..policy };
+                policy.compile()?;
+                vec![Event::RetentionPolicyChanged {
+                    project,
+                    policy: Some(policy),
+                }]
+            }
+            C::UpdateRetentionPolicy { project, policy } => {
+                let current = project_of(&project)?.retention.as_ref().map(Policy::id);
+                if current != Some(policy.id) {
+                    return Err(AccessError::RetentionPolicyUnknown {
+                        project,
+                        id: policy.id,
+                    });
+                }
+                policy.compile()?;
+                vec![Event::RetentionPolicyChanged {
+                    project,
+                    policy: Some(policy),
+                }]
+            }
+            C::DeleteRetentionPolicy { project } => match &project_of(&project)?.retention {
+                Some(_) => vec![Event::RetentionPolicyChanged {
+                    project,
+                    policy: None,
+                }],
+                None => vec![],
+            },
             C::DeleteProject { name } => {
                 let p = project_of(&name)?;
                 let mut events: Vec<Event> = (self.robots.keys())
@@ -688,6 +746,7 @@ impl Directory {
                         metadata: metadata.clone(),
                         trust_revision: recorded.version,
                         immutable_rules: Vec::new(),
+                        retention: None,
                     },
                 );
             }
@@ -706,6 +765,22 @@ impl Directory {
             }
             Event::ProjectDeleted { project } => {
                 self.projects.remove(project);
+            }
+            Event::RetentionPolicyChanged { project, policy } => {
+                if let Some(spec) = policy {
+                    self.see_id(spec.id);
+                }
+                if let Some(p) = self.projects.get_mut(project) {
+                    // As for immutable rules: a recorded policy that no longer compiles is left out
+                    // (and said) rather than stopping the fold.
+                    p.retention = (policy.as_ref()).and_then(|spec| {
+                        (spec.compile())
+                            .inspect_err(|e| {
+                                tracing::error!(project = %project, policy = spec.id, error = %e, "retention policy dropped");
+                            })
+                            .ok()
+                    });
+                }
             }
             Event::ImmutableTagRulesChanged { project, rules } => {
                 for rule in rules {

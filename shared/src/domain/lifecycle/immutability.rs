@@ -67,11 +67,11 @@ pub struct RuleSpec {
 }
 
 impl SelectorSpec {
-    fn compile(&self, target: Target) -> Result<Selector, SelectorError> {
+    pub(super) fn compile(&self, target: Target) -> Result<Selector, SelectorError> {
         Selector::new(target, &self.kind, &self.decoration, &self.pattern)
     }
 
-    fn of(selector: &Selector) -> SelectorSpec {
+    pub(super) fn of(selector: &Selector) -> SelectorSpec {
         SelectorSpec {
             kind: DOUBLESTAR.to_string(),
             decoration: selector

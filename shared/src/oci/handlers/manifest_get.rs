@@ -47,6 +47,8 @@ pub async fn handle(
         return finish(builder, Body::empty());
     }
     let content = registry.manifest_content(&record).await?;
+    // A GET is a pull (Harbor's `pull_time`, retention's pull rules); a HEAD is not.
+    registry.record_pull(ctx, &repo, &record.digest).await;
     finish(builder, Body::from(content))
 }
 

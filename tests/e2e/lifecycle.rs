@@ -3,7 +3,8 @@
 //! it (over /v2 and the API) with Harbor's 412 and message, while pushing the same image again and
 //! signing it again with `berth sign` (cosign's format) keep working; and garbage collection,
 //! started through Harbor's route, frees a deleted image's bytes while a signed image and its
-//! signature stay whole.
+//! signature stay whole; and a retention policy run through Harbor's routes keeps the newest image
+//! and deletes the older ones together with their signatures.
 
 use serde_json::{json, Value};
 
@@ -251,4 +252,121 @@ fn garbage_collection_frees_a_deleted_images_bytes_and_keeps_a_signed_images() {
             "on disk {on_disk:?}, referenced {kept:?}"
         );
     }
+}
+
+/// Harbor's retention rule: the newest `k` pushed artifacts of every repository.
+fn latest_pushed(k: u64) -> Value {
+    json!({
+        "disabled": false, "action": "retain", "template": "latestPushedK", "params": {"latestPushedK": k},
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**", "extras": "{\"untagged\":true}"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    })
+}
+
+/// Runs retention policy `id` through Harbor's route and waits for the execution to end; the
+/// execution and its (only) task's log.
+fn run_retention(reg: &Registry, id: u64, dry_run: bool) -> (Value, String) {
+    let path = format!("/retentions/{id}/executions");
+    let (status, body) = api_admin(reg, "POST", &path, json!({ "dry_run": dry_run }));
+    assert_eq!(status, 201, "{body}");
+    let mut execution = Value::Null;
+    for _ in 0..240 {
+        execution = api_admin(reg, "GET", &path, Value::Null).1[0].clone();
+        if execution["status"] != "Running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(execution["status"], "Success", "{execution}");
+    let tasks = format!("{path}/{}/tasks", execution["id"]);
+    let (_, listed) = api_admin(reg, "GET", &tasks, Value::Null);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let log = reg
+        .get(&format!("/api/v2.0{tasks}/{}", listed[0]["id"]))
+        .text()
+        .unwrap();
+    (execution, log)
+}
+
+#[test]
+fn retention_keeps_the_newest_image_and_deletes_the_older_ones_with_their_signatures() {
+    if skip_unless_berth("tag retention is Harbor's") {
+        return;
+    }
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    create_project(&reg, "pruned", true, Value::Null);
+    let (_, project) = api_admin(&reg, "GET", "/projects/pruned", Value::Null);
+    let mut images = Vec::new();
+    for tag in ["v1", "v2", "v3"] {
+        let layout = image_layout(&work.path().join(tag), tag);
+        let source = format!("oci:{}:{tag}", work.path().join(tag).display());
+        let dest = format!("docker://{}/pruned/app:{tag}", reg.host());
+        skopeo_push(&source, &dest, &["--preserve-digests"]);
+        images.push(layout.manifest.digest);
+    }
+    key_pair(work.path(), "cosign");
+    for tag in ["v1", "v3"] {
+        let image_ref = format!("{}/pruned/app:{tag}", reg.host());
+        berth_ok(&["sign", "--key", "cosign.key", &image_ref], work.path());
+    }
+    let old_signature = accessories(&reg, "pruned", "app", "v1")[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let policy = json!({
+        "algorithm": "or", "rules": [latest_pushed(1)],
+        "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+        "scope": {"level": "project", "ref": project["project_id"]},
+    });
+    let (status, body) = api_admin(&reg, "POST", "/retentions", policy);
+    assert_eq!(status, 201, "{body}");
+    let (_, project) = api_admin(&reg, "GET", "/projects/pruned", Value::Null);
+    let id: u64 = project["metadata"]["retention_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // A dry run says what goes and deletes nothing.
+    let (execution, log) = run_retention(&reg, id, true);
+    assert_eq!(execution["dry_run"], true);
+    for (digest, verdict) in images.iter().zip(["DEL", "DEL", "RETAIN"]) {
+        let line = log.lines().find(|l| l.contains(digest.as_str()));
+        let last_cell = line.map(|l| {
+            l.trim_end()
+                .trim_end_matches('|')
+                .rsplit('|')
+                .next()
+                .unwrap_or("")
+                .trim()
+        });
+        assert_eq!(last_cell, Some(verdict), "{digest}: {log}");
+    }
+    assert!(
+        !log.contains(&old_signature),
+        "signatures are not judged on their own: {log}"
+    );
+    assert_eq!(reg.manifest_status("pruned/app", &images[0]), 200);
+
+    // The real run: v1 and v2 go, v1's signature with it; v3 and its signature pull whole.
+    run_retention(&reg, id, false);
+    assert_eq!(reg.manifest_status("pruned/app", &images[0]), 404);
+    assert_eq!(reg.manifest_status("pruned/app", &images[1]), 404);
+    assert_eq!(reg.manifest_status("pruned/app", &old_signature), 404);
+    assert_eq!(
+        reg.all_tags("pruned/app")
+            .iter()
+            .filter(|t| t.starts_with('v'))
+            .count(),
+        1
+    );
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/pruned/app:v3", reg.host()),
+        &format!("dir:{}", work.path().join("pulled").display()),
+    ]);
+    let signatures = accessories(&reg, "pruned", "app", "v3");
+    assert_eq!(signatures.len(), 1, "{signatures:?}");
 }

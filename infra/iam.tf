@@ -204,6 +204,21 @@ data "aws_iam_policy_document" "janitor" {
     actions   = ["s3:AbortMultipartUpload"]
     resources = ["${local.bucket_arn}/blobs/*"]
   }
+
+  # Scheduled retention runs: the log and the views, as the api function uses them.
+  statement {
+    sid = "EventLogAndViews"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:ConditionCheckItem",
+      "dynamodb:Query",
+      "dynamodb:DescribeTable",
+    ]
+    resources = [local.table_arn]
+  }
 }
 
 resource "aws_iam_role_policy" "janitor" {

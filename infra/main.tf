@@ -155,7 +155,7 @@ resource "aws_lambda_event_source_mapping" "projector" {
 
 resource "aws_lambda_function" "janitor" {
   function_name    = local.function_names.janitor
-  description      = "Berth janitor (expires abandoned upload sessions and multipart uploads)"
+  description      = "Berth janitor (expires abandoned upload sessions and multipart uploads, runs scheduled retention)"
   role             = aws_iam_role.janitor.arn
   filename         = "${local.zip_dir}/janitor/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.zip_dir}/janitor/bootstrap.zip")

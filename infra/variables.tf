@@ -69,9 +69,9 @@ variable "upload_max_age_secs" {
 }
 
 variable "janitor_schedule" {
-  description = "EventBridge schedule expression of the janitor, rate(...) or cron(...)."
+  description = "EventBridge schedule expression of the janitor, rate(...) or cron(...); retention schedules run at most this often."
   type        = string
-  default     = "rate(1 hour)"
+  default     = "rate(15 minutes)"
 }
 
 variable "log_level" {

@@ -29,8 +29,9 @@ const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
 const COMMON: &str = "common.json";
 const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
 /// `data` fields an event may leave out.
-const OPTIONAL_DATA_FIELDS: [&str; 7] = [
+const OPTIONAL_DATA_FIELDS: [&str; 8] = [
     "subject",
+    "scheduledFor",
     "artifactType",
     "previous",
     "quota",
@@ -287,11 +288,12 @@ fn retention_sample_events() -> Vec<RecordedEvent> {
                 policy: Some(PolicySpec {
                     id: policy,
                     rules: vec![latest_pushed_rule(1, 2)],
+                    schedule: Some("0 2 0 * * *".to_string()),
                 }),
             },
         ),
         recorded_by(
-            "admin",
+            "system",
             6_002,
             1,
             at(120),
@@ -299,7 +301,8 @@ fn retention_sample_events() -> Vec<RecordedEvent> {
                 policy,
                 project: project("team-web"),
                 dry_run: false,
-                trigger: "MANUAL".to_string(),
+                trigger: "Schedule".to_string(),
+                scheduled_for: Some(time(at(120))),
             },
         ),
         recorded_by(
@@ -949,12 +952,14 @@ fn other_retention_events() -> Vec<Event> {
             policy: Some(PolicySpec {
                 id: u64::MAX,
                 rules: vec![],
+                schedule: None,
             }),
         },
         Event::RetentionPolicyChanged {
             project: project(&"p".repeat(255)),
             policy: Some(PolicySpec {
                 id: 1,
+                schedule: Some("0 30 2 * * 1-5".to_string()),
                 rules: vec![
                     rule(0, Template::LatestPushedK, Some(32_766)),
                     rule(2, Template::LatestPulledN, Some(0)),
@@ -990,7 +995,8 @@ fn other_retention_events() -> Vec<Event> {
             policy: u64::MAX,
             project: project(&"p".repeat(255)),
             dry_run: true,
-            trigger: "Schedule".to_string(),
+            trigger: "MANUAL".to_string(),
+            scheduled_for: None,
         },
         Event::RetentionTaskFinished {
             policy: 1,

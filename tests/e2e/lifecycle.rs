@@ -370,3 +370,58 @@ fn retention_keeps_the_newest_image_and_deletes_the_older_ones_with_their_signat
     let signatures = accessories(&reg, "pruned", "app", "v3");
     assert_eq!(signatures.len(), 1, "{signatures:?}");
 }
+
+#[test]
+fn a_scheduled_retention_policy_runs_by_itself_on_the_server() {
+    if skip_unless_berth("tag retention is Harbor's") {
+        return;
+    }
+    if deployment() == Deployment::Lambda {
+        // The janitor function runs schedules there (`app::retention` tests the same call).
+        return;
+    }
+    let reg = Registry::start_with_env(vec![("BERTH_SCHEDULE_POLL_SECS".into(), "2".into())]);
+    let work = tempfile::tempdir().unwrap();
+    create_project(&reg, "timed", true, Value::Null);
+    let (_, project) = api_admin(&reg, "GET", "/projects/timed", Value::Null);
+    for tag in ["v1", "v2"] {
+        image_layout(&work.path().join(tag), tag);
+        let source = format!("oci:{}:{tag}", work.path().join(tag).display());
+        skopeo_push(
+            &source,
+            &format!("docker://{}/timed/app:{tag}", reg.host()),
+            &["--preserve-digests"],
+        );
+    }
+    let policy = json!({
+        "algorithm": "or", "rules": [latest_pushed(1)],
+        "trigger": {"kind": "Schedule", "settings": {"cron": "0 * * * * *"}},
+        "scope": {"level": "project", "ref": project["project_id"]},
+    });
+    let (status, body) = api_admin(&reg, "POST", "/retentions", policy);
+    assert_eq!(status, 201, "{body}");
+    let (_, project) = api_admin(&reg, "GET", "/projects/timed", Value::Null);
+    let id = project["metadata"]["retention_id"].as_str().unwrap().to_string();
+    let (_, read) = api_admin(&reg, "GET", &format!("/retentions/{id}"), Value::Null);
+    assert!(
+        read["trigger"]["settings"]["next_scheduled_time"].is_string(),
+        "{read}"
+    );
+
+    // Every minute on the minute: within about a minute and the poll, it has run by itself.
+    let mut execution = Value::Null;
+    for _ in 0..100 {
+        let (_, listed) = api_admin(&reg, "GET", &format!("/retentions/{id}/executions"), Value::Null);
+        execution = listed[0].clone();
+        if execution["status"] == "Success" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert_eq!(
+        (&execution["trigger"], &execution["status"]),
+        (&json!("Schedule"), &json!("Success")),
+        "{execution}"
+    );
+    assert_eq!(reg.all_tags("timed/app"), vec!["v2".to_string()]);
+}

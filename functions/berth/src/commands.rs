@@ -379,6 +379,7 @@ impl Cli {
                         shutdown(),
                     ));
                 }
+                tokio::spawn(run_schedules(registry.clone()));
                 let host = blobs.host();
                 serve(listen, metrics_listen, registry, host, auth.config(), limits).await
             }
@@ -441,6 +442,39 @@ impl Cli {
             Command::Key { command } => crate::sign::key(command),
             Command::Sign(args) => crate::sign::sign(args).await,
             Command::Verify(args) => crate::sign::verify(args).await,
+        }
+    }
+}
+
+/// How often `berth serve` looks for scheduled work that is due, unless `BERTH_SCHEDULE_POLL_SECS`
+/// says otherwise.
+const SCHEDULE_POLL: Duration = Duration::from_secs(30);
+
+/// Runs the retention policies whose schedules fired, every [`SCHEDULE_POLL`], for as long as the
+/// server runs (several servers on one store start each firing once: the start is decided on the
+/// policy's stream).
+async fn run_schedules(registry: Registry) {
+    let ctx = berth::app::RequestContext::as_principal(berth::domain::access::Principal::system());
+    let poll = match std::env::var("BERTH_SCHEDULE_POLL_SECS") {
+        Err(_) => SCHEDULE_POLL,
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => Duration::from_secs(secs),
+            _ => {
+                tracing::error!(value = %v, "BERTH_SCHEDULE_POLL_SECS is not a positive number of seconds; using 30");
+                SCHEDULE_POLL
+            }
+        },
+    };
+    let mut tick = tokio::time::interval(poll);
+    loop {
+        tick.tick().await;
+        match registry.run_due_retentions(&ctx, chrono::Utc::now()).await {
+            Ok(ran) => {
+                for execution in ran {
+                    tracing::info!(policy = execution.policy, execution = execution.id, status = %execution.status, "scheduled retention ran");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduled retention: will look again"),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The Lambda `janitor` function: on an EventBridge schedule, expires the upload sessions that have
-//! not been written to for `BERTH_UPLOAD_MAX_AGE_SECS` (default: one day) and answers
-//! `{"expired_uploads": n}`. Configuration and SDK clients are built once, at cold start.
+//! not been written to for `BERTH_UPLOAD_MAX_AGE_SECS` (default: one day), runs the retention
+//! policies whose schedules fired since their last run, and answers
+//! `{"expired_uploads": n, "retention_executions": [...]}`. Configuration and SDK clients are built
+//! once, at cold start. A schedule runs at most as often as the janitor does (`JanitorSchedule`).
 
 use std::time::Duration;
 
@@ -32,8 +34,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {
             let expired = registry.expire_uploads(max_age).await?;
-            tracing::info!(expired_uploads = expired, time = ?event.payload.time, "janitor run");
-            Ok::<_, lambda_runtime::Error>(serde_json::json!({ "expired_uploads": expired }))
+            let system = berth::app::RequestContext::as_principal(berth::domain::access::Principal::system());
+            let ran = registry.run_due_retentions(&system, chrono::Utc::now()).await?;
+            let executions: Vec<serde_json::Value> = (ran.iter())
+                .map(|e| serde_json::json!({"policy": e.policy, "execution": e.id, "status": e.status}))
+                .collect();
+            tracing::info!(expired_uploads = expired, retention_executions = executions.len(), time = ?event.payload.time, "janitor run");
+            Ok::<_, lambda_runtime::Error>(
+                serde_json::json!({ "expired_uploads": expired, "retention_executions": executions }),
+            )
         },
     ))
     .await

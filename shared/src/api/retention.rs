@@ -150,13 +150,24 @@ fn rule_json(rule: RetentionRuleSpec) -> RuleJson {
 }
 
 fn policy_json(spec: PolicySpec, project: &Project) -> PolicyJson {
+    // Harbor's: the cron as set, and when it fires next.
+    let mut settings = Map::from_iter([(
+        "cron".to_string(),
+        json!(spec.schedule.clone().unwrap_or_default()),
+    )]);
+    let next = (project.retention.as_ref())
+        .and_then(|p| p.schedule())
+        .and_then(|s| s.next_after(chrono::Utc::now()));
+    if let Some(next) = next {
+        settings.insert("next_scheduled_time".to_string(), json!(timestamp(next)));
+    }
     PolicyJson {
         id: i64::try_from(spec.id).ok(),
         algorithm: Some(ALGORITHM.to_string()),
         rules: Some(spec.rules.into_iter().map(rule_json).collect()),
         trigger: Some(TriggerJson {
             kind: Some(SCHEDULE.to_string()),
-            settings: Some(Map::from_iter([("cron".to_string(), json!(""))])),
+            settings: Some(settings),
             references: Some(json!({})),
         }),
         scope: Some(ScopeJson {
@@ -303,23 +314,21 @@ fn policy_spec(
                 "trigger.kind {kind:?} is not supported: only \"{SCHEDULE}\""
             )));
         }
-        let cron = (trigger.settings.as_ref()).and_then(|s| s.get("cron"));
-        match cron {
-            None | Some(Value::Null) => {}
-            Some(Value::String(c)) if c.trim().is_empty() => {}
-            Some(Value::String(c)) => {
-                return Err(ApiError::bad_request(format!(
-                    "trigger.settings.cron {c:?}: scheduled retention is not run yet; run it with \
-                     POST /retentions/{{id}}/executions (or `berth retention run` from cron)"
-                )))
-            }
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid cron type for scheduled tag retention: must be a string, not {other}"
-                )))
-            }
-        }
     }
+    let cron = (request.trigger.as_ref())
+        .and_then(|t| t.settings.as_ref())
+        .and_then(|s| s.get("cron"));
+    let schedule = match cron {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) if c.trim().is_empty() => None,
+        // Checked (six fields, seconds 0) with the rest of the policy by the directory.
+        Some(Value::String(c)) => Some(c.trim().to_string()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid cron type for scheduled tag retention: must be a string, not {other}"
+            )))
+        }
+    };
     let scope = request.scope.ok_or_else(|| {
         ApiError::bad_request("scope is required: {\"level\":\"project\",\"ref\":<project id>}")
     })?;
@@ -335,7 +344,7 @@ fn policy_spec(
     let rules = (request.rules.unwrap_or_default().into_iter().enumerate())
         .map(|(i, r)| rule_spec(r, i))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((PolicySpec { id, rules }, project))
+    Ok((PolicySpec { id, rules, schedule }, project))
 }
 
 // ---- who may do what ----

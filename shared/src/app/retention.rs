@@ -116,6 +116,8 @@ pub struct RetentionExecution {
     pub dry_run: bool,
     /// `MANUAL` or `Schedule`.
     pub trigger: String,
+    /// For a scheduled run, the firing it serves.
+    pub scheduled_for: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// `Running`, then `Success`, `Error` or `Stopped`.
@@ -159,32 +161,103 @@ impl Registry {
     ) -> Result<RetentionRun, AppError> {
         let directory = self.current_directory().await?;
         let policy = policy_of(&directory, project)?;
-        if let Some(running) =
-            (self.retention_executions(policy.id()).await?.into_iter()).find(|e| e.finished_at.is_none())
-        {
-            return Err(AppError::Conflict(format!(
-                "execution {} of retention policy {} is under way: stop it first",
-                running.id,
-                policy.id()
-            )));
-        }
-        let execution = self
-            .append_system(
-                ctx,
-                Event::RetentionStarted {
-                    policy: policy.id(),
-                    project: project.clone(),
-                    dry_run,
-                    trigger: trigger.as_str().to_string(),
-                },
-            )
+        let started = self
+            .start_unless_running(ctx, &policy, project, dry_run, trigger, None)
             .await?;
-        Ok(RetentionRun {
-            execution,
-            policy,
+        started.ok_or_else(|| AppError::Conflict(format!("retention policy {} is running", policy.id())))
+    }
+
+    /// Appends `RetentionStarted` unless an execution of the policy is under way (refused) or,
+    /// for a scheduled start, one was started by the schedule at or after `due` (`Ok(None)`: another
+    /// process ran it). Decided on the policy's stream, so two processes cannot both start.
+    async fn start_unless_running(
+        &self,
+        ctx: &RequestContext,
+        policy: &Policy,
+        project: &ProjectName,
+        dry_run: bool,
+        trigger: RetentionTrigger,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<Option<RetentionRun>, AppError> {
+        let id = policy.id();
+        let stream = StreamId::retention(id);
+        let (recorded, ()) = self
+            .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+                Box::pin(async move {
+                    let executions = self.retention_executions(id).await?;
+                    if let Some(running) = executions.iter().find(|e| e.finished_at.is_none()) {
+                        return Err(AppError::Conflict(format!(
+                            "execution {} of retention policy {id} is under way: stop it first",
+                            running.id
+                        )));
+                    }
+                    let ran = |at: DateTime<Utc>| {
+                        (executions.iter()).any(|e| e.scheduled_for.is_some_and(|s| s >= at))
+                    };
+                    if due.is_some_and(ran) {
+                        return Ok((vec![], ()));
+                    }
+                    let started = Event::RetentionStarted {
+                        policy: id,
+                        project: project.clone(),
+                        dry_run,
+                        trigger: trigger.as_str().to_string(),
+                        scheduled_for: due,
+                    };
+                    Ok((vec![started], ()))
+                })
+            })
+            .await?;
+        Ok(recorded.first().map(|r| RetentionRun {
+            execution: r.version,
+            policy: policy.clone(),
             project: project.clone(),
             dry_run,
-        })
+        }))
+    }
+
+    /// Runs every retention policy whose schedule fired since it was set and since its last
+    /// scheduled run, once each however many firings were missed (`berth serve` calls this every
+    /// half minute, the janitor function on its schedule). Answers the executions it ran; a policy
+    /// that is running already, or that another process started, is skipped.
+    pub async fn run_due_retentions(
+        &self,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RetentionExecution>, AppError> {
+        let directory = self.current_directory().await?;
+        let mut ran = Vec::new();
+        for project in directory.projects() {
+            let (Some(policy), Some(since)) = (&project.retention, project.retention_since) else {
+                continue;
+            };
+            let Some(schedule) = policy.schedule() else {
+                continue;
+            };
+            let last_run = (self.retention_executions(policy.id()).await?.into_iter())
+                .filter_map(|e| e.scheduled_for)
+                .max();
+            let since = last_run.map_or(since, |at| at.max(since));
+            let Some(due) = schedule.last_due(since, now) else {
+                continue;
+            };
+            let started = self
+                .start_unless_running(
+                    ctx,
+                    policy,
+                    &project.name,
+                    false,
+                    RetentionTrigger::Schedule,
+                    Some(due),
+                )
+                .await;
+            match started {
+                Ok(Some(run)) => ran.push(self.finish_retention(ctx, run).await?),
+                Ok(None) | Err(AppError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ran)
     }
 
     /// Runs a started execution to its end (or its stop) and answers it as recorded.
@@ -259,12 +332,14 @@ impl Registry {
                         project,
                         dry_run,
                         trigger,
+                        scheduled_for,
                     } => executions.push(RetentionExecution {
                         id: recorded.version,
                         policy,
                         project,
                         dry_run,
                         trigger,
+                        scheduled_for,
                         started_at: at,
                         finished_at: None,
                         status: "Running".to_string(),
@@ -628,6 +703,7 @@ mod tests {
         let policy = PolicySpec {
             id: 0,
             rules: vec![rule(Template::NDaysSinceLastPull, Some(1))],
+            schedule: None,
         };
         registry
             .change_access(
@@ -677,5 +753,67 @@ mod tests {
         let stopped = registry.finish_retention(&system, run).await.unwrap();
         assert_eq!(stopped.status, "Stopped");
         assert!(stopped.tasks.is_empty(), "stopped before its first repository");
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_policy_runs_once_per_firing_missed_or_not_and_only_after_it_was_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::adapters::local::open(dir.path()).unwrap();
+        registry.bootstrap(Some("Admin12345")).await.unwrap();
+        let repo: RepoName = "library/app".parse().unwrap();
+        let (old, new) = (
+            push(&registry, &repo, "old", 1).await,
+            push(&registry, &repo, "new", 2).await,
+        );
+        let system = RequestContext::as_principal(Principal::system());
+        let project = ProjectName::parse("library").unwrap();
+        let policy = PolicySpec {
+            id: 0,
+            rules: vec![rule(Template::LatestPushedK, Some(1))],
+            schedule: Some("0 * * * * *".to_string()),
+        };
+        let command = AccessCommand::CreateRetentionPolicy {
+            project: project.clone(),
+            policy,
+        };
+        registry.change_access(&system, command).await.unwrap();
+        let now = Utc::now();
+        let minute = chrono::TimeDelta::seconds(60);
+
+        // Nothing fired since the policy was set.
+        assert!(registry
+            .run_due_retentions(&system, now)
+            .await
+            .unwrap()
+            .is_empty());
+        // Three firings missed: one run.
+        let later = now + minute * 3;
+        let ran = registry.run_due_retentions(&system, later).await.unwrap();
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert_eq!(
+            (ran[0].trigger.as_str(), ran[0].status.as_str()),
+            ("Schedule", "Success")
+        );
+        let present = |d: &Digest| {
+            let (registry, repo, d) = (&registry, &repo, d.clone());
+            async move {
+                registry
+                    .resolve_manifest(repo, &Reference::Digest(d))
+                    .await
+                    .is_ok()
+            }
+        };
+        assert!(present(&new).await && !present(&old).await);
+        // Not again for the same firings; again at the next one after the run.
+        assert!(registry
+            .run_due_retentions(&system, later)
+            .await
+            .unwrap()
+            .is_empty());
+        let ran = registry
+            .run_due_retentions(&system, later + minute * 2)
+            .await
+            .unwrap();
+        assert_eq!(ran.len(), 1, "{ran:?}");
     }
 }

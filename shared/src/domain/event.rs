@@ -410,6 +410,10 @@ pub enum Event {
         project: ProjectName,
         dry_run: bool,
         trigger: String,
+        /// For a run its schedule started: the firing it serves (a later check does not run it
+        /// again).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheduled_for: Option<DateTime<Utc>>,
     },
     /// A run finished with one repository (Harbor's task): what it judged, kept and deleted (a dry
     /// run: would have deleted), and the verdict on each artifact.

@@ -412,6 +412,7 @@ fn accessory_events(
             project: ProjectName::parse("contract").unwrap(),
             dry_run: true,
             trigger: "MANUAL".into(),
+            scheduled_for: None,
         },
         Event::RetentionTaskFinished {
             policy: 1,

@@ -177,10 +177,21 @@ async fn a_policy_is_created_read_changed_and_deleted_with_harbors_shapes() {
             rule("nDaysSinceLastPull", Some(7), "v*"),
         ],
     );
+    let mut two = two;
+    two["trigger"]["settings"]["cron"] = json!("0 0 3 * * *");
     let put = given.call(Method::PUT, &path, Some(CAROL), Some(two)).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let read = given.get(&path, Some(ALICE)).await;
     assert_eq!(read.body["rules"].as_array().unwrap().len(), 2, "{}", read.body);
+    let settings = &read.body["trigger"]["settings"];
+    assert_eq!(settings["cron"], "0 0 3 * * *", "{}", read.body);
+    assert!(
+        settings["next_scheduled_time"]
+            .as_str()
+            .unwrap()
+            .ends_with("T03:00:00.000Z"),
+        "{settings}"
+    );
     assert_eq!(read.body["rules"][1]["params"], json!({"nDaysSinceLastPull": 7}));
 
     let deleted = given.call(Method::DELETE, &path, Some(ALICE), None).await;
@@ -204,7 +215,7 @@ async fn a_policy_with_a_mistake_is_refused_when_saved_and_nothing_is_kept() {
     let refused = |rules: Vec<Value>| policy(project_id, rules);
     let too_many: Vec<Value> = (0..16).map(|i| rule("latestPushedK", Some(i), "**")).collect();
     let mut cron = refused(vec![rule("always", None, "**")]);
-    cron["trigger"]["settings"]["cron"] = json!("0 0 0 * * *");
+    cron["trigger"]["settings"]["cron"] = json!("0 0 * * *");
     let mut elsewhere = refused(vec![rule("always", None, "**")]);
     elsewhere["scope"]["ref"] = json!(999);
     let cases = [

@@ -38,6 +38,9 @@ pub struct Project {
     /// Harbor's tag retention policy of the project (its id is the `retention_id` metadata).
     #[serde(skip)]
     pub retention: Option<Policy>,
+    /// When the retention policy was last set: its schedule counts from then.
+    #[serde(skip)]
+    pub retention_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -747,6 +750,7 @@ impl Directory {
                         trust_revision: recorded.version,
                         immutable_rules: Vec::new(),
                         retention: None,
+                        retention_since: None,
                     },
                 );
             }
@@ -773,6 +777,7 @@ impl Directory {
                 if let Some(p) = self.projects.get_mut(project) {
                     // As for immutable rules: a recorded policy that no longer compiles is left out
                     // (and said) rather than stopping the fold.
+                    p.retention_since = Some(recorded.envelope.time);
                     p.retention = (policy.as_ref()).and_then(|spec| {
                         (spec.compile())
                             .inspect_err(|e| {

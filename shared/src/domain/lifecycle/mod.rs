@@ -5,4 +5,5 @@
 pub mod gc;
 pub mod immutability;
 pub mod retention;
+pub mod schedule;
 pub mod selector;

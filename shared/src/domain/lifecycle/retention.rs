@@ -19,6 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::immutability::SelectorSpec;
+use super::schedule::{CronSchedule, ScheduleError};
 use super::selector::{Selector, SelectorError, Target, DOUBLESTAR};
 use crate::domain::Digest;
 
@@ -143,6 +144,10 @@ pub struct RetentionRuleSpec {
 pub struct PolicySpec {
     pub id: u64,
     pub rules: Vec<RetentionRuleSpec>,
+    /// Harbor's `trigger.settings.cron` (six fields, seconds first, UTC): when the policy runs by
+    /// itself; `None`: only when triggered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// Why a policy is refused.
@@ -165,6 +170,8 @@ pub enum PolicyError {
     NoRepositorySelector,
     #[error(transparent)]
     Selector(#[from] SelectorError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 }
 
 /// A compiled policy.
@@ -172,6 +179,7 @@ pub enum PolicyError {
 pub struct Policy {
     id: u64,
     rules: Vec<Rule>,
+    schedule: Option<CronSchedule>,
 }
 
 /// One rule, its template and selectors checked.
@@ -251,7 +259,12 @@ impl PolicySpec {
             .map(RetentionRuleSpec::compile)
             .collect::<Result<Vec<_>, _>>()?;
         check_conflicts(&self.rules)?;
-        Ok(Policy { id: self.id, rules })
+        let schedule = (self.schedule.as_deref()).map(CronSchedule::parse).transpose()?;
+        Ok(Policy {
+            id: self.id,
+            rules,
+            schedule,
+        })
     }
 }
 
@@ -419,7 +432,13 @@ impl Policy {
         PolicySpec {
             id: self.id,
             rules: self.rules.iter().map(Rule::spec).collect(),
+            schedule: self.schedule.as_ref().map(|s| s.as_str().to_string()),
         }
+    }
+
+    /// When the policy runs by itself, if it does.
+    pub fn schedule(&self) -> Option<&CronSchedule> {
+        self.schedule.as_ref()
     }
 
     /// Whether any enabled rule's repository selectors all select `repository` (its name within its
@@ -532,7 +551,13 @@ mod tests {
     }
 
     fn policy(rules: Vec<RetentionRuleSpec>) -> Policy {
-        PolicySpec { id: 1, rules }.compile().unwrap()
+        PolicySpec {
+            id: 1,
+            rules,
+            schedule: None,
+        }
+        .compile()
+        .unwrap()
     }
 
     fn outcomes(policy: &Policy, candidates: &[Candidate]) -> Vec<Outcome> {
@@ -768,13 +793,15 @@ mod tests {
         };
         assert!(PolicySpec {
             id: 1,
-            rules: rules(15)
+            rules: rules(15),
+            schedule: None
         }
         .compile()
         .is_ok());
         let sixteen = PolicySpec {
             id: 1,
             rules: rules(16),
+            schedule: None,
         }
         .compile();
         assert_eq!(sixteen, Err(PolicyError::TooMany));
@@ -793,6 +820,7 @@ mod tests {
                 rule(2, Template::Always, None, "b"),
                 rule(3, Template::Always, None, "b"),
             ],
+            schedule: None,
         };
         let refused = spec.compile().unwrap_err();
         assert_eq!(refused, PolicyError::Conflict { later: 2, earlier: 1 });
@@ -808,6 +836,7 @@ mod tests {
             PolicySpec {
                 id: 1,
                 rules: vec![rule(1, template, param, "**")],
+                schedule: None,
             }
             .compile()
         };
@@ -849,6 +878,7 @@ mod tests {
             PolicySpec {
                 id: 1,
                 rules: vec![rule],
+                schedule: None,
             }
             .compile()
         };
@@ -875,6 +905,7 @@ mod tests {
         let spec = PolicySpec {
             id: 9,
             rules: vec![pulls, rule(5, Template::Always, None, "**")],
+            schedule: None,
         };
         let policy = spec.compile().unwrap();
         assert_eq!(policy.id(), 9);

@@ -225,29 +225,58 @@ impl Registry {
         options: &GcOptions,
         cutoff: DateTime<Utc>,
     ) -> Result<u64, AppError> {
-        if !options.dry_run && self.read_fence().await? {
-            if !options.resume {
-                return Err(AppError::Conflict(
-                    "a garbage collection run is under way (or stopped half-way: resume it)".into(),
-                ));
-            }
-            // The fence is up already: take the run over.
-            return Ok(self.log.stream_version(&StreamId::gc()).await?);
-        }
-        let recorded = self
-            .append_system(
-                ctx,
-                Event::GcStarted {
-                    delete_untagged: options.delete_untagged,
-                    dry_run: options.dry_run,
-                    cutoff,
-                },
-            )
+        // One run at a time, dry or real, decided on the `gc` stream: the fence is the stream's
+        // last event, so a dry run's events landing inside a real run would lower it.
+        let stream = StreamId::gc();
+        let options = *options;
+        let (recorded, taken_over) = self
+            .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+                Box::pin(async move {
+                    let last = self.last_event(&StreamId::gc()).await?;
+                    let under_way = match last.as_ref().map(|r| (&r.envelope.event, r.version)) {
+                        Some((Event::GcStarted { dry_run, .. }, version)) => Some((*dry_run, version)),
+                        _ => None,
+                    };
+                    let started = Event::GcStarted {
+                        delete_untagged: options.delete_untagged,
+                        dry_run: options.dry_run,
+                        cutoff,
+                    };
+                    match under_way {
+                        None => Ok((vec![started], None)),
+                        Some(_) if !options.resume => Err(AppError::Conflict(
+                            "a garbage collection run is under way (or stopped half-way: resume it)".into(),
+                        )),
+                        // The fence is up: take the real run over.
+                        Some((false, version)) if !options.dry_run => Ok((vec![], Some(version))),
+                        // A dry run that never finished: close it, then start.
+                        Some((true, version)) => {
+                            let closed = Event::GcFinished {
+                                run: version,
+                                status: "Stopped".to_string(),
+                                manifests_deleted: 0,
+                                links_removed: 0,
+                                blobs_deleted: 0,
+                                bytes_freed: 0,
+                                duration_ms: 0,
+                                error: Some("taken over by a resumed run".to_string()),
+                            };
+                            Ok((vec![closed, started], None))
+                        }
+                        Some((false, _)) => Err(AppError::Conflict(
+                            "a real garbage collection run is under way: a dry run cannot resume it".into(),
+                        )),
+                    }
+                })
+            })
             .await?;
+        if let Some(version) = taken_over {
+            return Ok(version);
+        }
         if !options.dry_run {
             self.forget_fence();
         }
-        Ok(recorded)
+        Ok(recorded.last().map_or(0, |r| r.version))
     }
 
     /// Appends one event of the system's to its stream, decided on nothing but that stream.
@@ -814,6 +843,13 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(registry.gc(now()).await, Err(AppError::Conflict(_))));
+        // A dry run neither: its events would land inside the real run and lower the fence.
+        let dry = GcOptions {
+            dry_run: true,
+            ..now()
+        };
+        assert!(matches!(registry.gc(dry).await, Err(AppError::Conflict(_))));
+        assert!(registry.read_fence().await.unwrap(), "the fence stays up");
         let resumed = registry
             .gc(GcOptions {
                 resume: true,
@@ -823,6 +859,31 @@ mod tests {
             .unwrap();
         assert_eq!(resumed.run, 1);
         assert!(!registry.read_fence().await.unwrap());
+
+        // A dry run that never finished is closed by a resumed start, and the new run goes on.
+        let stale = registry
+            .append_system(
+                &ctx,
+                Event::GcStarted {
+                    delete_untagged: false,
+                    dry_run: true,
+                    cutoff: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(registry.gc(now()).await, Err(AppError::Conflict(_))));
+        let next = registry
+            .gc(GcOptions {
+                resume: true,
+                ..now()
+            })
+            .await
+            .unwrap();
+        assert_eq!(next.run, stale + 2, "closed, then started");
+        let history = registry.gc_history().await.unwrap();
+        let closed = history.iter().find(|r| r.id == stale).unwrap();
+        assert_eq!(closed.finished.as_ref().unwrap().status, "Stopped");
     }
 
     /// The test: pushes in a loop (upload, pause, manifest PUT, retried as a client does

@@ -205,7 +205,26 @@ data "aws_iam_policy_document" "janitor" {
     resources = ["${local.bucket_arn}/blobs/*"]
   }
 
-  # Scheduled retention runs: the log and the views, as the api function uses them.
+  # Scheduled garbage collection: lists the blobs and deletes those nothing uses.
+  statement {
+    sid       = "ListBlobs"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["blobs/*"]
+    }
+  }
+
+  statement {
+    sid       = "CollectBlobs"
+    actions   = ["s3:GetObject", "s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/blobs/*"]
+  }
+
+  # Scheduled retention and GC runs: the log and the views, as the api function uses them.
   statement {
     sid = "EventLogAndViews"
     actions = [

@@ -155,7 +155,7 @@ resource "aws_lambda_event_source_mapping" "projector" {
 
 resource "aws_lambda_function" "janitor" {
   function_name    = local.function_names.janitor
-  description      = "Berth janitor (expires abandoned upload sessions and multipart uploads, runs scheduled retention)"
+  description      = "Berth janitor (expires abandoned upload sessions and multipart uploads, runs scheduled retention and GC)"
   role             = aws_iam_role.janitor.arn
   filename         = "${local.zip_dir}/janitor/bootstrap.zip"
   source_code_hash = filebase64sha256("${local.zip_dir}/janitor/bootstrap.zip")
@@ -163,7 +163,7 @@ resource "aws_lambda_function" "janitor" {
   handler          = "bootstrap"
   architectures    = ["arm64"]
   memory_size      = 256
-  timeout          = 300
+  timeout          = 900 # scheduled GC waits out its fence (about 50 s) before it collects
 
   environment {
     variables = merge(local.common_env, {

@@ -78,6 +78,7 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobDeleting { digest }
         | Event::BlobDeleted { digest, .. } => digest.to_string(),
         Event::GcStarted { .. } => "gc".to_string(),
+        Event::GcScheduleChanged { .. } => "gc/schedule".to_string(),
         Event::GcFinished { run, .. } => format!("gc/{run}"),
         Event::ArtifactPulled { repository, digest } => format!("{repository}@{digest}"),
         Event::RetentionStarted { policy, .. } => format!("retention/{policy}"),

@@ -15,6 +15,7 @@ use berth::domain::accessory::AccessoryKind;
 use berth::domain::event::{EventKind, RetentionRow};
 use berth::domain::lifecycle::immutability::{RuleSpec, SelectorSpec};
 use berth::domain::lifecycle::retention::{PolicySpec, RetentionRuleSpec, TagSelectorSpec, Template};
+use berth::domain::lifecycle::schedule::GcScheduleSpec;
 use berth::domain::manifest::Content;
 use berth::domain::{
     Algorithm, Digest, Event, EventEnvelope, LogPosition, RecordedEvent, RepoName, StreamId, Tag,
@@ -230,14 +231,34 @@ fn empty_config() -> Digest {
 
 /// One event per type, its samples: a short story in `library/alpine`, then the life of the project
 /// `team-web`, its member `bob` and its robot account `ci`, all by the admin, a garbage collection
-/// run and a retention run. Optional fields are set, so the samples show them; credential hashes are
-/// set too, and the CloudEvents leave them out.
+/// run, a retention run, and a change of garbage collection's schedule. Optional fields are set, so
+/// the samples show them; credential hashes are set too, and the CloudEvents leave them out.
 fn sample_events() -> Vec<RecordedEvent> {
     let mut events = repository_sample_events();
     events.extend(access_sample_events());
     events.extend(gc_sample_events());
     events.extend(retention_sample_events());
+    events.extend(gc_schedule_sample_events());
     events
+}
+
+/// After the retention run, the admin makes garbage collection's schedule daily (at midnight, UTC),
+/// untagged manifests collected too: an access-control event, after the retention policy's change.
+fn gc_schedule_sample_events() -> Vec<RecordedEvent> {
+    vec![recorded_by(
+        "admin",
+        7_000,
+        59,
+        86_400 + 180,
+        Event::GcScheduleChanged {
+            schedule: Some(GcScheduleSpec {
+                kind: "Daily".to_string(),
+                cron: "0 0 0 * * *".to_string(),
+                delete_untagged: true,
+                dry_run: false,
+            }),
+        },
+    )]
 }
 
 /// A tag retention policy's rule that keeps the `k` most recently pushed artifacts, untagged ones
@@ -360,12 +381,14 @@ fn retention_sample_events() -> Vec<RecordedEvent> {
     ]
 }
 
-/// A garbage collection run by the system: it starts (raising the fence), condemns an unused blob
-/// that a push then spares, deletes another (condemned too: its version 1 is left out, one sample
-/// per type), and finishes.
+/// A garbage collection run by the system, started by the schedule (hourly then) for its 10:00 firing:
+/// it starts (raising the fence), condemns an unused blob that a push then spares, deletes another
+/// (condemned too: its version 1 is left out, one sample per type), and finishes.
 fn gc_sample_events() -> Vec<RecordedEvent> {
     let (kept, freed) = (digest("a layer pushed again"), digest("an old rootfs layer"));
     let at = |seconds: i64| 3_600 + seconds;
+    let firing: DateTime<Utc> = "2025-03-14T10:00:00Z".parse().unwrap();
+    assert!(firing <= time(at(0)));
     vec![
         recorded_by(
             "system",
@@ -376,6 +399,7 @@ fn gc_sample_events() -> Vec<RecordedEvent> {
                 delete_untagged: true,
                 dry_run: false,
                 cutoff: time(at(0)) - chrono::Duration::hours(2),
+                scheduled_for: Some(firing),
             },
         ),
         recorded_by(
@@ -709,7 +733,7 @@ fn access_sample_events() -> Vec<RecordedEvent> {
 
 /// Other shapes Berth emits, beyond the samples: optional fields absent, indexes, Docker media types,
 /// sha512 digests, names at the edges of their grammars, the empty blob, every role, every retention
-/// template, trigger, status and outcome.
+/// template, trigger, status and outcome, every type of garbage collection's schedule and its removal.
 fn other_events() -> Vec<RecordedEvent> {
     let sha512 = Digest::compute(Algorithm::Sha512, b"a sha512 blob");
     let odd_repo = || repo("a.b_c__d---e/f0/x");
@@ -806,6 +830,7 @@ fn other_events() -> Vec<RecordedEvent> {
     (events.into_iter())
         .chain(other_access_events())
         .chain(other_retention_events())
+        .chain(other_gc_events())
         .enumerate()
         .map(|(i, event)| {
             let n = u64::try_from(i).unwrap();
@@ -1040,6 +1065,40 @@ fn other_retention_events() -> Vec<Event> {
     ]
 }
 
+fn other_gc_events() -> Vec<Event> {
+    let schedule = |kind: &str, cron: &str, delete_untagged: bool, dry_run: bool| {
+        let spec = GcScheduleSpec {
+            kind: kind.to_string(),
+            cron: cron.to_string(),
+            delete_untagged,
+            dry_run,
+        };
+        assert!(spec.compile().is_ok(), "the directory refuses {spec:?}");
+        Event::GcScheduleChanged { schedule: Some(spec) }
+    };
+    vec![
+        Event::GcStarted {
+            delete_untagged: false,
+            dry_run: true,
+            cutoff: time(0),
+            scheduled_for: None,
+        },
+        Event::GcStarted {
+            delete_untagged: false,
+            dry_run: true,
+            cutoff: time(0),
+            scheduled_for: Some(time(7_200)),
+        },
+        Event::GcScheduleChanged { schedule: None },
+        schedule("Hourly", "0 0 * * * *", false, false),
+        schedule("Weekly", "0 0 0 * * SUN", false, true),
+        schedule("Custom", "0 30 2 * * 1-5", true, true),
+        schedule("Schedule", "0 */15 * 1,15 JAN-JUN SUN", true, false),
+        // A cron given for a type that has Harbor's own, its fields as they were sent.
+        schedule("Daily", "0  0 3 * * *", false, false),
+    ]
+}
+
 fn cloud_event(recorded: &RecordedEvent) -> Value {
     to_json(recorded).unwrap_or_else(|e| panic!("{:?} has no CloudEvent: {e}", recorded.envelope.event))
 }
@@ -1237,6 +1296,10 @@ fn expected_attributes(data: &Value) -> (String, String, String) {
     }
     if data.get("dryRun").is_some() {
         return ("/system/gc".into(), "gc".into(), "gc".into());
+    }
+    // Garbage collection's schedule, an access-control event.
+    if data.get("schedule").is_some() {
+        return ("/system/gc".into(), "access".into(), "gc/schedule".into());
     }
     if let (Some(digest), None) = (field("digest"), field("project")) {
         return (format!("/blobs/{digest}"), format!("content/{digest}"), digest);
@@ -1832,6 +1895,107 @@ fn the_retention_schemas_check_templates_parameters_selectors_and_verdicts() {
             v["subject"] = json!(bad)
         });
         assert_invalid(&schema_validator(pulled), &event, &format!("{pulled}: {what}"));
+    }
+}
+
+#[test]
+fn the_gc_schemas_check_the_schedule_its_types_and_crons_and_the_firing_a_run_serves() {
+    let changed = "dev.berth.gc_schedule_changed.v1";
+    let sample = sample_of(changed);
+    let validator = schema_validator(changed);
+    let mut accepted = vec![
+        mutated(&sample, "a removed schedule", |v| {
+            v["data"]["schedule"] = Value::Null
+        }),
+        mutated(&sample, "fields separated by several spaces", |v| {
+            v["data"]["schedule"]["cron"] = json!("0  0   0 * * *")
+        }),
+    ];
+    for kind in ["Hourly", "Daily", "Weekly", "Custom", "Schedule"] {
+        accepted.push(mutated(&sample, &format!("kind {kind}"), |v| {
+            v["data"]["schedule"]["kind"] = json!(kind)
+        }));
+    }
+    for (what, event) in accepted {
+        assert_valid(&validator, &event, &format!("{changed}: {what}"));
+    }
+    let mut rejected = vec![
+        mutated(&sample, "no schedule", |v| {
+            v["data"].as_object_mut().unwrap().remove("schedule");
+        }),
+        mutated(&sample, "a schedule as a cron string", |v| {
+            v["data"]["schedule"] = json!("0 0 0 * * *")
+        }),
+        mutated(&sample, "a schedule with an extra field", |v| {
+            v["data"]["schedule"]["workers"] = json!(1)
+        }),
+        mutated(&sample, "a schedule with Harbor's type field", |v| {
+            v["data"]["schedule"]["type"] = json!("Daily")
+        }),
+        mutated(&sample, "deleteUntagged as a string", |v| {
+            v["data"]["schedule"]["deleteUntagged"] = json!("true")
+        }),
+        mutated(&sample, "dryRun null", |v| {
+            v["data"]["schedule"]["dryRun"] = Value::Null
+        }),
+        mutated(&sample, "the subject of a run", |v| v["subject"] = json!("gc")),
+        mutated(&sample, "the gc stream", |v| v["berthstream"] = json!("gc")),
+        mutated(&sample, "the source /system/gc/schedule", |v| {
+            v["source"] = json!("/system/gc/schedule")
+        }),
+    ];
+    for field in ["kind", "cron", "deleteUntagged", "dryRun"] {
+        rejected.push(mutated(&sample, &format!("a schedule without {field}"), |v| {
+            v["data"]["schedule"].as_object_mut().unwrap().remove(field);
+        }));
+    }
+    for kind in [
+        json!("daily"),
+        json!("Manual"),
+        json!("None"),
+        json!(""),
+        json!(1),
+    ] {
+        rejected.push(mutated(&sample, &format!("kind {kind}"), |v| {
+            v["data"]["schedule"]["kind"] = kind.clone()
+        }));
+    }
+    for cron in [
+        json!("0 0 * * *"),
+        json!("30 0 0 * * *"),
+        json!("0 0 0 * * * 2030"),
+        json!(" 0 0 0 * * *"),
+        json!("0 0 0 * * * "),
+        json!("@daily"),
+        json!(""),
+        json!(0),
+    ] {
+        rejected.push(mutated(&sample, &format!("cron {cron}"), |v| {
+            v["data"]["schedule"]["cron"] = cron.clone()
+        }));
+    }
+    for (what, event) in rejected {
+        assert_invalid(&validator, &event, &format!("{changed}: {what}"));
+    }
+
+    let started = "dev.berth.gc_started.v1";
+    let sample = sample_of(started);
+    let validator = schema_validator(started);
+    assert!(sample["data"]["scheduledFor"].is_string(), "{sample:#}");
+    let triggered = mutated(&sample, "a triggered run", |v| {
+        v["data"].as_object_mut().unwrap().remove("scheduledFor");
+    });
+    assert_valid(&validator, &triggered.1, &format!("{started}: {}", triggered.0));
+    for bad in [
+        json!("yesterday"),
+        json!("2025-03-14T10:00:00"),
+        json!(1_741_946_400),
+        Value::Null,
+    ] {
+        let (what, event) = mutated(&sample, &format!("data.scheduledFor {bad}"), |v| {
+            v["data"]["scheduledFor"] = bad.clone()
+        });
+        assert_invalid(&validator, &event, &format!("{started}: {what}"));
     }
 }
 

@@ -372,7 +372,7 @@ fn retention_keeps_the_newest_image_and_deletes_the_older_ones_with_their_signat
 }
 
 #[test]
-fn a_scheduled_retention_policy_runs_by_itself_on_the_server() {
+fn scheduled_retention_and_garbage_collection_run_by_themselves_on_the_server() {
     if skip_unless_berth("tag retention is Harbor's") {
         return;
     }

@@ -402,6 +402,7 @@ impl Cli {
                     dry_run,
                     resume,
                     grace: Duration::from_secs(grace_secs),
+                    scheduled_for: None,
                 };
                 let report = storage.open().await?.gc(options).await?;
                 println!(
@@ -450,9 +451,9 @@ impl Cli {
 /// says otherwise.
 const SCHEDULE_POLL: Duration = Duration::from_secs(30);
 
-/// Runs the retention policies whose schedules fired, every [`SCHEDULE_POLL`], for as long as the
-/// server runs (several servers on one store start each firing once: the start is decided on the
-/// policy's stream).
+/// Runs the retention policies and garbage collection whose schedules fired, every
+/// [`SCHEDULE_POLL`], for as long as the server runs (several servers on one store start each
+/// firing once: the start is decided on the policy's or the `gc` stream).
 async fn run_schedules(registry: Registry) {
     let ctx = berth::app::RequestContext::as_principal(berth::domain::access::Principal::system());
     let poll = match std::env::var("BERTH_SCHEDULE_POLL_SECS") {
@@ -475,6 +476,17 @@ async fn run_schedules(registry: Registry) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "scheduled retention: will look again"),
+        }
+        match registry.run_due_gc(chrono::Utc::now()).await {
+            Ok(Some(report)) => {
+                tracing::info!(
+                    run = report.run,
+                    bytes_freed = report.bytes_freed,
+                    "scheduled garbage collection ran"
+                )
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled garbage collection: will look again"),
         }
     }
 }

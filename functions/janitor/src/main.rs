@@ -1,7 +1,7 @@
 //! The Lambda `janitor` function: on an EventBridge schedule, expires the upload sessions that have
 //! not been written to for `BERTH_UPLOAD_MAX_AGE_SECS` (default: one day), runs the retention
-//! policies whose schedules fired since their last run, and answers
-//! `{"expired_uploads": n, "retention_executions": [...]}`. Configuration and SDK clients are built
+//! policies and garbage collection whose schedules fired since their last run, and answers
+//! `{"expired_uploads": n, "retention_executions": [...], "gc": {...} | null}`. Configuration and SDK clients are built
 //! once, at cold start. A schedule runs at most as often as the janitor does (`JanitorSchedule`).
 
 use std::time::Duration;
@@ -39,9 +39,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let executions: Vec<serde_json::Value> = (ran.iter())
                 .map(|e| serde_json::json!({"policy": e.policy, "execution": e.id, "status": e.status}))
                 .collect();
+            // A scheduled GC waits out its fence (about 50 s) and must end within the function's
+            // timeout; one that does not keeps its fence up until `berth gc --resume`.
+            let gc = registry.run_due_gc(chrono::Utc::now()).await?;
+            let gc = gc.map(|r| serde_json::json!({"run": r.run, "bytes_freed": r.bytes_freed}));
             tracing::info!(expired_uploads = expired, retention_executions = executions.len(), time = ?event.payload.time, "janitor run");
             Ok::<_, lambda_runtime::Error>(
-                serde_json::json!({ "expired_uploads": expired, "retention_executions": executions }),
+                serde_json::json!({ "expired_uploads": expired, "retention_executions": executions, "gc": gc }),
             )
         },
     ))

@@ -97,6 +97,12 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         }
         E::BlobDeleted { digest, .. } => (digest.to_string(), "blob", "delete", None),
         E::GcStarted { .. } => ("gc".to_string(), "gc", "create", None),
+        E::GcScheduleChanged { schedule } => (
+            "gc/schedule".to_string(),
+            "gc",
+            if schedule.is_some() { "update" } else { "delete" },
+            None,
+        ),
         E::GcFinished { run, .. } => (format!("gc/{run}"), "gc", "update", None),
         E::ArtifactPulled { repository, digest } => {
             let r = repository.to_string();

@@ -102,9 +102,9 @@ impl From<AccessError> for ApiError {
             AccessError::RetentionPolicyInvalid(PolicyError::Conflict { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, message)
             }
-            AccessError::RetentionPolicyExists { .. } | AccessError::RetentionPolicyInvalid(_) => {
-                ApiError::bad_request(message)
-            }
+            AccessError::RetentionPolicyExists { .. }
+            | AccessError::RetentionPolicyInvalid(_)
+            | AccessError::ScheduleInvalid(_) => ApiError::bad_request(message),
             AccessError::RobotWithoutActions
             | AccessError::UsernameReserved(_)
             | AccessError::ImmutableRuleInvalid(_) => ApiError::bad_request(message),

@@ -7,15 +7,15 @@
 //! the janitor function's schedule, docs/lifecycle.md). Stopping a run (`PUT /system/gc/{id}`) is
 //! not offered: a run is never half-applied, and one that stops is finished by the next.
 
-use std::time::Duration;
-
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::app::{GcOptions, GcRecord, DEFAULT_GC_GRACE};
+use crate::app::{grace_from_env, GcOptions, GcRecord};
+use crate::domain::access::AccessCommand;
+use crate::domain::lifecycle::schedule::{default_cron, GcScheduleSpec, RECURRING_KINDS};
 
 use super::caller::{Caller, Sent, SysAdmin};
 use super::request::{numeric_id, Query};
@@ -23,7 +23,6 @@ use super::{created, ok, pagination, timestamp, ApiError};
 
 /// Harbor's names for the job.
 const JOB_NAME: &str = "GARBAGE_COLLECTION";
-const JOB_KIND: &str = "MANUAL";
 
 #[derive(Debug, Serialize)]
 struct ScheduleObj {
@@ -52,9 +51,19 @@ fn to_json(record: &GcRecord) -> GcHistoryJson {
     GcHistoryJson {
         id: record.id,
         job_name: JOB_NAME,
-        job_kind: JOB_KIND,
+        job_kind: if record.scheduled_for.is_some() {
+            "SCHEDULE"
+        } else {
+            "MANUAL"
+        },
         job_parameters: parameters.to_string(),
-        schedule: ScheduleObj { kind: "Manual" },
+        schedule: ScheduleObj {
+            kind: if record.scheduled_for.is_some() {
+                "Schedule"
+            } else {
+                "Manual"
+            },
+        },
         job_status: (record.finished.as_ref()).map_or_else(|| "Running".to_string(), |f| f.status.clone()),
         deleted: false,
         creation_time: timestamp(record.started_at),
@@ -121,8 +130,22 @@ pub(super) async fn log(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Re
 }
 
 /// `GET /system/gc/schedule`: no recurring schedule is kept.
-pub(super) async fn schedule(_caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
-    ok(&json!({"schedule": {"type": "None"}}))
+/// `GET /system/gc/schedule`: the recurring schedule (`None` without one), its parameters and
+/// when it fires next.
+pub(super) async fn schedule(caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
+    let Some(schedule) = &caller.directory.gc_schedule else {
+        return ok(&json!({"schedule": {"type": "None"}}));
+    };
+    let mut obj = json!({"type": schedule.spec.kind, "cron": schedule.spec.cron});
+    if let Some(next) = schedule.cron.next_after(chrono::Utc::now()) {
+        obj["next_scheduled_time"] = json!(timestamp(next));
+    }
+    ok(&json!({
+        "schedule": obj,
+        "parameters": {"delete_untagged": schedule.spec.delete_untagged, "dry_run": schedule.spec.dry_run},
+        "creation_time": timestamp(schedule.since),
+        "update_time": timestamp(schedule.since),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,8 +160,8 @@ pub(super) struct ScheduleRequest {
 pub(super) struct ScheduleObjRequest {
     #[serde(default, rename = "type")]
     kind: Option<String>,
-    /// Harbor's cron expression: read (a string or null) but not kept, as no recurring schedule
-    /// is yet.
+    /// Harbor's cron expression (six fields, seconds first): for `Custom` and `Schedule`, and
+    /// instead of the type's own for `Hourly`, `Daily` and `Weekly`.
     #[serde(default)]
     cron: Option<String>,
 }
@@ -154,24 +177,66 @@ fn flag(parameters: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// `POST /system/gc/schedule`: `Manual` starts a run now; `None` sets no schedule.
+/// `PUT /system/gc/schedule`: as POST (Harbor's update of the schedule), answering 200.
+pub(super) async fn update_schedule(sent: Sent<SysAdmin, ScheduleRequest>) -> Result<Response, ApiError> {
+    let answer = create_schedule(sent).await?;
+    Ok(
+        if answer.status() == StatusCode::CREATED && answer.headers().get(header::LOCATION).is_none() {
+            StatusCode::OK.into_response()
+        } else {
+            answer
+        },
+    )
+}
+
+/// `POST /system/gc/schedule`: `Manual` starts a run now (201 with its `Location`); a recurring
+/// type (`Hourly`, `Daily`, `Weekly`: Harbor's crons unless one is given; `Custom`, `Schedule`:
+/// the cron given) keeps the schedule and its parameters; `None` removes it.
 pub(super) async fn create_schedule(
     Sent(caller, request): Sent<SysAdmin, ScheduleRequest>,
 ) -> Result<Response, ApiError> {
-    let (kind, _cron) = request.schedule.map_or((None, None), |s| (s.kind, s.cron));
+    let (kind, cron) = request.schedule.map_or((None, None), |s| (s.kind, s.cron));
     let kind = kind.unwrap_or_default();
+    let parameters = request.parameters.clone().unwrap_or_default();
+    // Checked whatever the type: a body the document refuses is refused.
+    let (delete_untagged, dry_run) = (
+        flag(&parameters, "delete_untagged")?,
+        flag(&parameters, "dry_run")?,
+    );
+    // Harbor's parallel deletion workers: accepted and ignored, but a number if given.
+    if let Some(workers) = parameters.get("workers").filter(|w| !w.is_null() && !w.is_i64()) {
+        return Err(ApiError::bad_request(format!(
+            "parameters.workers must be a whole number, not {workers}"
+        )));
+    }
     match kind.as_str() {
         "Manual" => {}
-        "None" => return Ok(StatusCode::CREATED.into_response()),
-        "Hourly" | "Daily" | "Weekly" | "Custom" | "Schedule" => {
-            return Err(ApiError::bad_request(format!(
-                "schedule type {kind} is not kept yet: trigger Manual runs (or run berth gc from cron)"
-            )))
+        "None" => {
+            caller
+                .change(AccessCommand::SetGcSchedule { schedule: None })
+                .await?;
+            return Ok(StatusCode::CREATED.into_response());
+        }
+        recurring if RECURRING_KINDS.contains(&recurring) => {
+            let cron = (cron.filter(|c| !c.trim().is_empty()))
+                .or_else(|| default_cron(recurring).map(str::to_string))
+                .ok_or_else(|| ApiError::bad_request(format!("schedule type {recurring} needs a cron")))?;
+            let spec = GcScheduleSpec {
+                kind: recurring.to_string(),
+                cron: cron.trim().to_string(),
+                delete_untagged,
+                dry_run,
+            };
+            caller
+                .change(AccessCommand::SetGcSchedule { schedule: Some(spec) })
+                .await?;
+            return Ok(StatusCode::CREATED.into_response());
         }
         other => {
             return Err(ApiError::bad_request(format!(
-            "schedule.type must be Manual or None (or Harbor's recurring types, not kept yet), not {other:?}"
-        )))
+                "schedule.type must be one of Manual, None, {}, not {other:?}",
+                RECURRING_KINDS.join(", ")
+            )))
         }
     }
     if !caller.background_jobs() {
@@ -180,18 +245,12 @@ pub(super) async fn create_schedule(
              run `berth gc --storage aws` or let the janitor function's schedule run it",
         ));
     }
-    let parameters = request.parameters.unwrap_or_default();
-    // Harbor's parallel deletion workers: accepted and ignored, but a number if given.
-    if let Some(workers) = parameters.get("workers").filter(|w| !w.is_null() && !w.is_i64()) {
-        return Err(ApiError::bad_request(format!(
-            "parameters.workers must be a whole number, not {workers}"
-        )));
-    }
     let options = GcOptions {
-        delete_untagged: flag(&parameters, "delete_untagged")?,
-        dry_run: flag(&parameters, "dry_run")?,
+        delete_untagged,
+        dry_run,
         resume: false,
         grace: grace_from_env(),
+        scheduled_for: None,
     };
     let registry = caller.registry().clone();
     let run = registry.start_gc(options).await?;
@@ -202,16 +261,4 @@ pub(super) async fn create_schedule(
         }
     });
     created(&format!("/system/gc/{id}"))
-}
-
-/// `BERTH_GC_GRACE_SECS` (as `berth gc --grace-secs` reads it), else the default grace window;
-/// a value that is no number of seconds is logged and the default (the safer, longer one) used.
-fn grace_from_env() -> Duration {
-    let Ok(value) = std::env::var("BERTH_GC_GRACE_SECS") else {
-        return DEFAULT_GC_GRACE;
-    };
-    value.trim().parse().map(Duration::from_secs).unwrap_or_else(|_| {
-        tracing::error!(value = %value, "BERTH_GC_GRACE_SECS is not a number of seconds; using the default grace window");
-        DEFAULT_GC_GRACE
-    })
 }

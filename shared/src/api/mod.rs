@@ -237,6 +237,7 @@ pub(crate) fn routes() -> Vec<Route> {
         route(M::GET, "/system/gc", gc::list),
         route(M::GET, "/system/gc/schedule", gc::schedule),
         route(M::POST, "/system/gc/schedule", gc::create_schedule),
+        route(M::PUT, "/system/gc/schedule", gc::update_schedule),
         route(M::GET, "/system/gc/{gc_id}", gc::get),
         route(M::GET, "/system/gc/{gc_id}/log", gc::log),
         route(M::GET, "/ping", health::ping),

@@ -44,6 +44,9 @@ pub struct GcOptions {
     pub resume: bool,
     /// Nothing written more recently than this is collected.
     pub grace: Duration,
+    /// For a run the schedule starts: the firing it serves (a run that served it, or a later one,
+    /// means this one is not started).
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 impl Default for GcOptions {
@@ -53,6 +56,7 @@ impl Default for GcOptions {
             dry_run: false,
             resume: false,
             grace: DEFAULT_GC_GRACE,
+            scheduled_for: None,
         }
     }
 }
@@ -71,6 +75,18 @@ pub struct GcReport {
     pub duration: Duration,
 }
 
+/// `BERTH_GC_GRACE_SECS` (as `berth gc --grace-secs` reads it), else the default grace window;
+/// a value that is no number of seconds is logged and the default (the safer, longer one) used.
+pub fn grace_from_env() -> Duration {
+    let Ok(value) = std::env::var("BERTH_GC_GRACE_SECS") else {
+        return DEFAULT_GC_GRACE;
+    };
+    value.trim().parse().map(Duration::from_secs).unwrap_or_else(|_| {
+        tracing::error!(value = %value, "BERTH_GC_GRACE_SECS is not a number of seconds; using the default grace window");
+        DEFAULT_GC_GRACE
+    })
+}
+
 /// A run that has started (its `GcStarted` is in the log) and is yet to collect.
 #[derive(Debug, Clone)]
 pub struct GcRun {
@@ -86,6 +102,8 @@ pub struct GcRecord {
     pub id: u64,
     pub delete_untagged: bool,
     pub dry_run: bool,
+    /// For a run the schedule started, the firing it served.
+    pub scheduled_for: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     /// `None` while it runs (or if it stopped half-way and was not resumed).
     pub finished: Option<GcFinished>,
@@ -164,6 +182,36 @@ impl Registry {
         outcome.map(|()| report)
     }
 
+    /// Runs garbage collection if its schedule fired since it was set and since the schedule's last
+    /// run (once however many firings were missed); `Ok(None)` if nothing was due, or a run is under
+    /// way, or another process started this firing's. `berth serve` calls this with the retention
+    /// schedules, the janitor function on each of its runs.
+    pub async fn run_due_gc(&self, now: DateTime<Utc>) -> Result<Option<GcReport>, AppError> {
+        let directory = self.current_directory().await?;
+        let Some(schedule) = &directory.gc_schedule else {
+            return Ok(None);
+        };
+        let last = (self.gc_history().await?.into_iter())
+            .filter_map(|r| r.scheduled_for)
+            .max();
+        let since = last.map_or(schedule.since, |at| at.max(schedule.since));
+        let Some(due) = schedule.cron.last_due(since, now) else {
+            return Ok(None);
+        };
+        let options = GcOptions {
+            delete_untagged: schedule.spec.delete_untagged,
+            dry_run: schedule.spec.dry_run,
+            scheduled_for: Some(due),
+            grace: grace_from_env(),
+            ..GcOptions::default()
+        };
+        match self.start_gc(options).await {
+            Ok(run) => Ok(Some(self.finish_gc(run).await?)),
+            Err(AppError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every run the `gc` stream records, oldest first.
     pub async fn gc_history(&self) -> Result<Vec<GcRecord>, AppError> {
         let stream = StreamId::gc();
@@ -178,11 +226,13 @@ impl Registry {
                     Event::GcStarted {
                         delete_untagged,
                         dry_run,
+                        scheduled_for,
                         ..
                     } => records.push(GcRecord {
                         id: recorded.version,
                         delete_untagged,
                         dry_run,
+                        scheduled_for,
                         started_at: recorded.envelope.time,
                         finished: None,
                     }),
@@ -237,10 +287,20 @@ impl Registry {
                         Some((Event::GcStarted { dry_run, .. }, version)) => Some((*dry_run, version)),
                         _ => None,
                     };
+                    if let Some(due) = options.scheduled_for {
+                        let served = (self.gc_history().await?.iter())
+                            .any(|r| r.scheduled_for.is_some_and(|at| at >= due));
+                        if served {
+                            return Err(AppError::Conflict(
+                                "the schedule's run for this firing has started already".into(),
+                            ));
+                        }
+                    }
                     let started = Event::GcStarted {
                         delete_untagged: options.delete_untagged,
                         dry_run: options.dry_run,
                         cutoff,
+                        scheduled_for: options.scheduled_for,
                     };
                     match under_way {
                         None => Ok((vec![started], None)),
@@ -827,6 +887,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_scheduled_run_starts_once_per_firing_missed_or_not_and_only_after_it_was_set() {
+        use crate::domain::access::AccessCommand;
+        use crate::domain::lifecycle::schedule::GcScheduleSpec;
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(&dir);
+        let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
+        let spec = GcScheduleSpec {
+            kind: "Custom".into(),
+            cron: "0 * * * * *".into(),
+            delete_untagged: false,
+            dry_run: true,
+        };
+        let command = AccessCommand::SetGcSchedule { schedule: Some(spec) };
+        registry.change_access(&ctx, command).await.unwrap();
+        let now = Utc::now();
+        let minute = chrono::TimeDelta::seconds(60);
+        assert_eq!(registry.run_due_gc(now).await.unwrap(), None, "nothing fired yet");
+        let later = now + minute * 3;
+        let report = registry
+            .run_due_gc(later)
+            .await
+            .unwrap()
+            .expect("three firings missed: one run");
+        assert_eq!(
+            registry.run_due_gc(later).await.unwrap(),
+            None,
+            "not twice for a firing"
+        );
+        let next = registry
+            .run_due_gc(later + minute * 2)
+            .await
+            .unwrap()
+            .expect("the next firing");
+        assert!(next.run > report.run);
+        let history = registry.gc_history().await.unwrap();
+        assert_eq!(history.iter().filter(|r| r.scheduled_for.is_some()).count(), 2);
+        assert!(history.iter().all(|r| r.dry_run && r.finished.is_some()));
+        // Removed, it runs no more.
+        let command = AccessCommand::SetGcSchedule { schedule: None };
+        registry.change_access(&ctx, command).await.unwrap();
+        assert_eq!(registry.run_due_gc(later + minute * 60).await.unwrap(), None);
+    }
+
+    #[tokio::test]
     async fn a_second_run_is_refused_while_one_is_under_way_and_resume_takes_it_over() {
         let dir = tempfile::tempdir().unwrap();
         let registry = registry(&dir);
@@ -838,6 +942,7 @@ mod tests {
                     delete_untagged: false,
                     dry_run: false,
                     cutoff: Utc::now(),
+                    scheduled_for: None,
                 },
             )
             .await
@@ -868,6 +973,7 @@ mod tests {
                     delete_untagged: false,
                     dry_run: true,
                     cutoff: Utc::now(),
+                    scheduled_for: None,
                 },
             )
             .await

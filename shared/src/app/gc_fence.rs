@@ -249,6 +249,7 @@ mod tests {
             delete_untagged: false,
             dry_run,
             cutoff: chrono::Utc::now(),
+            scheduled_for: None,
         }
     }
 

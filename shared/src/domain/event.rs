@@ -12,6 +12,7 @@ use super::accessory_kind::AccessoryKind;
 use super::digest::Digest;
 use super::lifecycle::immutability::RuleSpec;
 use super::lifecycle::retention::PolicySpec;
+use super::lifecycle::schedule::GcScheduleSpec;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
 use super::position::LogPosition;
@@ -375,6 +376,14 @@ pub enum Event {
         dry_run: bool,
         /// Nothing written after this is collected (the start minus the grace window).
         cutoff: DateTime<Utc>,
+        /// For a run the GC schedule started: the firing it serves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheduled_for: Option<DateTime<Utc>>,
+    },
+    /// Garbage collection's schedule as it is after the change (`None`: no schedule), Harbor's
+    /// `/system/gc/schedule`.
+    GcScheduleChanged {
+        schedule: Option<GcScheduleSpec>,
     },
     /// A garbage collection run ended: what it found and freed (for a dry run, what it would have).
     GcFinished {
@@ -475,7 +484,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 39] = [
+    pub const KINDS: [EventKind; 40] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -518,6 +527,7 @@ impl Event {
         kind("RetentionStarted", "dev.berth.retention_started.v1"),
         kind("RetentionTaskFinished", "dev.berth.retention_task_finished.v1"),
         kind("RetentionFinished", "dev.berth.retention_finished.v1"),
+        kind("GcScheduleChanged", "dev.berth.gc_schedule_changed.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -561,6 +571,7 @@ impl Event {
             Event::RetentionStarted { .. } => 36,
             Event::RetentionTaskFinished { .. } => 37,
             Event::RetentionFinished { .. } => 38,
+            Event::GcScheduleChanged { .. } => 39,
         };
         Self::KINDS[index]
     }
@@ -612,7 +623,9 @@ impl Event {
             | Event::BlobSpared { digest }
             | Event::BlobDeleting { digest }
             | Event::BlobDeleted { digest, .. } => format!("/blobs/{digest}"),
-            Event::GcStarted { .. } | Event::GcFinished { .. } => "/system/gc".to_string(),
+            Event::GcStarted { .. } | Event::GcFinished { .. } | Event::GcScheduleChanged { .. } => {
+                "/system/gc".to_string()
+            }
             Event::ArtifactPulled { repository, .. } => format!("/repositories/{repository}"),
             Event::RetentionStarted { policy, .. }
             | Event::RetentionTaskFinished { policy, .. }

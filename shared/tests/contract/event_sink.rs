@@ -388,6 +388,7 @@ fn accessory_events(
             delete_untagged: false,
             dry_run: true,
             cutoff: chrono::Utc::now(),
+            scheduled_for: None,
         },
         Event::GcFinished {
             run: 1,
@@ -431,5 +432,6 @@ fn accessory_events(
             execution: 1,
             status: "Success".into(),
         },
+        Event::GcScheduleChanged { schedule: None },
     ]
 }

@@ -71,13 +71,54 @@ async fn a_manual_run_is_started_listed_and_logged_for_system_admins_only() {
 }
 
 #[tokio::test]
-async fn recurring_schedules_are_refused_and_a_second_real_run_conflicts() {
+async fn recurring_schedules_are_kept_read_back_and_removed_and_a_second_real_run_conflicts() {
     let given = given().await;
-    let hourly = json!({"schedule": {"type": "Hourly", "cron": "0 0 * * * *"}});
+    let schedule =
+        |body: serde_json::Value| given.call(Method::PUT, "/system/gc/schedule", Some(ADMIN), Some(body));
+    // Harbor's types: Daily stands for its cron unless one is given; Custom needs one.
+    let daily =
+        json!({"schedule": {"type": "Daily"}, "parameters": {"delete_untagged": true, "dry_run": false}});
+    let set = schedule(daily).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let read = given.get("/system/gc/schedule", Some(ADMIN)).await;
+    assert_eq!(read.body["schedule"]["type"], "Daily", "{}", read.body);
+    assert_eq!(read.body["schedule"]["cron"], "0 0 0 * * *");
+    assert!(
+        read.body["schedule"]["next_scheduled_time"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00.000Z"),
+        "{}",
+        read.body
+    );
+    assert_eq!(
+        read.body["parameters"],
+        json!({"delete_untagged": true, "dry_run": false})
+    );
+    for bad in [
+        json!({"schedule": {"type": "Custom"}}),
+        json!({"schedule": {"type": "Custom", "cron": "0 0 * * *"}}),
+        json!({"schedule": {"type": "Weekly", "cron": "30 0 0 * * 0"}}),
+        json!({"schedule": {"type": "Yearly"}}),
+    ] {
+        schedule(bad.clone())
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    }
+    assert_eq!(
+        given.get("/system/gc/schedule", Some(ADMIN)).await.body,
+        read.body,
+        "unchanged"
+    );
     given
-        .call(Method::POST, "/system/gc/schedule", Some(ADMIN), Some(hourly))
+        .call(
+            Method::POST,
+            "/system/gc/schedule",
+            Some(ALICE),
+            Some(json!({"schedule": {"type": "Hourly"}})),
+        )
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+        .assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
     let none = given
         .call(
             Method::POST,
@@ -88,8 +129,8 @@ async fn recurring_schedules_are_refused_and_a_second_real_run_conflicts() {
         .await;
     assert_eq!(none.status, StatusCode::CREATED);
     assert_eq!(
-        given.get("/system/gc/schedule", Some(ADMIN)).await.body["schedule"]["type"],
-        "None"
+        given.get("/system/gc/schedule", Some(ADMIN)).await.body,
+        json!({"schedule": {"type": "None"}})
     );
 
     // A real run started (its fence up, still waiting): another is refused.

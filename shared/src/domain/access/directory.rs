@@ -12,6 +12,7 @@ use super::role::{Action, Role};
 use crate::domain::event::{Event, RecordedEvent};
 use crate::domain::lifecycle::immutability::{self, ImmutableRule, RuleError, RuleSpec};
 use crate::domain::lifecycle::retention::{Policy, PolicyError, PolicySpec};
+use crate::domain::lifecycle::schedule::{CronSchedule, GcScheduleSpec, ScheduleError};
 
 /// The project every registry has from the start (public, as in Harbor).
 pub const DEFAULT_PROJECT: &str = "library";
@@ -228,6 +229,10 @@ pub enum AccessCommand {
     DeleteRetentionPolicy {
         project: ProjectName,
     },
+    /// Sets (or, `None`, removes) garbage collection's schedule.
+    SetGcSchedule {
+        schedule: Option<GcScheduleSpec>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,6 +275,8 @@ pub enum AccessError {
     RetentionPolicyUnknown { project: ProjectName, id: u64 },
     #[error(transparent)]
     RetentionPolicyInvalid(#[from] PolicyError),
+    #[error(transparent)]
+    ScheduleInvalid(#[from] ScheduleError),
 }
 
 /// The event that records `rules` as the project's immutable tag rules, if they are within Harbor's
@@ -294,6 +301,17 @@ pub struct Directory {
     users: BTreeMap<Username, User>,
     robots: BTreeMap<RobotName, Robot>,
     last_id: u64,
+    /// Garbage collection's schedule, if it has one.
+    pub gc_schedule: Option<GcSchedule>,
+}
+
+/// Garbage collection's schedule: as set, its cron checked, and when it was set (its firings count
+/// from then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcSchedule {
+    pub spec: GcScheduleSpec,
+    pub cron: CronSchedule,
+    pub since: DateTime<Utc>,
 }
 
 impl Directory {
@@ -546,6 +564,16 @@ impl Directory {
                     policy: Some(policy),
                 }]
             }
+            C::SetGcSchedule { schedule } => {
+                if let Some(spec) = &schedule {
+                    spec.compile()?;
+                }
+                if self.gc_schedule.as_ref().map(|s| &s.spec) == schedule.as_ref() {
+                    vec![]
+                } else {
+                    vec![Event::GcScheduleChanged { schedule }]
+                }
+            }
             C::DeleteRetentionPolicy { project } => match &project_of(&project)?.retention {
                 Some(_) => vec![Event::RetentionPolicyChanged {
                     project,
@@ -769,6 +797,18 @@ impl Directory {
             }
             Event::ProjectDeleted { project } => {
                 self.projects.remove(project);
+            }
+            Event::GcScheduleChanged { schedule } => {
+                self.gc_schedule = schedule.as_ref().and_then(|spec| {
+                    let cron = (spec.compile())
+                        .inspect_err(|e| tracing::error!(error = %e, "garbage collection schedule dropped"))
+                        .ok()?;
+                    Some(GcSchedule {
+                        spec: spec.clone(),
+                        cron,
+                        since: recorded.envelope.time,
+                    })
+                });
             }
             Event::RetentionPolicyChanged { project, policy } => {
                 if let Some(spec) = policy {

@@ -46,7 +46,9 @@ impl CronSchedule {
         if fields[0] != "0" {
             return Err(invalid("the seconds field must be 0".to_string()));
         }
-        let schedule = cron::Schedule::from_str(&fields.join(" ")).map_err(|e| invalid(e.to_string()))?;
+        let mut translated: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        translated[5] = day_of_week(fields[5]).map_err(invalid)?;
+        let schedule = cron::Schedule::from_str(&translated.join(" ")).map_err(|e| invalid(e.to_string()))?;
         if schedule.upcoming(Utc).next().is_none() {
             return Err(invalid("it never fires".to_string()));
         }
@@ -69,6 +71,80 @@ impl CronSchedule {
     /// The first time the schedule fires after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedule.after(&t).next()
+    }
+}
+
+/// A day-of-week field in Harbor's numbering (robfig/cron: 0 or 7 is Sunday, 6 Saturday) in the
+/// `cron` crate's (1 is Sunday, 7 Saturday); names (`SUN`, `MON-FRI`) and steps stay as they are.
+fn day_of_week(field: &str) -> Result<String, String> {
+    let shift = |n: &str| -> Result<String, String> {
+        match n.parse::<u8>() {
+            Ok(d @ 0..=6) => Ok((d + 1).to_string()),
+            Ok(7) => Ok("1".to_string()),
+            Ok(d) => Err(format!("day of week {d} is not 0-7")),
+            Err(_) => Ok(n.to_string()),
+        }
+    };
+    let parts: Result<Vec<String>, String> = (field.split(','))
+        .map(|part| {
+            let (base, step) = match part.split_once('/') {
+                Some((base, step)) => (base, Some(step)),
+                None => (part, None),
+            };
+            let base = match base.split_once('-') {
+                Some((from, to)) => format!("{}-{}", shift(from)?, shift(to)?),
+                None => shift(base)?,
+            };
+            Ok(match step {
+                Some(step) => format!("{base}/{step}"),
+                None => base,
+            })
+        })
+        .collect();
+    Ok(parts?.join(","))
+}
+
+/// Garbage collection's schedule as events record it: Harbor's schedule type (`Hourly`, `Daily`,
+/// `Weekly`, `Custom`, `Schedule`), its cron, and the run's parameters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcScheduleSpec {
+    pub kind: String,
+    pub cron: String,
+    #[serde(default)]
+    pub delete_untagged: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Harbor's recurring schedule types and the cron each stands for when none is given
+/// (`Custom` and `Schedule` need one).
+pub fn default_cron(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Hourly" => Some("0 0 * * * *"),
+        "Daily" => Some("0 0 0 * * *"),
+        "Weekly" => Some("0 0 0 * * 0"),
+        _ => None,
+    }
+}
+
+/// The recurring types Harbor's GC schedule takes.
+pub const RECURRING_KINDS: [&str; 5] = ["Hourly", "Daily", "Weekly", "Custom", "Schedule"];
+
+impl GcScheduleSpec {
+    /// The spec's cron, checked.
+    pub fn compile(&self) -> Result<CronSchedule, ScheduleError> {
+        if !RECURRING_KINDS.contains(&self.kind.as_str()) {
+            return Err(ScheduleError::Invalid {
+                cron: self.cron.clone(),
+                reason: format!(
+                    "schedule type {:?} is not one of {}",
+                    self.kind,
+                    RECURRING_KINDS.join(", ")
+                ),
+            });
+        }
+        CronSchedule::parse(&self.cron)
     }
 }
 
@@ -102,6 +178,26 @@ mod tests {
             "daily",
         ] {
             assert!(CronSchedule::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn days_of_the_week_count_from_sunday_as_zero_as_harbors_do() {
+        use chrono::Datelike;
+        // 7 December 2026 is a Monday.
+        let next = |cron: &str| CronSchedule::parse(cron).unwrap().next_after(at(12, 0)).unwrap();
+        assert_eq!(next("0 0 0 * * 0").weekday(), chrono::Weekday::Sun);
+        assert_eq!(next("0 0 0 * * 7").weekday(), chrono::Weekday::Sun);
+        assert_eq!(next("0 0 0 * * 6").weekday(), chrono::Weekday::Sat);
+        assert_eq!(next("0 0 0 * * 2").weekday(), chrono::Weekday::Tue);
+        assert_eq!(next("0 0 0 * * 1-5").weekday(), chrono::Weekday::Tue);
+        assert_eq!(next("0 0 0 * * SUN").weekday(), chrono::Weekday::Sun);
+        assert_eq!(next("0 0 0 * * 0,3").weekday(), chrono::Weekday::Wed);
+        assert!(CronSchedule::parse("0 0 0 * * 8").is_err());
+        for kind in RECURRING_KINDS {
+            if let Some(cron) = default_cron(kind) {
+                assert!(CronSchedule::parse(cron).is_ok(), "{kind}: {cron}");
+            }
         }
     }
 

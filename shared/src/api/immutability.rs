@@ -29,36 +29,36 @@ const REPOSITORY_SCOPE: &str = "repository";
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct SelectorJson {
     #[serde(default)]
-    kind: Option<String>,
+    pub(super) kind: Option<String>,
     #[serde(default)]
-    decoration: Option<String>,
+    pub(super) decoration: Option<String>,
     #[serde(default)]
-    pattern: Option<String>,
-    /// Harbor's; accepted and ignored.
+    pub(super) pattern: Option<String>,
+    /// Harbor's; immutable rules ignore it, retention's tag selectors read `untagged` there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    extras: Option<String>,
+    pub(super) extras: Option<String>,
 }
 
-/// Harbor's `ImmutableRule`, as sent and as answered.
+/// Harbor's rule body (its `ImmutableRule` and `RetentionRule` share it), as sent and as answered.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct RuleJson {
     #[serde(default)]
-    id: Option<i64>,
+    pub(super) id: Option<i64>,
     #[serde(default)]
-    priority: Option<i64>,
+    pub(super) priority: Option<i64>,
     #[serde(default)]
-    disabled: Option<bool>,
+    pub(super) disabled: Option<bool>,
     #[serde(default)]
-    action: Option<String>,
+    pub(super) action: Option<String>,
     #[serde(default)]
-    template: Option<String>,
-    /// Harbor's; accepted and ignored (immutable rules take no parameters).
+    pub(super) template: Option<String>,
+    /// Immutable rules take none (accepted and ignored); retention's `{<template>: n}`.
     #[serde(default)]
-    params: Option<Map<String, Value>>,
+    pub(super) params: Option<Map<String, Value>>,
     #[serde(default)]
-    tag_selectors: Option<Vec<SelectorJson>>,
+    pub(super) tag_selectors: Option<Vec<SelectorJson>>,
     #[serde(default)]
-    scope_selectors: Option<BTreeMap<String, Vec<SelectorJson>>>,
+    pub(super) scope_selectors: Option<BTreeMap<String, Vec<SelectorJson>>>,
 }
 
 fn selector_json(spec: SelectorSpec) -> SelectorJson {

@@ -24,6 +24,7 @@ use crate::domain::lifecycle::retention::{
 use crate::domain::lifecycle::selector::DOUBLESTAR;
 
 use super::caller::{Caller, Sent, SignedIn};
+use super::immutability::{RuleJson, SelectorJson};
 use super::request::{numeric_id, Query};
 use super::{created, ok, pagination, timestamp, ApiError};
 
@@ -32,39 +33,6 @@ const REPOSITORY_SCOPE: &str = "repository";
 const PROJECT_LEVEL: &str = "project";
 /// Harbor's trigger kind (a schedule with an empty cron runs only when triggered).
 const SCHEDULE: &str = "Schedule";
-
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct SelectorJson {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    decoration: Option<String>,
-    #[serde(default)]
-    pattern: Option<String>,
-    /// A JSON document in a string: `{"untagged": true}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    extras: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct RuleJson {
-    #[serde(default)]
-    id: Option<i64>,
-    #[serde(default)]
-    priority: Option<i64>,
-    #[serde(default)]
-    disabled: Option<bool>,
-    #[serde(default)]
-    action: Option<String>,
-    #[serde(default)]
-    template: Option<String>,
-    #[serde(default)]
-    params: Option<Map<String, Value>>,
-    #[serde(default)]
-    tag_selectors: Option<Vec<SelectorJson>>,
-    #[serde(default)]
-    scope_selectors: Option<BTreeMap<String, Vec<SelectorJson>>>,
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct TriggerJson {

@@ -216,56 +216,48 @@ impl Registry {
     pub async fn gc_history(&self) -> Result<Vec<GcRecord>, AppError> {
         let stream = StreamId::gc();
         let mut records: Vec<GcRecord> = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.log.read_stream(&stream, after, 1_000).await?;
-            let last = page.len() < 1_000;
-            for recorded in page {
-                after = recorded.version;
-                match recorded.envelope.event {
-                    Event::GcStarted {
-                        delete_untagged,
-                        dry_run,
-                        scheduled_for,
-                        ..
-                    } => records.push(GcRecord {
-                        id: recorded.version,
-                        delete_untagged,
-                        dry_run,
-                        scheduled_for,
-                        started_at: recorded.envelope.time,
-                        finished: None,
-                    }),
-                    Event::GcFinished {
-                        run,
-                        status,
-                        manifests_deleted,
-                        links_removed,
-                        blobs_deleted,
-                        bytes_freed,
-                        duration_ms,
-                        error,
-                    } => {
-                        if let Some(record) = records.iter_mut().find(|r| r.id == run) {
-                            record.finished = Some(GcFinished {
-                                at: recorded.envelope.time,
-                                status,
-                                manifests_deleted,
-                                links_removed,
-                                blobs_deleted,
-                                bytes_freed,
-                                duration_ms,
-                                error,
-                            });
-                        }
+        for recorded in self.whole_stream(&stream).await? {
+            match recorded.envelope.event {
+                Event::GcStarted {
+                    delete_untagged,
+                    dry_run,
+                    scheduled_for,
+                    ..
+                } => records.push(GcRecord {
+                    id: recorded.version,
+                    delete_untagged,
+                    dry_run,
+                    scheduled_for,
+                    started_at: recorded.envelope.time,
+                    finished: None,
+                }),
+                Event::GcFinished {
+                    run,
+                    status,
+                    manifests_deleted,
+                    links_removed,
+                    blobs_deleted,
+                    bytes_freed,
+                    duration_ms,
+                    error,
+                } => {
+                    if let Some(record) = records.iter_mut().find(|r| r.id == run) {
+                        record.finished = Some(GcFinished {
+                            at: recorded.envelope.time,
+                            status,
+                            manifests_deleted,
+                            links_removed,
+                            blobs_deleted,
+                            bytes_freed,
+                            duration_ms,
+                            error,
+                        });
                     }
-                    _ => {}
                 }
-            }
-            if last {
-                return Ok(records);
+                _ => {}
             }
         }
+        Ok(records)
     }
 
     /// Appends `GcStarted` (the run's id is its version), or takes over the run whose fence is up.

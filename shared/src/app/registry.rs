@@ -119,6 +119,22 @@ impl Registry {
         &self.log
     }
 
+    /// Every event of `stream`, oldest first, read a page at a time (the `gc` and
+    /// `retention/<policy>` streams, whose histories are short).
+    pub(super) async fn whole_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, AppError> {
+        const PAGE: usize = 1_000;
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |r: &RecordedEvent| r.version);
+            let page = self.log.read_stream(stream, after, PAGE).await?;
+            let last = page.len() < PAGE;
+            all.extend(page);
+            if last {
+                return Ok(all);
+            }
+        }
+    }
+
     /// The last event of `stream`, if it has any (its version, then that one event).
     pub(super) async fn last_event(&self, stream: &StreamId) -> Result<Option<RecordedEvent>, AppError> {
         let version = self.log.stream_version(stream).await?;

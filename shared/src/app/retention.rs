@@ -319,77 +319,69 @@ impl Registry {
     pub async fn retention_executions(&self, policy: u64) -> Result<Vec<RetentionExecution>, AppError> {
         let stream = StreamId::retention(policy);
         let mut executions: Vec<RetentionExecution> = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.log.read_stream(&stream, after, 1_000).await?;
-            let last = page.len() < 1_000;
-            for recorded in page {
-                after = recorded.version;
-                let at = recorded.envelope.time;
-                match recorded.envelope.event {
-                    Event::RetentionStarted {
-                        policy,
-                        project,
-                        dry_run,
-                        trigger,
-                        scheduled_for,
-                    } => executions.push(RetentionExecution {
-                        id: recorded.version,
-                        policy,
-                        project,
-                        dry_run,
-                        trigger,
-                        scheduled_for,
-                        started_at: at,
-                        finished_at: None,
-                        status: "Running".to_string(),
-                        tasks: Vec::new(),
-                    }),
-                    Event::RetentionTaskFinished {
-                        execution,
-                        repository,
-                        status,
-                        total,
-                        retained,
-                        deleted,
-                        rows,
-                        rows_omitted,
-                        error,
-                        ..
-                    } => {
-                        if let Some(e) = executions.iter_mut().find(|e| e.id == execution) {
-                            e.tasks.push(RetentionTask {
-                                id: e.tasks.len() as u64 + 1,
-                                repository,
-                                status,
-                                total,
-                                retained,
-                                deleted,
-                                finished_at: at,
-                                rows,
-                                rows_omitted,
-                                error,
-                            });
-                        }
+        for recorded in self.whole_stream(&stream).await? {
+            let at = recorded.envelope.time;
+            match recorded.envelope.event {
+                Event::RetentionStarted {
+                    policy,
+                    project,
+                    dry_run,
+                    trigger,
+                    scheduled_for,
+                } => executions.push(RetentionExecution {
+                    id: recorded.version,
+                    policy,
+                    project,
+                    dry_run,
+                    trigger,
+                    scheduled_for,
+                    started_at: at,
+                    finished_at: None,
+                    status: "Running".to_string(),
+                    tasks: Vec::new(),
+                }),
+                Event::RetentionTaskFinished {
+                    execution,
+                    repository,
+                    status,
+                    total,
+                    retained,
+                    deleted,
+                    rows,
+                    rows_omitted,
+                    error,
+                    ..
+                } => {
+                    if let Some(e) = executions.iter_mut().find(|e| e.id == execution) {
+                        e.tasks.push(RetentionTask {
+                            id: e.tasks.len() as u64 + 1,
+                            repository,
+                            status,
+                            total,
+                            retained,
+                            deleted,
+                            finished_at: at,
+                            rows,
+                            rows_omitted,
+                            error,
+                        });
                     }
-                    Event::RetentionFinished {
-                        execution, status, ..
-                    } => {
-                        if let Some(e) =
-                            (executions.iter_mut()).find(|e| e.id == execution && e.finished_at.is_none())
-                        {
-                            e.finished_at = Some(at);
-                            e.status = status;
-                        }
-                    }
-                    _ => {}
                 }
-            }
-            if last {
-                executions.reverse();
-                return Ok(executions);
+                Event::RetentionFinished {
+                    execution, status, ..
+                } => {
+                    if let Some(e) =
+                        (executions.iter_mut()).find(|e| e.id == execution && e.finished_at.is_none())
+                    {
+                        e.finished_at = Some(at);
+                        e.status = status;
+                    }
+                }
+                _ => {}
             }
         }
+        executions.reverse();
+        Ok(executions)
     }
 
     pub async fn retention_execution(

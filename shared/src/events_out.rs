@@ -79,7 +79,9 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobDeleted { digest, .. } => digest.to_string(),
         Event::GcStarted { .. } => "gc".to_string(),
         Event::GcScheduleChanged { .. } => "gc/schedule".to_string(),
-        Event::GcFinished { run, .. } => format!("gc/{run}"),
+        Event::GcCheckpoint { run, .. } | Event::GcStopRequested { run } | Event::GcFinished { run, .. } => {
+            format!("gc/{run}")
+        }
         Event::ArtifactPulled { repository, digest } => format!("{repository}@{digest}"),
         Event::RetentionStarted { policy, .. } => format!("retention/{policy}"),
         Event::RetentionTaskFinished {

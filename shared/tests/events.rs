@@ -30,8 +30,9 @@ const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
 const COMMON: &str = "common.json";
 const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
 /// `data` fields an event may leave out.
-const OPTIONAL_DATA_FIELDS: [&str; 8] = [
+const OPTIONAL_DATA_FIELDS: [&str; 9] = [
     "subject",
+    "after",
     "scheduledFor",
     "artifactType",
     "previous",
@@ -383,7 +384,8 @@ fn retention_sample_events() -> Vec<RecordedEvent> {
 
 /// A garbage collection run by the system, started by the schedule (hourly then) for its 10:00 firing:
 /// it starts (raising the fence), condemns an unused blob that a push then spares, deletes another
-/// (condemned too: its version 1 is left out, one sample per type), and finishes.
+/// (condemned too: its version 1 is left out, one sample per type), checkpoints after its first
+/// repository, is asked to stop by an admin, and ends, stopped, after that page of blobs.
 fn gc_sample_events() -> Vec<RecordedEvent> {
     let (kept, freed) = (digest("a layer pushed again"), digest("an old rootfs layer"));
     let at = |seconds: i64| 3_600 + seconds;
@@ -409,6 +411,23 @@ fn gc_sample_events() -> Vec<RecordedEvent> {
             at(40),
             Event::BlobCondemned { digest: kept.clone() },
         ),
+        recorded_by(
+            "system",
+            5_007,
+            2,
+            at(41),
+            Event::GcCheckpoint {
+                run: 1,
+                phase: 1,
+                after: Some("library/alpine".to_string()),
+                manifests_deleted: 2,
+                links_removed: 5,
+                blobs_deleted: 0,
+                bytes_freed: 0,
+                paused: false,
+            },
+        ),
+        recorded_by("admin", 5_008, 3, at(41), Event::GcStopRequested { run: 1 }),
         recorded_by("alice", 5_002, 2, at(41), Event::BlobSpared { digest: kept }),
         recorded_by(
             "system",
@@ -432,11 +451,11 @@ fn gc_sample_events() -> Vec<RecordedEvent> {
         recorded_by(
             "system",
             5_006,
-            2,
+            4,
             at(44),
             Event::GcFinished {
                 run: 1,
-                status: "Success".to_string(),
+                status: "Stopped".to_string(),
                 manifests_deleted: 2,
                 links_removed: 5,
                 blobs_deleted: 1,

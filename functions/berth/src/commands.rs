@@ -402,13 +402,20 @@ impl Cli {
                     dry_run,
                     resume,
                     grace: Duration::from_secs(grace_secs),
-                    scheduled_for: None,
+                    ..berth::app::GcOptions::default()
                 };
-                let report = storage.open().await?.gc(options).await?;
+                let mut registry = storage.open().await?;
+                if storage.storage == StorageKind::Embedded {
+                    // The embedded store is this process's alone (its file is locked): no other
+                    // writer can be deciding anything, so there is nothing to wait out.
+                    registry = registry.with_gc_timing(berth::app::GcTiming::exclusive());
+                }
+                let report = registry.gc(options).await?;
                 println!(
                     "{}",
                     serde_json::json!({
                         "run": report.run, "dry_run": dry_run,
+                        "outcome": format!("{:?}", report.outcome),
                         "manifests_deleted": report.manifests_deleted,
                         "manifests_held_by_immutable_tags": report.manifests_held,
                         "links_removed": report.links_removed,
@@ -477,10 +484,11 @@ async fn run_schedules(registry: Registry) {
             }
             Err(e) => tracing::warn!(error = %e, "scheduled retention: will look again"),
         }
-        match registry.run_due_gc(chrono::Utc::now()).await {
+        match registry.run_due_gc(chrono::Utc::now(), None).await {
             Ok(Some(report)) => {
                 tracing::info!(
                     run = report.run,
+                    outcome = ?report.outcome,
                     bytes_freed = report.bytes_freed,
                     "scheduled garbage collection ran"
                 )

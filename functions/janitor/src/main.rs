@@ -1,7 +1,8 @@
 //! The Lambda `janitor` function: on an EventBridge schedule, expires the upload sessions that have
 //! not been written to for `BERTH_UPLOAD_MAX_AGE_SECS` (default: one day), runs the retention
-//! policies and garbage collection whose schedules fired since their last run, and answers
-//! `{"expired_uploads": n, "retention_executions": [...], "gc": {...} | null}`. Configuration and SDK clients are built
+//! policies and garbage collection whose schedules fired since their last run (a GC run too long
+//! for one invocation pauses before its deadline and the next invocation carries it on), and
+//! answers `{"expired_uploads": n, "retention_executions": [...], "gc": {...} | null}`. Configuration and SDK clients are built
 //! once, at cold start. A schedule runs at most as often as the janitor does (`JanitorSchedule`).
 
 use std::time::Duration;
@@ -23,6 +24,19 @@ fn max_age(value: Option<&str>) -> Result<Duration, String> {
     }
 }
 
+/// How long before the invocation's deadline a GC run lets go: a safe point comes at least every
+/// batch of blobs (30 s of condemning, then settling them) or repository.
+const PAUSE_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// When a GC run in an invocation with `deadline` pauses: `PAUSE_MARGIN` before it (at once if
+/// the invocation has less than that).
+fn pause_at(deadline: std::time::SystemTime) -> std::time::Instant {
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    std::time::Instant::now() + left.saturating_sub(PAUSE_MARGIN)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     berth::telemetry::init_lambda();
@@ -39,10 +53,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let executions: Vec<serde_json::Value> = (ran.iter())
                 .map(|e| serde_json::json!({"policy": e.policy, "execution": e.id, "status": e.status}))
                 .collect();
-            // A scheduled GC waits out its fence (about 50 s) and must end within the function's
-            // timeout; one that does not keeps its fence up until `berth gc --resume`.
-            let gc = registry.run_due_gc(chrono::Utc::now()).await?;
-            let gc = gc.map(|r| serde_json::json!({"run": r.run, "bytes_freed": r.bytes_freed}));
+            // A run that cannot end within this invocation pauses at a safe point before the
+            // deadline, and the next invocation takes it over from its checkpoint.
+            let pause_at = pause_at(event.context.deadline());
+            let gc = registry.run_due_gc(chrono::Utc::now(), Some(pause_at)).await?;
+            let gc = gc.map(|r| {
+                serde_json::json!({"run": r.run, "outcome": format!("{:?}", r.outcome), "bytes_freed": r.bytes_freed})
+            });
             tracing::info!(expired_uploads = expired, retention_executions = executions.len(), time = ?event.payload.time, "janitor run");
             Ok::<_, lambda_runtime::Error>(
                 serde_json::json!({ "expired_uploads": expired, "retention_executions": executions, "gc": gc }),
@@ -64,5 +81,22 @@ mod tests {
         for bad in ["-1", "1.5", "a day"] {
             assert!(max_age(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_gc_run_lets_go_five_minutes_before_the_invocations_deadline() {
+        let now = std::time::Instant::now();
+        let in_15_minutes = std::time::SystemTime::now() + Duration::from_secs(900);
+        let at = pause_at(in_15_minutes);
+        let ahead = at.duration_since(now);
+        assert!(
+            ahead > Duration::from_secs(595) && ahead < Duration::from_secs(601),
+            "{ahead:?}"
+        );
+        let past = pause_at(std::time::SystemTime::now() - Duration::from_secs(1));
+        assert!(
+            past.duration_since(now) < Duration::from_secs(1),
+            "at once when out of time"
+        );
     }
 }

@@ -103,7 +103,9 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
             if schedule.is_some() { "update" } else { "delete" },
             None,
         ),
-        E::GcFinished { run, .. } => (format!("gc/{run}"), "gc", "update", None),
+        E::GcCheckpoint { run, .. } | E::GcStopRequested { run } | E::GcFinished { run, .. } => {
+            (format!("gc/{run}"), "gc", "update", None)
+        }
         E::ArtifactPulled { repository, digest } => {
             let r = repository.to_string();
             (format!("{r}@{digest}"), "artifact", "pull", project_of_repo(&r))

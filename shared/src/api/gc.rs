@@ -1,11 +1,10 @@
 //! Harbor's garbage collection routes (`/system/gc`, swagger tag `gc`), system admins only:
 //! the history of runs (`GET /system/gc`, `GET /system/gc/{gc_id}`, `GET /system/gc/{gc_id}/log`)
-//! as the `gc` stream records them, and `POST /system/gc/schedule` with `schedule.type: "Manual"`,
-//! which starts a run now (201, `Location: /api/v2.0/system/gc/{id}`; 409 while one is under
-//! way). Recurring schedules are not kept yet: `GET /system/gc/schedule` answers `None`, and
-//! `Hourly`, `Daily`, `Weekly`, `Custom` and `Schedule` are refused (run `berth gc` from cron, or
-//! the janitor function's schedule, docs/lifecycle.md). Stopping a run (`PUT /system/gc/{id}`) is
-//! not offered: a run is never half-applied, and one that stops is finished by the next.
+//! as the `gc` stream records them; `PUT /system/gc/{gc_id}`, which asks a run to stop (it ends
+//! at its next safe point); and `GET|POST|PUT /system/gc/schedule`: `Manual` starts a run now
+//! (201, `Location: /api/v2.0/system/gc/{id}`; 409 while one is under way), `Hourly`, `Daily`,
+//! `Weekly`, `Custom` and `Schedule` keep a recurring schedule (`berth serve` and the janitor
+//! function run it), `None` removes it.
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
@@ -39,7 +38,7 @@ struct GcHistoryJson {
     /// JSON, as Harbor sends it: `{"delete_untagged":…,"dry_run":…}`.
     job_parameters: String,
     schedule: ScheduleObj,
-    /// `Running`, `Success` or `Error`.
+    /// `Running`, `Success`, `Error` or `Stopped`.
     job_status: String,
     deleted: bool,
     creation_time: String,
@@ -92,7 +91,19 @@ pub(super) async fn get(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Re
     ok(&to_json(&record_of(&caller, &raw).await?))
 }
 
-/// `GET /system/gc/{gc_id}/log`: the run's parameters and outcome, as text.
+/// `PUT /system/gc/{gc_id}`: asks the run to stop (200; a finished run is left as it is).
+pub(super) async fn stop(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
+    let id = numeric_id(&raw, "the gc id")?;
+    let ctx = crate::app::RequestContext::as_principal(caller.principal.clone());
+    if !caller.registry().stop_gc(&ctx, id).await? {
+        return Err(ApiError::not_found(format!(
+            "garbage collection run {id} does not exist"
+        )));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /system/gc/{gc_id}/log`: the run's parameters, progress and outcome, as text.
 pub(super) async fn log(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
     let record = record_of(&caller, &raw).await?;
     let mut lines = vec![format!(
@@ -102,6 +113,9 @@ pub(super) async fn log(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Re
         record.delete_untagged,
         record.dry_run
     )];
+    for (at, line) in &record.log {
+        lines.push(format!("{} {line}", timestamp(*at)));
+    }
     match &record.finished {
         None => lines.push("running".to_string()),
         Some(f) => {
@@ -129,7 +143,6 @@ pub(super) async fn log(Path(raw): Path<String>, caller: Caller<SysAdmin>) -> Re
         .into_response())
 }
 
-/// `GET /system/gc/schedule`: no recurring schedule is kept.
 /// `GET /system/gc/schedule`: the recurring schedule (`None` without one), its parameters and
 /// when it fires next.
 pub(super) async fn schedule(caller: Caller<SysAdmin>) -> Result<Response, ApiError> {
@@ -248,9 +261,8 @@ pub(super) async fn create_schedule(
     let options = GcOptions {
         delete_untagged,
         dry_run,
-        resume: false,
         grace: grace_from_env(),
-        scheduled_for: None,
+        ..GcOptions::default()
     };
     let registry = caller.registry().clone();
     let run = registry.start_gc(options).await?;

@@ -239,6 +239,7 @@ pub(crate) fn routes() -> Vec<Route> {
         route(M::POST, "/system/gc/schedule", gc::create_schedule),
         route(M::PUT, "/system/gc/schedule", gc::update_schedule),
         route(M::GET, "/system/gc/{gc_id}", gc::get),
+        route(M::PUT, "/system/gc/{gc_id}", gc::stop),
         route(M::GET, "/system/gc/{gc_id}/log", gc::log),
         route(M::GET, "/ping", health::ping),
         route(M::GET, "/health", health::health),

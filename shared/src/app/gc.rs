@@ -11,8 +11,18 @@
 //!    and deletes the rest's bytes (`BlobDeleting`, the store's batched delete, `BlobDeleted`);
 //!
 //! and lowers the fence with `GcFinished`, which also records what it freed. A dry run reads the
-//! same, appends only its `GcStarted`/`GcFinished` (no fence), and reports what a real run would
-//! delete.
+//! same, appends only its `GcStarted`, checkpoints and `GcFinished` (no fence), and reports what a
+//! real run would delete.
+//!
+//! A run appends a `GcCheckpoint` (where it is, what it did so far) between repositories and
+//! between batches of blobs, at most every [`CHECKPOINT_EVERY`], and at each of those safe points
+//! it stops if asked (`GcStopRequested`, Harbor's `PUT /system/gc/{id}`), or pauses if its
+//! process is near its time limit (a Lambda invocation: a checkpoint with `paused`). Another
+//! process takes a paused or stalled run over ([`Registry::run_due_gc`], `berth gc --resume`) by
+//! appending a checkpoint of its own, and carries on from the last one. Every deletion a run
+//! decides is decided on the `gc` stream too, and only while no one else appended there since
+//! this process's last checkpoint (stop requests aside), so a process that lost its run can never
+//! delete anything again, and never lowers the fence under the run's new owner.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -26,9 +36,22 @@ use crate::ports::MAX_LIST_PAGE;
 
 use super::gc_fence::ContentState;
 use super::{AppError, Registry, RequestContext};
+use crate::domain::RecordedEvent;
 
 /// Repositories read per catalog page.
 const CATALOG_PAGE: usize = 1_000;
+/// How often a run records where it is (and sees a stop request) at the latest, between
+/// repositories and between batches of blobs.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// The most condemned blobs a run decides on at once: after condemning them it reads every
+/// repository again (the protocol's second look), so fewer means more reads, more means a longer
+/// wait for the writers that meet a condemned blob.
+const BYTES_BATCH: usize = 10_000;
+/// How long a run condemns before it settles the batch, whatever its size (each batch is settled
+/// before a checkpoint, so this bounds the time from one safe point to the next).
+const BYTES_BATCH_TIME: Duration = Duration::from_secs(30);
+/// What a process that lost its run (another took it over) is told.
+const TAKEN_OVER: &str = "this garbage collection run was taken over by another process";
 /// The grace window unless the caller sets one: nothing younger is collected.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(2 * 60 * 60);
 
@@ -47,6 +70,9 @@ pub struct GcOptions {
     /// For a run the schedule starts: the firing it serves (a run that served it, or a later one,
     /// means this one is not started).
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// When this process must let go of the run: at the first safe point after it, the run
+    /// pauses (a checkpoint with `paused`) for another process to take over.
+    pub pause_at: Option<Instant>,
 }
 
 impl Default for GcOptions {
@@ -57,8 +83,21 @@ impl Default for GcOptions {
             resume: false,
             grace: DEFAULT_GC_GRACE,
             scheduled_for: None,
+            pause_at: None,
         }
     }
+}
+
+/// How a run left this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GcOutcome {
+    /// Done: every repository and every blob looked at.
+    #[default]
+    Success,
+    /// Ended early on request (`GcStopRequested`).
+    Stopped,
+    /// Handed over, half-way, near this process's time limit; another process carries on.
+    Paused,
 }
 
 /// What a run did (or, dry, would do).
@@ -66,12 +105,14 @@ impl Default for GcOptions {
 pub struct GcReport {
     /// The run's id: the version of its `GcStarted` in the `gc` stream.
     pub run: u64,
+    pub outcome: GcOutcome,
     pub manifests_deleted: u64,
     /// Manifests kept because an immutable tag rule holds a tag of theirs.
     pub manifests_held: u64,
     pub links_removed: u64,
     pub blobs_deleted: u64,
     pub bytes_freed: u64,
+    /// Since the run started (in another process too, for a run taken over).
     pub duration: Duration,
 }
 
@@ -87,13 +128,89 @@ pub fn grace_from_env() -> Duration {
     })
 }
 
-/// A run that has started (its `GcStarted` is in the log) and is yet to collect.
+/// A run this process owns (its `GcStarted`, or its takeover's `GcCheckpoint`, is the last word
+/// in the log) and is yet to collect.
 #[derive(Debug, Clone)]
 pub struct GcRun {
     pub id: u64,
     options: GcOptions,
     cutoff: DateTime<Utc>,
-    started: Instant,
+    started_at: DateTime<Utc>,
+    /// Where to carry on from: the last checkpoint (a run taken over), else the start.
+    from: Progress,
+    /// The `gc` stream's version after this process's last append for the run.
+    owned_at: u64,
+    /// A stop was asked for before this process took the run over.
+    stop_requested: bool,
+}
+
+/// Where a run is: a `GcCheckpoint`'s fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Progress {
+    phase: u8,
+    after: Option<String>,
+    manifests_deleted: u64,
+    links_removed: u64,
+    blobs_deleted: u64,
+    bytes_freed: u64,
+}
+
+impl Progress {
+    const START: Progress = Progress {
+        phase: 1,
+        after: None,
+        manifests_deleted: 0,
+        links_removed: 0,
+        blobs_deleted: 0,
+        bytes_freed: 0,
+    };
+
+    fn checkpoint(&self, run: u64, paused: bool) -> Event {
+        Event::GcCheckpoint {
+            run,
+            phase: self.phase,
+            after: self.after.clone(),
+            manifests_deleted: self.manifests_deleted,
+            links_removed: self.links_removed,
+            blobs_deleted: self.blobs_deleted,
+            bytes_freed: self.bytes_freed,
+            paused,
+        }
+    }
+}
+
+/// What a run does at a safe point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Go,
+    Stop,
+    Pause,
+}
+
+/// The run a process owns while it collects.
+pub(super) struct Owned {
+    run: u64,
+    owned_at: u64,
+    last_checkpoint: Instant,
+    pause_at: Option<Instant>,
+    /// Manifests kept because an immutable tag rule holds a tag of theirs (this process's count).
+    held: u64,
+}
+
+/// The run the `gc` stream has under way (its last event is not a `GcFinished`).
+#[derive(Debug, Clone)]
+struct UnderWay {
+    id: u64,
+    delete_untagged: bool,
+    dry_run: bool,
+    cutoff: DateTime<Utc>,
+    scheduled_for: Option<DateTime<Utc>>,
+    started_at: DateTime<Utc>,
+    progress: Progress,
+    /// The last event's time and whether it paused on purpose.
+    last_at: DateTime<Utc>,
+    paused: bool,
+    stop_requested: bool,
 }
 
 /// A run as the `gc` stream records it (Harbor's GC history).
@@ -107,6 +224,8 @@ pub struct GcRecord {
     pub started_at: DateTime<Utc>,
     /// `None` while it runs (or if it stopped half-way and was not resumed).
     pub finished: Option<GcFinished>,
+    /// Its checkpoints, stop requests and takeovers, oldest first, as lines of its log.
+    pub log: Vec<(DateTime<Utc>, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,44 +249,60 @@ impl Registry {
     }
 
     /// Starts a run: its `GcStarted` is appended (a real run while another is up is refused as a
-    /// conflict, unless `resume`), and [`Registry::finish_gc`] does the rest.
+    /// conflict, unless `resume`: then this process takes the run over, with the run's own
+    /// parameters, from its last checkpoint), and [`Registry::finish_gc`] does the rest.
     pub async fn start_gc(&self, options: GcOptions) -> Result<GcRun, AppError> {
-        let started = Instant::now();
         let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
         let cutoff = self.clock.now() - chrono::Duration::from_std(options.grace).unwrap_or_default();
-        let id = self.start_run(&ctx, &options, cutoff).await?;
-        Ok(GcRun {
-            id,
-            options,
-            cutoff,
-            started,
-        })
+        self.start_run(&ctx, &options, cutoff).await
     }
 
-    /// Waits out the fence (a real run), collects, and appends the run's `GcFinished`.
+    /// Waits out the fence (a real run that just raised it), collects from where the run is, and
+    /// appends the run's `GcFinished`, unless it paused for another process or lost the run.
     pub async fn finish_gc(&self, run: GcRun) -> Result<GcReport, AppError> {
-        let GcRun {
-            id: run,
-            options,
-            cutoff,
-            started,
-        } = run;
         let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
-        if !options.dry_run {
-            tokio::time::sleep(self.gc_timing.fence_wait()).await;
+        let fence_wait = self.gc_timing.fence_wait();
+        let up_for = (self.clock.now() - run.started_at).to_std().unwrap_or_default();
+        if !run.options.dry_run && up_for < fence_wait {
+            tokio::time::sleep(fence_wait - up_for).await;
         }
-        let mut report = GcReport {
-            run,
-            ..GcReport::default()
+        let mut owned = Owned {
+            run: run.id,
+            owned_at: run.owned_at,
+            last_checkpoint: Instant::now(),
+            pause_at: run.options.pause_at,
+            held: 0,
         };
-        let outcome = self.collect(&ctx, &options, cutoff, &mut report).await;
-        report.duration = started.elapsed();
+        let mut progress = run.from.clone();
+        let outcome = if run.stop_requested {
+            Ok(Control::Stop)
+        } else {
+            self.collect(&ctx, &run, &mut owned, &mut progress).await
+        };
+        let report = GcReport {
+            run: run.id,
+            outcome: match outcome {
+                Ok(Control::Stop) => GcOutcome::Stopped,
+                Ok(Control::Pause) => GcOutcome::Paused,
+                _ => GcOutcome::Success,
+            },
+            manifests_deleted: progress.manifests_deleted,
+            manifests_held: owned.held,
+            links_removed: progress.links_removed,
+            blobs_deleted: progress.blobs_deleted,
+            bytes_freed: progress.bytes_freed,
+            duration: (self.clock.now() - run.started_at).to_std().unwrap_or_default(),
+        };
         let (status, error) = match &outcome {
-            Ok(()) => ("Success", None),
+            Ok(Control::Pause) => return Ok(report),
+            // Not ours any more: the fence is its new owner's to lower.
+            Err(AppError::Conflict(message)) if message == TAKEN_OVER => return outcome.map(|_| report),
+            Ok(Control::Go) => ("Success", None),
+            Ok(Control::Stop) => ("Stopped", None),
             Err(e) => ("Error", Some(e.to_string())),
         };
         let finished = Event::GcFinished {
-            run,
+            run: run.id,
             status: status.to_string(),
             manifests_deleted: report.manifests_deleted,
             links_removed: report.links_removed,
@@ -176,17 +311,71 @@ impl Registry {
             duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
             error,
         };
-        // Appended whatever happened: it lowers the fence.
-        self.append_system(&ctx, finished).await?;
+        // Appended whatever happened (it lowers the fence), by the run's owner only.
+        self.append_owned(&ctx, &owned, finished).await?;
         self.forget_fence();
-        outcome.map(|()| report)
+        outcome.map(|_| report)
+    }
+
+    /// Asks run `id` to stop (Harbor's `PUT /system/gc/{id}`): `Ok(false)` if there is no such
+    /// run; a finished run is left as it is. The run ends at its next safe point, with what it did
+    /// so far; until then the fence stays up.
+    pub async fn stop_gc(&self, ctx: &RequestContext, id: u64) -> Result<bool, AppError> {
+        let stream = StreamId::gc();
+        let (_, found) = self
+            .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+                Box::pin(async move {
+                    match self.under_way().await? {
+                        Some(run) if run.id == id => {
+                            let events = if run.stop_requested {
+                                vec![]
+                            } else {
+                                vec![Event::GcStopRequested { run: id }]
+                            };
+                            Ok((events, true))
+                        }
+                        _ => Ok((vec![], self.gc_history().await?.iter().any(|r| r.id == id))),
+                    }
+                })
+            })
+            .await?;
+        Ok(found)
     }
 
     /// Runs garbage collection if its schedule fired since it was set and since the schedule's last
-    /// run (once however many firings were missed); `Ok(None)` if nothing was due, or a run is under
-    /// way, or another process started this firing's. `berth serve` calls this with the retention
-    /// schedules, the janitor function on each of its runs.
-    pub async fn run_due_gc(&self, now: DateTime<Utc>) -> Result<Option<GcReport>, AppError> {
+    /// run (once however many firings were missed), or takes over a run that paused or stalled
+    /// (no checkpoint for [`GcTiming::stalled_after`](super::GcTiming)); `Ok(None)` if nothing
+    /// was due, or a run is under way, or another process started this firing's. `berth serve`
+    /// calls this with the retention schedules, the janitor function on each of its runs (with
+    /// `pause_at` a little before its time limit).
+    pub async fn run_due_gc(
+        &self,
+        now: DateTime<Utc>,
+        pause_at: Option<Instant>,
+    ) -> Result<Option<GcReport>, AppError> {
+        if let Some(run) = self.under_way().await? {
+            let silent = (now - run.last_at).to_std().unwrap_or_default();
+            if !run.paused && silent < self.gc_timing.stalled_after {
+                return Ok(None);
+            }
+            tracing::info!(
+                run = run.id,
+                paused = run.paused,
+                silent_secs = silent.as_secs(),
+                "taking a garbage collection run over"
+            );
+            let options = GcOptions {
+                dry_run: run.dry_run,
+                resume: true,
+                pause_at,
+                ..GcOptions::default()
+            };
+            return match self.start_gc(options).await {
+                Ok(taken) => Ok(Some(self.finish_gc(taken).await?)),
+                Err(AppError::Conflict(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
         let directory = self.current_directory().await?;
         let Some(schedule) = &directory.gc_schedule else {
             return Ok(None);
@@ -203,6 +392,7 @@ impl Registry {
             dry_run: schedule.spec.dry_run,
             scheduled_for: Some(due),
             grace: grace_from_env(),
+            pause_at,
             ..GcOptions::default()
         };
         match self.start_gc(options).await {
@@ -217,6 +407,8 @@ impl Registry {
         let stream = StreamId::gc();
         let mut records: Vec<GcRecord> = Vec::new();
         for recorded in self.whole_stream(&stream).await? {
+            let at = recorded.envelope.time;
+            let principal = recorded.envelope.principal.clone();
             match recorded.envelope.event {
                 Event::GcStarted {
                     delete_untagged,
@@ -228,9 +420,45 @@ impl Registry {
                     delete_untagged,
                     dry_run,
                     scheduled_for,
-                    started_at: recorded.envelope.time,
+                    started_at: at,
                     finished: None,
+                    log: Vec::new(),
                 }),
+                Event::GcCheckpoint {
+                    run,
+                    phase,
+                    after,
+                    manifests_deleted,
+                    links_removed,
+                    blobs_deleted,
+                    bytes_freed,
+                    paused,
+                } => {
+                    if let Some(record) = records.iter_mut().find(|r| r.id == run) {
+                        let place = match (phase, after) {
+                            (1, None) => "phase 1 (links and manifests) starts".to_string(),
+                            (1, Some(repo)) => format!("phase 1 (links and manifests): done up to {repo}"),
+                            (_, None) => "phase 2 (bytes) starts".to_string(),
+                            (_, Some(digest)) => format!("phase 2 (bytes): done up to {digest}"),
+                        };
+                        let what = format!(
+                            "{place}; so far {manifests_deleted} manifests deleted, {links_removed} blob links removed, {blobs_deleted} blobs deleted, {bytes_freed} bytes freed"
+                        );
+                        record.log.push((
+                            at,
+                            if paused {
+                                format!("paused near the process's time limit: {what}")
+                            } else {
+                                format!("checkpoint: {what}")
+                            },
+                        ));
+                    }
+                }
+                Event::GcStopRequested { run } => {
+                    if let Some(record) = records.iter_mut().find(|r| r.id == run) {
+                        record.log.push((at, format!("stop requested by {principal}")));
+                    }
+                }
                 Event::GcFinished {
                     run,
                     status,
@@ -243,7 +471,7 @@ impl Registry {
                 } => {
                     if let Some(record) = records.iter_mut().find(|r| r.id == run) {
                         record.finished = Some(GcFinished {
-                            at: recorded.envelope.time,
+                            at,
                             status,
                             manifests_deleted,
                             links_removed,
@@ -260,25 +488,103 @@ impl Registry {
         Ok(records)
     }
 
-    /// Appends `GcStarted` (the run's id is its version), or takes over the run whose fence is up.
+    /// The run the `gc` stream has under way, read from its start.
+    async fn under_way(&self) -> Result<Option<UnderWay>, AppError> {
+        let stream = StreamId::gc();
+        let Some(last) = self.last_event(&stream).await? else {
+            return Ok(None);
+        };
+        let id = match &last.envelope.event {
+            Event::GcStarted { .. } => last.version,
+            Event::GcCheckpoint { run, .. } | Event::GcStopRequested { run } => *run,
+            _ => return Ok(None),
+        };
+        let mut events: Vec<RecordedEvent> = Vec::new();
+        loop {
+            let after = events.last().map_or(id.saturating_sub(1), |r| r.version);
+            let page = self.log.read_stream(&stream, after, MAX_LIST_PAGE).await?;
+            let done = page.len() < MAX_LIST_PAGE;
+            events.extend(page);
+            if done {
+                break;
+            }
+        }
+        let mut run = None;
+        for recorded in events {
+            let at = recorded.envelope.time;
+            match (recorded.envelope.event, run.as_mut()) {
+                (
+                    Event::GcStarted {
+                        delete_untagged,
+                        dry_run,
+                        cutoff,
+                        scheduled_for,
+                    },
+                    None,
+                ) => {
+                    run = Some(UnderWay {
+                        id,
+                        delete_untagged,
+                        dry_run,
+                        cutoff,
+                        scheduled_for,
+                        started_at: at,
+                        progress: Progress::START,
+                        last_at: at,
+                        paused: false,
+                        stop_requested: false,
+                    })
+                }
+                (
+                    Event::GcCheckpoint {
+                        phase,
+                        after,
+                        manifests_deleted,
+                        links_removed,
+                        blobs_deleted,
+                        bytes_freed,
+                        paused,
+                        ..
+                    },
+                    Some(run),
+                ) => {
+                    run.progress = Progress {
+                        phase,
+                        after,
+                        manifests_deleted,
+                        links_removed,
+                        blobs_deleted,
+                        bytes_freed,
+                    };
+                    run.last_at = at;
+                    run.paused = paused;
+                }
+                (Event::GcStopRequested { .. }, Some(run)) => {
+                    run.stop_requested = true;
+                    run.last_at = at;
+                    run.paused = false;
+                }
+                _ => {}
+            }
+        }
+        Ok(run)
+    }
+
+    /// Appends `GcStarted` (the run's id is its version), or takes over the run under way.
     async fn start_run(
         &self,
         ctx: &RequestContext,
         options: &GcOptions,
         cutoff: DateTime<Utc>,
-    ) -> Result<u64, AppError> {
+    ) -> Result<GcRun, AppError> {
         // One run at a time, dry or real, decided on the `gc` stream: the fence is the stream's
-        // last event, so a dry run's events landing inside a real run would lower it.
+        // last word, so a dry run's events landing inside a real run would lower it.
         let stream = StreamId::gc();
         let options = *options;
         let (recorded, taken_over) = self
             .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
                 Box::pin(async move {
-                    let last = self.last_event(&StreamId::gc()).await?;
-                    let under_way = match last.as_ref().map(|r| (&r.envelope.event, r.version)) {
-                        Some((Event::GcStarted { dry_run, .. }, version)) => Some((*dry_run, version)),
-                        _ => None,
-                    };
+                    let under_way = self.under_way().await?;
                     if let Some(due) = options.scheduled_for {
                         let served = (self.gc_history().await?.iter())
                             .any(|r| r.scheduled_for.is_some_and(|at| at >= due));
@@ -299,36 +605,63 @@ impl Registry {
                         Some(_) if !options.resume => Err(AppError::Conflict(
                             "a garbage collection run is under way (or stopped half-way: resume it)".into(),
                         )),
-                        // The fence is up: take the real run over.
-                        Some((false, version)) if !options.dry_run => Ok((vec![], Some(version))),
+                        // The fence is up: take the real run over, from its last checkpoint.
+                        Some(run) if !run.dry_run && !options.dry_run => {
+                            let takeover = run.progress.checkpoint(run.id, false);
+                            Ok((vec![takeover], Some(run)))
+                        }
                         // A dry run that never finished: close it, then start.
-                        Some((true, version)) => {
+                        Some(run) if run.dry_run => {
                             let closed = Event::GcFinished {
-                                run: version,
+                                run: run.id,
                                 status: "Stopped".to_string(),
-                                manifests_deleted: 0,
-                                links_removed: 0,
-                                blobs_deleted: 0,
-                                bytes_freed: 0,
+                                manifests_deleted: run.progress.manifests_deleted,
+                                links_removed: run.progress.links_removed,
+                                blobs_deleted: run.progress.blobs_deleted,
+                                bytes_freed: run.progress.bytes_freed,
                                 duration_ms: 0,
                                 error: Some("taken over by a resumed run".to_string()),
                             };
                             Ok((vec![closed, started], None))
                         }
-                        Some((false, _)) => Err(AppError::Conflict(
+                        Some(_) => Err(AppError::Conflict(
                             "a real garbage collection run is under way: a dry run cannot resume it".into(),
                         )),
                     }
                 })
             })
             .await?;
-        if let Some(version) = taken_over {
-            return Ok(version);
+        let owned_at = recorded.last().map_or(0, |r| r.version);
+        if let Some(run) = taken_over {
+            return Ok(GcRun {
+                id: run.id,
+                options: GcOptions {
+                    delete_untagged: run.delete_untagged,
+                    dry_run: false,
+                    scheduled_for: run.scheduled_for,
+                    ..options
+                },
+                cutoff: run.cutoff,
+                started_at: run.started_at,
+                from: run.progress,
+                owned_at,
+                stop_requested: run.stop_requested,
+            });
         }
         if !options.dry_run {
             self.forget_fence();
         }
-        Ok(recorded.last().map_or(0, |r| r.version))
+        Ok(GcRun {
+            id: owned_at,
+            options,
+            cutoff,
+            started_at: recorded
+                .last()
+                .map_or_else(|| self.clock.now(), |r| r.envelope.time),
+            from: Progress::START,
+            owned_at,
+            stop_requested: false,
+        })
     }
 
     /// Appends one event of the system's to its stream, decided on nothing but that stream.
@@ -343,43 +676,146 @@ impl Registry {
         Ok(recorded.first().map_or(0, |r| r.version))
     }
 
+    /// Whether this process still owns the run: nothing but stop requests was appended to `gc`
+    /// since its last append (answers whether a stop was asked for).
+    async fn still_owned(&self, owned: &Owned) -> Result<bool, AppError> {
+        let since = self.log.read_stream(&StreamId::gc(), owned.owned_at, 16).await?;
+        let mut stop = false;
+        for recorded in since {
+            match recorded.envelope.event {
+                Event::GcStopRequested { run } if run == owned.run => stop = true,
+                _ => return Err(AppError::Conflict(TAKEN_OVER.to_string())),
+            }
+        }
+        Ok(stop)
+    }
+
+    /// Appends `event` (to its own stream) while this process still owns the run.
+    async fn append_owned(&self, ctx: &RequestContext, owned: &Owned, event: Event) -> Result<(), AppError> {
+        let streams = [StreamId::gc(), StreamId::of(&event)];
+        let event = &event;
+        self.decide_and_append(ctx, &streams, move || {
+            Box::pin(async move {
+                self.still_owned(owned).await?;
+                Ok((vec![event.clone()], ()))
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// A safe point: between repositories, and after each batch of blobs is settled. Appends a
+    /// checkpoint if one is due (`force`: always), and answers whether to go on, stop (asked to)
+    /// or pause (past `pause_at`).
+    async fn safe_point(
+        &self,
+        ctx: &RequestContext,
+        owned: &mut Owned,
+        progress: &Progress,
+        force: bool,
+    ) -> Result<Control, AppError> {
+        let pause = owned.pause_at.is_some_and(|at| Instant::now() >= at);
+        if !force && !pause && owned.last_checkpoint.elapsed() < CHECKPOINT_EVERY {
+            // Between checkpoints, one read: has anyone else appended?
+            if self.log.stream_version(&StreamId::gc()).await? == owned.owned_at {
+                return Ok(Control::Go);
+            }
+        }
+        let stream = StreamId::gc();
+        let owner = &*owned;
+        let (recorded, control) = self
+            .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+                Box::pin(async move {
+                    if self.still_owned(owner).await? {
+                        return Ok((vec![], Control::Stop));
+                    }
+                    let control = if pause { Control::Pause } else { Control::Go };
+                    Ok((vec![progress.checkpoint(owner.run, pause)], control))
+                })
+            })
+            .await?;
+        if let Some(last) = recorded.last() {
+            owned.owned_at = last.version;
+            owned.last_checkpoint = Instant::now();
+        }
+        Ok(control)
+    }
+
     async fn collect(
         &self,
         ctx: &RequestContext,
-        options: &GcOptions,
-        cutoff: DateTime<Utc>,
-        report: &mut GcReport,
-    ) -> Result<(), AppError> {
+        run: &GcRun,
+        owned: &mut Owned,
+        progress: &mut Progress,
+    ) -> Result<Control, AppError> {
+        let dry_run = run.options.dry_run;
         let mark_options = Options {
-            delete_untagged: options.delete_untagged,
-            cutoff,
+            delete_untagged: run.options.delete_untagged,
+            cutoff: run.cutoff,
         };
         // Phase 1, per repository; what stays used is phase 2's first look.
         let mut used: BTreeSet<Digest> = BTreeSet::new();
+        let resumed_in_phase_2 = progress.phase == 2;
         for repo in self.all_repositories().await? {
+            let done =
+                resumed_in_phase_2 || (progress.after.as_deref()).is_some_and(|after| repo.as_str() <= after);
+            if done {
+                used.extend(self.used_by(&repo).await?);
+                continue;
+            }
             used.extend(
-                self.collect_repository(ctx, &repo, &mark_options, options.dry_run, report)
+                self.collect_repository(ctx, owned, &repo, &mark_options, dry_run, progress)
                     .await?,
             );
+            progress.after = Some(repo.to_string());
+            let control = self.safe_point(ctx, owned, progress, false).await?;
+            if control != Control::Go {
+                return Ok(control);
+            }
         }
         // Phase 2: the blob store against what is used.
         let mut after: Option<Digest> = None;
+        if resumed_in_phase_2 {
+            after = progress.after.as_deref().and_then(|d| d.parse().ok());
+        } else {
+            *progress = Progress {
+                phase: 2,
+                after: None,
+                ..progress.clone()
+            };
+            let control = self.safe_point(ctx, owned, progress, true).await?;
+            if control != Control::Go {
+                return Ok(control);
+            }
+        }
+        let mut batch: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut batch_started = Instant::now();
         loop {
             let page = self.blobs.list_blobs(after.as_ref(), MAX_LIST_PAGE).await?;
             let last = page.len() < MAX_LIST_PAGE;
-            after = page.last().map(|b| b.digest.clone());
+            after = page.last().map(|b| b.digest.clone()).or(after);
             let mut candidates: BTreeMap<Digest, u64> = BTreeMap::new();
             for blob in page {
-                if blob.modified <= cutoff && !used.contains(&blob.digest) {
+                if blob.modified <= run.cutoff && !used.contains(&blob.digest) {
                     candidates.insert(blob.digest, blob.size);
                 }
             }
-            if !candidates.is_empty() {
-                self.collect_bytes(ctx, candidates, options.dry_run, report)
-                    .await?;
+            if batch.is_empty() {
+                batch_started = Instant::now();
             }
-            if last {
-                return Ok(());
+            if !dry_run {
+                self.condemn(ctx, owned, candidates.keys()).await?;
+            }
+            batch.extend(candidates);
+            let pause = owned.pause_at.is_some_and(|at| Instant::now() >= at);
+            if last || batch.len() >= BYTES_BATCH || batch_started.elapsed() >= BYTES_BATCH_TIME || pause {
+                self.settle_bytes(ctx, owned, std::mem::take(&mut batch), dry_run, progress)
+                    .await?;
+                progress.after = after.as_ref().map(ToString::to_string);
+                let control = self.safe_point(ctx, owned, progress, true).await?;
+                if control != Control::Go || last {
+                    return Ok(control);
+                }
             }
         }
     }
@@ -411,13 +847,15 @@ impl Registry {
 
     /// Phase 1 for one repository; answers what it still uses afterwards (for a dry run, what it
     /// would).
+    #[allow(clippy::too_many_arguments)]
     async fn collect_repository(
         &self,
         ctx: &RequestContext,
+        owned: &mut Owned,
         repo: &RepoName,
         options: &Options,
         dry_run: bool,
-        report: &mut GcReport,
+        progress: &mut Progress,
     ) -> Result<BTreeSet<Digest>, AppError> {
         let mut snapshot = Snapshot::default();
         for record in self.views.manifests(repo).await? {
@@ -440,13 +878,13 @@ impl Registry {
 
         for digest in &plan.delete {
             if dry_run {
-                report.manifests_deleted += 1;
+                progress.manifests_deleted += 1;
                 used.remove(digest);
                 continue;
             }
-            match self.delete_collected(ctx, repo, digest).await {
-                Ok(deleted) => report.manifests_deleted += deleted,
-                Err(AppError::Immutable(_)) => report.manifests_held += 1,
+            match self.delete_collected(ctx, Some(owned), repo, digest).await {
+                Ok(deleted) => progress.manifests_deleted += deleted,
+                Err(AppError::Immutable(_)) => owned.held += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -455,11 +893,11 @@ impl Registry {
                 continue;
             }
             if dry_run {
-                report.links_removed += 1;
+                progress.links_removed += 1;
                 used.remove(blob);
                 continue;
             }
-            report.links_removed += self.unlink_collected(ctx, repo, blob).await?;
+            progress.links_removed += self.unlink_collected(ctx, owned, repo, blob).await?;
         }
         if dry_run {
             Ok(used)
@@ -474,18 +912,24 @@ impl Registry {
         Ok(last.map_or(DateTime::<Utc>::MIN_UTC, |r| r.envelope.time))
     }
 
-    /// Deletes a manifest the mark let go (with its accessories), unless it went meanwhile;
-    /// answers how many manifests went.
+    /// Deletes a manifest the mark (or a retention policy) let go, with its accessories, unless it
+    /// went meanwhile; answers how many manifests went. For a GC run, only while this process owns
+    /// the run.
     pub(super) async fn delete_collected(
         &self,
         ctx: &RequestContext,
+        owner: Option<&Owned>,
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<u64, AppError> {
-        let streams = [StreamId::manifest(repo, digest)];
+        let mut streams = vec![StreamId::manifest(repo, digest)];
+        streams.extend(owner.map(|_| StreamId::gc()));
         let (recorded, ()) = self
             .decide_and_append(ctx, &streams, move || {
                 Box::pin(async move {
+                    if let Some(owner) = owner {
+                        self.still_owned(owner).await?;
+                    }
                     if self.views.manifest(repo, digest).await?.is_none() {
                         return Ok((vec![], ()));
                     }
@@ -500,17 +944,20 @@ impl Registry {
     }
 
     /// Unlinks `blob` from `repo` unless a manifest uses it by then, then reads the manifests that
-    /// use it again and links it back under any that appeared meanwhile (the protocol's re-read).
+    /// use it again and links it back under any that appeared meanwhile (the protocol's re-read;
+    /// linking back is always safe, so it is done whoever owns the run by then).
     async fn unlink_collected(
         &self,
         ctx: &RequestContext,
+        owned: &Owned,
         repo: &RepoName,
         blob: &Digest,
     ) -> Result<u64, AppError> {
-        let streams = [StreamId::blob(repo, blob)];
+        let streams = [StreamId::blob(repo, blob), StreamId::gc()];
         let (recorded, ()) = self
             .decide_and_append(ctx, &streams, move || {
                 Box::pin(async move {
+                    self.still_owned(owned).await?;
                     if self.used_by_a_manifest(repo, blob).await? {
                         return Ok((vec![], ()));
                     }
@@ -527,6 +974,7 @@ impl Registry {
         };
         if self.used_by_a_manifest(repo, blob).await? {
             let size = *size;
+            let streams = [StreamId::blob(repo, blob)];
             self.decide_and_append(ctx, &streams, move || {
                 Box::pin(async move {
                     if self.views.blob_link(repo, blob).await?.is_some() {
@@ -557,24 +1005,19 @@ impl Registry {
         Ok(false)
     }
 
-    /// Phase 2 for one page of candidates (digest → size): condemn, look again, delete.
-    async fn collect_bytes(
+    /// Phase 2's first step for some candidates: condemns them (content condemned or being
+    /// deleted already, by a run that stopped half-way, is carried on by `settle_bytes`).
+    async fn condemn(
         &self,
         ctx: &RequestContext,
-        candidates: BTreeMap<Digest, u64>,
-        dry_run: bool,
-        report: &mut GcReport,
+        owned: &Owned,
+        digests: impl Iterator<Item = &Digest>,
     ) -> Result<(), AppError> {
-        if dry_run {
-            report.blobs_deleted += candidates.len() as u64;
-            report.bytes_freed += candidates.values().sum::<u64>();
-            return Ok(());
-        }
-        // Condemned or being deleted already (a run that stopped half-way): carried on below.
-        for digest in candidates.keys() {
-            let streams = [StreamId::content(digest)];
+        for digest in digests {
+            let streams = [StreamId::content(digest), StreamId::gc()];
             self.decide_and_append(ctx, &streams, move || {
                 Box::pin(async move {
+                    self.still_owned(owned).await?;
                     // Deleted content whose bytes are back (an upload since) starts over.
                     let events = match self.content_state(digest).await? {
                         ContentState::Live | ContentState::Deleted => vec![Event::BlobCondemned {
@@ -587,6 +1030,27 @@ impl Registry {
             })
             .await?;
         }
+        Ok(())
+    }
+
+    /// Phase 2 for a batch of condemned candidates (digest → size): look again, spare what is
+    /// used, delete the rest.
+    async fn settle_bytes(
+        &self,
+        ctx: &RequestContext,
+        owned: &Owned,
+        candidates: BTreeMap<Digest, u64>,
+        dry_run: bool,
+        progress: &mut Progress,
+    ) -> Result<(), AppError> {
+        if dry_run {
+            progress.blobs_deleted += candidates.len() as u64;
+            progress.bytes_freed += candidates.values().sum::<u64>();
+            return Ok(());
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
         // The protocol's second look: every repository again.
         let mut used = BTreeSet::new();
         for repo in self.all_repositories().await? {
@@ -595,10 +1059,11 @@ impl Registry {
         let mut deleting = Vec::new();
         for digest in candidates.keys() {
             let spare = used.contains(digest);
-            let streams = [StreamId::content(digest)];
+            let streams = [StreamId::content(digest), StreamId::gc()];
             let (_, go) = self
                 .decide_and_append(ctx, &streams, move || {
                     Box::pin(async move {
+                        self.still_owned(owned).await?;
                         let state = self.content_state(digest).await?;
                         Ok(match (state, spare) {
                             (ContentState::Condemned, true) => (
@@ -626,10 +1091,10 @@ impl Registry {
         self.blobs.delete_blobs(&deleting).await?;
         for digest in deleting {
             let size = candidates.get(&digest).copied().unwrap_or(0);
-            self.append_system(ctx, Event::BlobDeleted { digest, size })
+            self.append_owned(ctx, owned, Event::BlobDeleted { digest, size })
                 .await?;
-            report.blobs_deleted += 1;
-            report.bytes_freed += size;
+            progress.blobs_deleted += 1;
+            progress.bytes_freed += size;
         }
         Ok(())
     }
@@ -660,6 +1125,7 @@ mod tests {
             fence_cache: Duration::from_millis(10),
             decision_bound: Duration::from_millis(50),
             append_margin: Duration::from_millis(10),
+            ..GcTiming::default()
         })
     }
 
@@ -895,20 +1361,24 @@ mod tests {
         registry.change_access(&ctx, command).await.unwrap();
         let now = Utc::now();
         let minute = chrono::TimeDelta::seconds(60);
-        assert_eq!(registry.run_due_gc(now).await.unwrap(), None, "nothing fired yet");
+        assert_eq!(
+            registry.run_due_gc(now, None).await.unwrap(),
+            None,
+            "nothing fired yet"
+        );
         let later = now + minute * 3;
         let report = registry
-            .run_due_gc(later)
+            .run_due_gc(later, None)
             .await
             .unwrap()
             .expect("three firings missed: one run");
         assert_eq!(
-            registry.run_due_gc(later).await.unwrap(),
+            registry.run_due_gc(later, None).await.unwrap(),
             None,
             "not twice for a firing"
         );
         let next = registry
-            .run_due_gc(later + minute * 2)
+            .run_due_gc(later + minute * 2, None)
             .await
             .unwrap()
             .expect("the next firing");
@@ -919,7 +1389,10 @@ mod tests {
         // Removed, it runs no more.
         let command = AccessCommand::SetGcSchedule { schedule: None };
         registry.change_access(&ctx, command).await.unwrap();
-        assert_eq!(registry.run_due_gc(later + minute * 60).await.unwrap(), None);
+        assert_eq!(
+            registry.run_due_gc(later + minute * 60, None).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
@@ -982,6 +1455,160 @@ mod tests {
         let history = registry.gc_history().await.unwrap();
         let closed = history.iter().find(|r| r.id == stale).unwrap();
         assert_eq!(closed.finished.as_ref().unwrap().status, "Stopped");
+    }
+
+    /// Two repositories, each with one deleted image: in each, two links to remove (config and
+    /// layer) and three blobs to delete (with the manifest's own bytes).
+    async fn two_repositories_of_garbage(registry: &Registry) {
+        for name in ["gc/one", "gc/two"] {
+            let repo: RepoName = name.parse().unwrap();
+            let config = upload(registry, &repo, format!("{{\"repo\":\"{name}\"}}").into_bytes())
+                .await
+                .unwrap();
+            let layer = upload(registry, &repo, format!("layer of {name}").into_bytes())
+                .await
+                .unwrap();
+            let digest = push(registry, &repo, "v1", &image(&config, &[&layer]))
+                .await
+                .unwrap();
+            registry
+                .delete_manifest(&RequestContext::anonymous(), &repo, &Reference::Digest(digest))
+                .await
+                .unwrap();
+        }
+    }
+
+    fn gc_finished_count(history: &[GcRecord]) -> usize {
+        history.iter().filter(|r| r.finished.is_some()).count()
+    }
+
+    #[tokio::test]
+    async fn a_stopped_run_ends_at_its_next_safe_point_with_what_it_did_and_lowers_the_fence() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(&dir);
+        two_repositories_of_garbage(&registry).await;
+        let system = RequestContext::as_principal(crate::domain::access::Principal::system());
+        assert!(!registry.stop_gc(&system, 1).await.unwrap(), "no such run");
+        let run = registry.start_gc(now()).await.unwrap();
+        assert!(registry.stop_gc(&system, run.id).await.unwrap());
+        assert!(
+            registry.stop_gc(&system, run.id).await.unwrap(),
+            "asked twice: one request"
+        );
+        assert!(registry.read_fence().await.unwrap(), "up until the run sees it");
+        let report = registry.finish_gc(run).await.unwrap();
+        assert_eq!(report.outcome, GcOutcome::Stopped);
+        assert_eq!(report.blobs_deleted, 0, "stopped before the bytes");
+        assert!(!registry.read_fence().await.unwrap());
+        let history = registry.gc_history().await.unwrap();
+        let record = history.last().unwrap();
+        assert_eq!(record.finished.as_ref().unwrap().status, "Stopped");
+        assert_eq!(
+            (record.log.iter())
+                .filter(|(_, line)| line.starts_with("stop requested"))
+                .count(),
+            1,
+            "{:?}",
+            record.log
+        );
+        // Stopping a finished run leaves it as it is; the next run collects everything.
+        assert!(registry.stop_gc(&system, record.id).await.unwrap());
+        let next = registry.gc(now()).await.unwrap();
+        assert_eq!((next.outcome, next.blobs_deleted), (GcOutcome::Success, 6));
+    }
+
+    #[tokio::test]
+    async fn a_paused_run_keeps_its_fence_and_the_next_process_carries_it_on_from_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(&dir);
+        two_repositories_of_garbage(&registry).await;
+        // A process out of time at once: it pauses at its first safe point, after one repository.
+        let paused = registry
+            .gc(GcOptions {
+                pause_at: Some(Instant::now()),
+                ..now()
+            })
+            .await
+            .unwrap();
+        assert_eq!(paused.outcome, GcOutcome::Paused);
+        assert_eq!((paused.links_removed, paused.blobs_deleted), (2, 0));
+        assert!(
+            registry.read_fence().await.unwrap(),
+            "a paused run keeps the fence up"
+        );
+        assert!(matches!(registry.gc(now()).await, Err(AppError::Conflict(_))));
+        // The schedule's check takes a paused run over at once, and it goes on from there.
+        let carried = registry.run_due_gc(Utc::now(), None).await.unwrap().unwrap();
+        assert_eq!(carried.run, paused.run);
+        assert_eq!(carried.outcome, GcOutcome::Success);
+        assert_eq!(
+            (carried.links_removed, carried.blobs_deleted),
+            (4, 6),
+            "the counts of both processes"
+        );
+        assert!(!registry.read_fence().await.unwrap());
+        let history = registry.gc_history().await.unwrap();
+        assert_eq!(gc_finished_count(&history), 1);
+        let log = &history.last().unwrap().log;
+        assert!(log.iter().any(|(_, l)| l.starts_with("paused")), "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn a_process_whose_run_was_taken_over_can_neither_delete_nor_lower_the_fence() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(&dir);
+        two_repositories_of_garbage(&registry).await;
+        let first = registry.start_gc(now()).await.unwrap();
+        // Not stalled yet: the schedule's check leaves it alone.
+        assert!(registry.run_due_gc(Utc::now(), None).await.unwrap().is_none());
+        let second = registry
+            .start_gc(GcOptions {
+                resume: true,
+                ..now()
+            })
+            .await
+            .unwrap();
+        assert_eq!(second.id, first.id);
+        let lost = registry.finish_gc(first).await;
+        assert!(
+            matches!(&lost, Err(AppError::Conflict(m)) if m == TAKEN_OVER),
+            "{lost:?}"
+        );
+        assert!(
+            registry.read_fence().await.unwrap(),
+            "the new owner's fence stays up"
+        );
+        assert_eq!(gc_finished_count(&registry.gc_history().await.unwrap()), 0);
+        let done = registry.finish_gc(second).await.unwrap();
+        assert_eq!((done.links_removed, done.blobs_deleted), (4, 6));
+        assert!(!registry.read_fence().await.unwrap());
+        assert_eq!(gc_finished_count(&registry.gc_history().await.unwrap()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_run_silent_for_longer_than_the_stall_window_is_taken_over_by_the_schedules_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RedbStore::open(&dir.path().join("berth.redb")).unwrap());
+        let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        let registry =
+            Registry::new(store.clone(), store, blobs, Arc::new(SystemClock)).with_gc_timing(GcTiming {
+                fence_cache: Duration::from_millis(10),
+                decision_bound: Duration::from_millis(50),
+                append_margin: Duration::from_millis(10),
+                stalled_after: Duration::from_millis(300),
+            });
+        two_repositories_of_garbage(&registry).await;
+        // A process that started a run and died.
+        let dead = registry.start_gc(now()).await.unwrap();
+        assert!(
+            registry.run_due_gc(Utc::now(), None).await.unwrap().is_none(),
+            "not yet"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let report = registry.run_due_gc(Utc::now(), None).await.unwrap().unwrap();
+        assert_eq!((report.run, report.outcome), (dead.id, GcOutcome::Success));
+        assert_eq!(report.blobs_deleted, 6);
+        assert!(!registry.read_fence().await.unwrap());
     }
 
     /// The test: pushes in a loop (upload, pause, manifest PUT, retried as a client does

@@ -1,8 +1,9 @@
 //! The GC fence and the careful write path (docs/lifecycle.md, "GC protocol", the fenced design,
 //! model-checked in docs/models/gc_fenced.pml).
 //!
-//! A garbage collection run raises the fence (its `GcStarted` is the last event of the `gc`
-//! stream) and lowers it with its `GcFinished`. Each process reads the fence at most every
+//! A garbage collection run raises the fence (its `GcStarted`) and lowers it with its
+//! `GcFinished`: the fence is up while the last event of the `gc` stream belongs to a real run
+//! that has not finished (its start, a checkpoint, a stop request). Each process reads the fence at most every
 //! [`GcTiming::fence_cache`]. A write decision that finds the fence down takes today's fast path,
 //! bounded in time: it must append within [`GcTiming::decision_bound`] of reading the fence (for
 //! an upload, before its bytes are put), or it is decided again on the careful path. GC waits
@@ -32,6 +33,9 @@ pub const DEFAULT_DECISION_BOUND: Duration = Duration::from_secs(30);
 /// How long an append may still take once its decision checked the bound (the store's request
 /// timeouts and retries are well inside it).
 pub const DEFAULT_APPEND_MARGIN: Duration = Duration::from_secs(15);
+/// How long a run may go without a `GcCheckpoint` before another process takes it over: longer
+/// than a Lambda invocation may last (15 minutes) and than any one step of a run.
+pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(20 * 60);
 
 /// The durations the protocol rests on; GC waits their sum after raising the fence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +44,23 @@ pub struct GcTiming {
     pub decision_bound: Duration,
     /// The bound is checked just before the append is sent; the append itself may land later.
     pub append_margin: Duration,
+    /// A run whose last `gc` event is older than this (and that did not pause on purpose) is
+    /// taken over by the next scheduled check (`Registry::run_due_gc`).
+    pub stalled_after: Duration,
 }
 
 impl GcTiming {
+    /// For a process that has the store to itself (the embedded store, whose file it locks): no
+    /// other process writes, so GC has no fast decisions to wait out.
+    pub fn exclusive() -> GcTiming {
+        GcTiming {
+            fence_cache: Duration::ZERO,
+            decision_bound: Duration::ZERO,
+            append_margin: Duration::ZERO,
+            ..GcTiming::default()
+        }
+    }
+
     /// How long a run waits after raising the fence before it unlinks or condemns anything.
     pub fn fence_wait(&self) -> Duration {
         self.fence_cache + self.decision_bound + self.append_margin
@@ -55,6 +73,7 @@ impl Default for GcTiming {
             fence_cache: DEFAULT_FENCE_CACHE,
             decision_bound: DEFAULT_DECISION_BOUND,
             append_margin: DEFAULT_APPEND_MARGIN,
+            stalled_after: DEFAULT_STALLED_AFTER,
         }
     }
 }
@@ -149,12 +168,22 @@ impl Registry {
         Ok(up)
     }
 
-    /// Reads the fence from the log: up while the last event of `gc` starts a run that is not a
-    /// dry run.
+    /// Reads the fence from the log: up while the last event of `gc` belongs to a run that is not
+    /// a dry run and has not finished (for a checkpoint or a stop request, one more read: the
+    /// run's start).
     pub(super) async fn read_fence(&self) -> Result<bool, AppError> {
         let last = self.last_event(&StreamId::gc()).await?;
+        let run = match last.map(|r| r.envelope.event) {
+            Some(Event::GcStarted { dry_run, .. }) => return Ok(!dry_run),
+            Some(Event::GcCheckpoint { run, .. } | Event::GcStopRequested { run }) => run,
+            _ => return Ok(false),
+        };
+        let start = self
+            .log
+            .read_stream(&StreamId::gc(), run.saturating_sub(1), 1)
+            .await?;
         Ok(matches!(
-            last.map(|r| r.envelope.event),
+            start.first().map(|r| &r.envelope.event),
             Some(Event::GcStarted { dry_run: false, .. })
         ))
     }
@@ -390,6 +419,7 @@ mod tests {
                 fence_cache: DEFAULT_FENCE_CACHE,
                 decision_bound: Duration::ZERO,
                 append_margin: Duration::ZERO,
+                ..GcTiming::default()
             },
         );
         upload(&expired, &repo, b"late layer").await.unwrap();

@@ -28,7 +28,10 @@ pub use accessories::{AccessoryView, ArtifactView};
 pub use blobs::ChunkRange;
 pub use context::{Principal, RequestContext};
 pub use error::{retry_after_secs, AppError};
-pub use gc::{grace_from_env, GcFinished, GcOptions, GcRecord, GcReport, GcRun, DEFAULT_GC_GRACE};
+pub use gc::{
+    grace_from_env, GcFinished, GcOptions, GcOutcome, GcRecord, GcReport, GcRun, CHECKPOINT_EVERY,
+    DEFAULT_GC_GRACE,
+};
 pub use gc_fence::{GcTiming, DEFAULT_DECISION_BOUND, DEFAULT_FENCE_CACHE};
 pub use health::{ComponentHealth, HEALTH_TIMEOUT};
 pub use listings::Page;

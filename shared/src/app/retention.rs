@@ -438,8 +438,8 @@ impl Registry {
                     deleted += 1;
                     "DEL"
                 }
-                Outcome::Deleted => match self.delete_collected(ctx, repo, &candidate.digest).await {
-                    Ok(_) => {
+                Outcome::Deleted => match self.delete_with_children(ctx, repo, &candidate.digest).await {
+                    Ok(()) => {
                         deleted += 1;
                         "DEL"
                     }
@@ -478,6 +478,39 @@ impl Registry {
     }
 
     /// The subjects of `repo` retention judges, with their tags, last push and last pull.
+    /// Deletes an artifact retention let go, with its accessories and, for an index, the children
+    /// that go with it: those with no tag of their own that no other index of the repository
+    /// holds (as Harbor deletes an index's references). A child an immutable rule holds stays.
+    async fn delete_with_children(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<(), AppError> {
+        let children = (self.views.manifest(repo, digest).await?).map_or_else(Vec::new, |r| r.manifests);
+        self.delete_collected(ctx, None, repo, digest).await?;
+        if children.is_empty() {
+            return Ok(());
+        }
+        let held: BTreeSet<Digest> = (self.views.manifests(repo).await?.into_iter())
+            .flat_map(|r| r.manifests)
+            .collect();
+        for child in children {
+            if held.contains(&child) || self.views.manifest(repo, &child).await?.is_none() {
+                continue;
+            }
+            let tags = self.views.manifest_tags(repo, &child).await?;
+            if tags.iter().any(|t| SchemeTag::parse(t).is_none()) {
+                continue;
+            }
+            match self.delete_collected(ctx, None, repo, &child).await {
+                Ok(_) | Err(AppError::Immutable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     async fn retention_candidates(
         &self,
         directory: &Directory,
@@ -745,6 +778,90 @@ mod tests {
         let stopped = registry.finish_retention(&system, run).await.unwrap();
         assert_eq!(stopped.status, "Stopped");
         assert!(stopped.tasks.is_empty(), "stopped before its first repository");
+    }
+
+    /// Pushes an index of `children` (digest, size) under `reference`; answers its digest and size.
+    async fn push_index(
+        registry: &Registry,
+        repo: &RepoName,
+        reference: &str,
+        label: &str,
+        children: &[(Digest, usize)],
+    ) -> (Digest, usize) {
+        const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+        let manifests: Vec<serde_json::Value> = (children.iter())
+            .map(|(d, size)| json!({"mediaType": INDEX, "digest": d.to_string(), "size": size}))
+            .collect();
+        let body = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests, "annotations": {"label": label}})
+            .to_string();
+        let reference = if reference.is_empty() {
+            Reference::Digest(Digest::compute(crate::domain::Algorithm::Sha256, body.as_bytes()))
+        } else {
+            reference.parse().unwrap()
+        };
+        let pushed = registry
+            .push_manifest(
+                &RequestContext::anonymous(),
+                repo,
+                reference,
+                INDEX,
+                body.clone().into(),
+            )
+            .await
+            .unwrap();
+        (pushed.digest, body.len())
+    }
+
+    #[tokio::test]
+    async fn an_index_retention_deletes_takes_its_untagged_children_not_those_another_index_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::adapters::local::open(dir.path()).unwrap();
+        registry.bootstrap(Some("Admin12345")).await.unwrap();
+        let repo: RepoName = "library/multi".parse().unwrap();
+        let only_old = push_index(&registry, &repo, "", "amd64 of old", &[]).await;
+        let shared = push_index(&registry, &repo, "", "arm64 of both", &[]).await;
+        let old = push_index(
+            &registry,
+            &repo,
+            "old",
+            "old",
+            &[only_old.clone(), shared.clone()],
+        )
+        .await;
+        let new = push_index(&registry, &repo, "new", "new", std::slice::from_ref(&shared)).await;
+        let system = RequestContext::as_principal(Principal::system());
+        let project = ProjectName::parse("library").unwrap();
+        let policy = PolicySpec {
+            id: 0,
+            rules: vec![rule(Template::LatestPushedK, Some(1))],
+            schedule: None,
+        };
+        let command = AccessCommand::CreateRetentionPolicy {
+            project: project.clone(),
+            policy,
+        };
+        registry.change_access(&system, command).await.unwrap();
+        let execution = registry
+            .run_retention(&system, &project, false, RetentionTrigger::Manual)
+            .await
+            .unwrap();
+        let task = &execution.tasks[0];
+        assert_eq!(
+            (task.total, task.retained, task.deleted),
+            (2, 1, 1),
+            "children are no candidates: {task:?}"
+        );
+        for (digest, there, what) in [
+            (&old.0, false, "the older index goes"),
+            (&only_old.0, false, "with the child only it held"),
+            (&shared.0, true, "a child the kept index holds stays"),
+            (&new.0, true, "the newest index stays"),
+        ] {
+            let found = registry
+                .resolve_manifest(&repo, &Reference::Digest(digest.clone()))
+                .await;
+            assert_eq!(found.is_ok(), there, "{what}");
+        }
     }
 
     #[tokio::test]

@@ -85,7 +85,10 @@ impl StreamId {
             | Event::BlobSpared { digest }
             | Event::BlobDeleting { digest }
             | Event::BlobDeleted { digest, .. } => StreamId::content(digest),
-            Event::GcStarted { .. } | Event::GcFinished { .. } => StreamId::gc(),
+            Event::GcStarted { .. }
+            | Event::GcCheckpoint { .. }
+            | Event::GcStopRequested { .. }
+            | Event::GcFinished { .. } => StreamId::gc(),
             Event::ArtifactPulled { repository, digest } => StreamId::pulled(repository, digest),
             Event::RetentionStarted { policy, .. }
             | Event::RetentionTaskFinished { policy, .. }
@@ -107,8 +110,9 @@ impl StreamId {
         StreamId(format!("content/{digest}"))
     }
 
-    /// `gc`: the runs of garbage collection. While its last event is a `GcStarted` of a real run,
-    /// the GC fence is up and write decisions take the careful path.
+    /// `gc`: the runs of garbage collection. While its last event belongs to a real run that has
+    /// not finished (`GcStarted`, `GcCheckpoint`, `GcStopRequested`), the GC fence is up and write
+    /// decisions take the careful path.
     pub fn gc() -> StreamId {
         StreamId("gc".to_string())
     }
@@ -385,6 +389,34 @@ pub enum Event {
     GcScheduleChanged {
         schedule: Option<GcScheduleSpec>,
     },
+    /// A garbage collection run's progress so far, appended by the process running it between
+    /// repositories and between batches of blobs (at most every few seconds): where a run taken
+    /// over (after a crash, or a Lambda invocation's time limit) carries on, and its owner (a
+    /// run's destructive decisions are guarded on the `gc` stream, so the process that appended
+    /// last is the only one that can still delete).
+    GcCheckpoint {
+        /// The version of its `GcStarted` in the `gc` stream.
+        run: u64,
+        /// 1: links and manifests, per repository; 2: the bytes, per page of the blob store.
+        phase: u8,
+        /// The last repository (phase 1) or digest (phase 2) done; `None`: the phase's start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        manifests_deleted: u64,
+        links_removed: u64,
+        blobs_deleted: u64,
+        bytes_freed: u64,
+        /// The process stopped here on purpose (a Lambda invocation near its time limit): the next
+        /// one may take the run over at once rather than after the stall window.
+        #[serde(default)]
+        paused: bool,
+    },
+    /// Someone asked run `run` to stop (Harbor's `PUT /system/gc/{id}`). The run sees it at its
+    /// next safe point (between repositories, between batches of blobs) and ends with
+    /// `GcFinished { status: "Stopped" }`; until then the fence stays up.
+    GcStopRequested {
+        run: u64,
+    },
     /// A garbage collection run ended: what it found and freed (for a dry run, what it would have).
     GcFinished {
         /// The version of its `GcStarted` in the `gc` stream.
@@ -484,7 +516,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 40] = [
+    pub const KINDS: [EventKind; 42] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -528,6 +560,8 @@ impl Event {
         kind("RetentionTaskFinished", "dev.berth.retention_task_finished.v1"),
         kind("RetentionFinished", "dev.berth.retention_finished.v1"),
         kind("GcScheduleChanged", "dev.berth.gc_schedule_changed.v1"),
+        kind("GcCheckpoint", "dev.berth.gc_checkpoint.v1"),
+        kind("GcStopRequested", "dev.berth.gc_stop_requested.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -572,6 +606,8 @@ impl Event {
             Event::RetentionTaskFinished { .. } => 37,
             Event::RetentionFinished { .. } => 38,
             Event::GcScheduleChanged { .. } => 39,
+            Event::GcCheckpoint { .. } => 40,
+            Event::GcStopRequested { .. } => 41,
         };
         Self::KINDS[index]
     }
@@ -623,9 +659,11 @@ impl Event {
             | Event::BlobSpared { digest }
             | Event::BlobDeleting { digest }
             | Event::BlobDeleted { digest, .. } => format!("/blobs/{digest}"),
-            Event::GcStarted { .. } | Event::GcFinished { .. } | Event::GcScheduleChanged { .. } => {
-                "/system/gc".to_string()
-            }
+            Event::GcStarted { .. }
+            | Event::GcCheckpoint { .. }
+            | Event::GcStopRequested { .. }
+            | Event::GcFinished { .. }
+            | Event::GcScheduleChanged { .. } => "/system/gc".to_string(),
             Event::ArtifactPulled { repository, .. } => format!("/repositories/{repository}"),
             Event::RetentionStarted { policy, .. }
             | Event::RetentionTaskFinished { policy, .. }

@@ -433,5 +433,16 @@ fn accessory_events(
             status: "Success".into(),
         },
         Event::GcScheduleChanged { schedule: None },
+        Event::GcCheckpoint {
+            run: 1,
+            phase: 2,
+            after: None,
+            manifests_deleted: 0,
+            links_removed: 0,
+            blobs_deleted: 0,
+            bytes_freed: 0,
+            paused: true,
+        },
+        Event::GcStopRequested { run: 1 },
     ]
 }

@@ -146,4 +146,30 @@ async fn recurring_schedules_are_kept_read_back_and_removed_and_a_second_real_ru
     conflict.assert_error(StatusCode::CONFLICT, "CONFLICT");
     let listed = given.get(&format!("/system/gc/{}", run.id), Some(ADMIN)).await;
     assert_eq!(listed.body["job_status"], "Running", "{}", listed.body);
+
+    // Harbor's stop: system admins only, 404 for no such run; the run ends at its next safe
+    // point, Stopped, and says so in its log.
+    let path = format!("/system/gc/{}", run.id);
+    given
+        .call(Method::PUT, &path, Some(ALICE), None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    given
+        .call(Method::PUT, "/system/gc/4242", Some(ADMIN), None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    let stop = given.call(Method::PUT, &path, Some(ADMIN), None).await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.body);
+    let logged = given.get(&format!("{path}/log"), Some(ADMIN)).await;
+    let logged = logged.body.as_str().unwrap();
+    assert!(logged.contains("stop requested by admin"), "{logged}");
+    assert_eq!(
+        given.get(&path, Some(ADMIN)).await.body["job_status"],
+        "Running",
+        "until it sees it"
+    );
+    given.registry.finish_gc(run).await.unwrap();
+    assert_eq!(given.get(&path, Some(ADMIN)).await.body["job_status"], "Stopped");
+    let again = given.call(Method::PUT, &path, Some(ADMIN), None).await;
+    assert_eq!(again.status, StatusCode::OK, "a finished run is left as it is");
 }

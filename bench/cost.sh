@@ -11,6 +11,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/stand_ins.sh
+. "$HERE/stand_ins.sh"
 OUT=${BENCH_OUT:-$HERE/out}
 REPEAT=${BENCH_REPEAT:-5}
 export BERTH_ADMIN_PASSWORD=Bench-Admin-Password-1
@@ -32,18 +34,12 @@ NAME="berth-cost-$$"
 cleanup() {
   [[ -z "$SERVER_PID" ]] || { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
   "$ROOT/.venv/bin/python" "$HERE/aws_util.py" drop "$NAME" "$NAME" 2>/dev/null || true
-  ((STACK_STARTED)) && bash "$ROOT/scripts/local-stack.sh" down >/dev/null 2>&1 || true
+  stop_stand_ins
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-eval "$(bash "$ROOT/scripts/local-stack.sh" env)"
-if ! curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then
-  BERTH_STACK_API=0 bash "$ROOT/scripts/local-stack.sh" up >/dev/null
-  STACK_STARTED=1
-fi
-# S3 on s3s-fs (checks SigV4, so blob pulls follow real presigned redirects), DynamoDB on moto.
-export AWS_ENDPOINT_URL_S3=$BERTH_TEST_S3_S3SFS_ENDPOINT
+use_stand_ins
 export BERTH_STORAGE=aws BERTH_S3_BUCKET=$NAME BERTH_DYNAMODB_TABLE=$NAME
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -4,20 +4,30 @@
 # `--delete-untagged` by Berth (`berth gc`, embedded storage) and by distribution 2.8
 # (`docker-registry garbage-collect --delete-untagged`) in the same run. Prints, per size and
 # registry: wall time, peak RSS (/usr/bin/time's maximum resident set size), what was deleted,
-# and the bytes on disk before and after. The raw lines go to bench/out/gc.tsv.
+# and the bytes on disk before and after. With BENCH_AWS=1 (the default), also `berth gc --storage
+# aws` on the local AWS stand-ins (DynamoDB on moto, S3 on s3s-fs; scripts/local-stack.sh, started
+# if not up) at BENCH_AWS_SIZES, smaller: moto answers about 150 requests a second and its Query
+# reads the whole table, so 10,000 blobs take it well over 15 minutes. That run's time includes the
+# fence's wait (about 50 s: another process may be writing), which the embedded run skips (it holds
+# the store's lock). The raw lines go to bench/out/gc.tsv.
 #
 #   BENCH_SIZES="10000:1000 100000:10000 1000000:100000"   BLOBS:MANIFESTS pairs
-#   BENCH_ONLY=berth|distribution                           one registry only
+#   BENCH_ONLY=berth|berth-aws|distribution                 one registry only
+#   BENCH_AWS=1  BENCH_AWS_SIZES="1000:100"                 the stand-ins, and their sizes
 #   BERTH_BIN, SEED_BIN, DISTRIBUTION_BIN                   binaries to use instead of building them
 #   BENCH_WORKDIR                                           parent of the work dirs (/tmp)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/stand_ins.sh
+. "$HERE/stand_ins.sh"
 OUT=${BENCH_OUT:-$HERE/out}
 SIZES=${BENCH_SIZES:-"10000:1000 100000:10000 1000000:100000"}
 ONLY=${BENCH_ONLY:-}
 DISTRIBUTION_BIN=${DISTRIBUTION_BIN:-$(command -v docker-registry || true)}
+AWS=${BENCH_AWS:-1}
+AWS_SIZES=${BENCH_AWS_SIZES:-"1000:100"}
 
 log() { printf '[gc %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
@@ -30,15 +40,25 @@ if [[ -z "${BERTH_BIN:-}" || -z "${SEED_BIN:-}" ]]; then
 fi
 BERTH_BIN=${BERTH_BIN:-$ROOT/target/release/berth}
 SEED_BIN=${SEED_BIN:-$ROOT/target/release/examples/gc_seed}
-if [[ "$ONLY" != berth ]]; then
+if [[ -z "$ONLY" || "$ONLY" == distribution ]]; then
   [[ -x "$DISTRIBUTION_BIN" ]] || die "docker-registry not found (scripts/install-deps.sh installs it)"
 fi
+[[ -n "$ONLY" && "$ONLY" != berth-aws ]] && AWS=0
+STACK_STARTED=0
+((AWS)) && use_stand_ins
+[[ "$ONLY" == berth-aws ]] && SIZES=""
 
 mkdir -p "$OUT"
 TSV=$OUT/gc.tsv
 printf 'registry\tblobs\tmanifests\tseed_s\tgc_s\tpeak_rss_kib\tdeleted_blobs\tbytes_before\tbytes_after\n' > "$TSV"
 WORK=$(mktemp -d "${BENCH_WORKDIR:-/tmp}/berth-gc.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+AWS_NAME=""
+cleanup() {
+  rm -rf "$WORK"
+  [[ -z "$AWS_NAME" ]] || "$ROOT/.venv/bin/python" "$HERE/aws_util.py" drop "$AWS_NAME" "$AWS_NAME" 2>/dev/null || true
+  stop_stand_ins
+}
+trap cleanup EXIT
 
 # Bytes of the files under a directory (what is stored, not the blocks).
 bytes_of() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
@@ -60,6 +80,24 @@ run_berth() {
   printf 'berth\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$blobs" "$manifests" "$(jq -r .seconds <<<"$seeded")" \
     "$(elapsed "$WORK/time")" "$(peak "$WORK/time")" "$deleted" "$before" "$after" >> "$TSV"
   rm -rf "$dir"
+}
+
+run_berth_aws() {
+  local blobs=$1 manifests=$2 name="berth-gc-$$-$1"
+  AWS_NAME=$name
+  local seeded
+  seeded=$("$SEED_BIN" aws "$name" "$blobs" "$manifests") || die "seeding berth-aws failed"
+  BERTH_S3_BUCKET=$name BERTH_DYNAMODB_TABLE=$name /usr/bin/time -v -o "$WORK/time" \
+    "$BERTH_BIN" gc --storage aws --delete-untagged --grace-secs 0 > "$WORK/report" 2> "$WORK/stderr" ||
+    { cat "$WORK/stderr" >&2; die "berth gc --storage aws failed"; }
+  local deleted; deleted=$(jq -r .blobs_deleted "$WORK/report")
+  [[ "$deleted" -gt 0 ]] || die "berth gc --storage aws deleted nothing: $(cat "$WORK/report")"
+  # The bytes: what the seed stored, less what the run freed (the bucket is not on a local disk).
+  local before; before=$(jq -r .bytes <<<"$seeded")
+  printf 'berth-aws\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$blobs" "$manifests" "$(jq -r .seconds <<<"$seeded")" \
+    "$(elapsed "$WORK/time")" "$(peak "$WORK/time")" "$deleted" "$before" "$((before - $(jq -r .bytes_freed "$WORK/report")))" >> "$TSV"
+  "$ROOT/.venv/bin/python" "$HERE/aws_util.py" drop "$name" "$name" >/dev/null 2>&1 || true
+  AWS_NAME=""
 }
 
 run_distribution() {
@@ -88,15 +126,23 @@ EOF
 
 for size in $SIZES; do
   blobs=${size%%:*} manifests=${size##*:}
-  if [[ "$ONLY" != distribution ]]; then
+  if [[ -z "$ONLY" || "$ONLY" == berth ]]; then
     log "berth: $blobs blobs, $manifests manifests"
     run_berth "$blobs" "$manifests"
   fi
-  if [[ "$ONLY" != berth ]]; then
+  if [[ -z "$ONLY" || "$ONLY" == distribution ]]; then
     log "distribution: $blobs blobs, $manifests manifests"
     run_distribution "$blobs" "$manifests"
   fi
 done
+
+if ((AWS)); then
+  for size in $AWS_SIZES; do
+    blobs=${size%%:*} manifests=${size##*:}
+    log "berth-aws: $blobs blobs, $manifests manifests"
+    run_berth_aws "$blobs" "$manifests"
+  done
+fi
 
 echo
 printf '%-13s %9s %9s %9s %9s %12s %9s %14s %14s\n' registry blobs manifests seed_s gc_s peak_rss_MiB deleted bytes_before bytes_after

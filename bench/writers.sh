@@ -13,6 +13,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/stand_ins.sh
+. "$HERE/stand_ins.sh"
 OUT=${BENCH_OUT:-$HERE/out}
 WRITERS=${BENCH_WRITERS:-16}
 PUTS=${BENCH_PUTS:-2000}
@@ -40,19 +42,13 @@ SERVER_PID=""
 STACK_STARTED=0
 cleanup() {
   [[ -z "$SERVER_PID" ]] || { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
-  ((STACK_STARTED)) && bash "$ROOT/scripts/local-stack.sh" down >/dev/null 2>&1 || true
+  stop_stand_ins
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 if ((AWS)); then
-  eval "$(bash "$ROOT/scripts/local-stack.sh" env)"
-  if ! curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then
-    BERTH_STACK_API=0 bash "$ROOT/scripts/local-stack.sh" up >/dev/null
-    STACK_STARTED=1
-  fi
-  # S3 on s3s-fs (a file system behind the S3 API, as the end-to-end tests use), DynamoDB on moto.
-  export AWS_ENDPOINT_URL_S3=$BERTH_TEST_S3_S3SFS_ENDPOINT
+  use_stand_ins
 fi
 
 PORT=0

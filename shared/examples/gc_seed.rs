@@ -5,13 +5,16 @@
 //!
 //! ```text
 //! gc_seed berth DATA_DIR BLOBS MANIFESTS          # Berth's embedded store (redb + blobs on disk)
+//! gc_seed aws NAME BLOBS MANIFESTS                # Berth on S3 + DynamoDB: bucket and table NAME
 //! gc_seed distribution ROOT BLOBS MANIFESTS       # distribution 2.8's filesystem driver layout
 //! ```
 //!
 //! Berth's store is written as a push would leave it (the same events, `BlobUploadCompleted`,
 //! `ManifestPushed`, `TagMoved`, appended through the log's port with its inline projection), but
-//! many pushes per transaction and the blob files without an fsync each: seeding a million blobs
-//! one push at a time would take the better part of an hour. Prints one line of JSON.
+//! many pushes per transaction (embedded; one per transaction on DynamoDB, whose transactions
+//! hold 100 items) and, on disk, the blob files without an fsync each: seeding a million blobs one
+//! push at a time would take the better part of an hour. `aws` uses the environment's AWS
+//! endpoints (scripts/local-stack.sh) and creates the bucket and table. Prints one line of JSON.
 
 // A bench tool: any failure ends the run with its reason.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -20,15 +23,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use berth::adapters::aws::AwsTargets;
+use berth::adapters::dynamodb::DynamoStore;
 use berth::adapters::embedded::RedbStore;
+use berth::adapters::s3::S3BlobStore;
 use berth::domain::{Algorithm, Digest, Event, EventEnvelope, RepoName, StreamId};
-use berth::ports::{EventLog, StreamAppend};
+use berth::ports::{BlobStore, EventLog, StreamAppend};
 
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 const PER_REPOSITORY: usize = 100;
-/// Pushes per transaction.
+/// Pushes per transaction on the embedded store.
 const BATCH: usize = 200;
 
 /// One synthetic image: its blobs (bytes), its manifest (bytes), where and how it is pushed.
@@ -86,9 +92,31 @@ fn envelope(event: Event) -> EventEnvelope {
     }
 }
 
-async fn seed_berth(root: &Path, images: impl Iterator<Item = Image>) -> u64 {
-    std::fs::create_dir_all(root).expect("create the data dir");
-    let store = RedbStore::open(&root.join("berth.redb")).expect("open the embedded store");
+/// Where Berth's blob bytes go: files under the data dir, or the object store.
+enum Bytes<'a> {
+    Dir(&'a Path),
+    Store(&'a dyn BlobStore),
+}
+
+impl Bytes<'_> {
+    async fn put(&self, digest: &Digest, bytes: &[u8]) {
+        match self {
+            Bytes::Dir(root) => write(&berth_blob(root, digest), bytes),
+            Bytes::Store(store) => store
+                .put(digest, bytes.to_vec().into())
+                .await
+                .expect("put a blob"),
+        }
+    }
+}
+
+async fn seed_berth(
+    log: &dyn EventLog,
+    blob_bytes: Bytes<'_>,
+    batch: usize,
+    images: impl Iterator<Item = Image>,
+) -> u64 {
+    let store = log;
     let mut bytes = 0u64;
     let mut appends: Vec<StreamAppend> = Vec::new();
     let mut pushes = 0;
@@ -97,7 +125,7 @@ async fn seed_berth(root: &Path, images: impl Iterator<Item = Image>) -> u64 {
         let mut digests = Vec::new();
         for blob in &image.blobs {
             let digest = sha256(blob);
-            write(&berth_blob(root, &digest), blob);
+            blob_bytes.put(&digest, blob).await;
             bytes += blob.len() as u64;
             appends.push(StreamAppend {
                 stream: StreamId::blob(&repository, &digest),
@@ -111,7 +139,7 @@ async fn seed_berth(root: &Path, images: impl Iterator<Item = Image>) -> u64 {
             digests.push(digest);
         }
         let digest = sha256(&image.manifest);
-        write(&berth_blob(root, &digest), &image.manifest);
+        blob_bytes.put(&digest, &image.manifest).await;
         bytes += image.manifest.len() as u64;
         appends.push(StreamAppend {
             stream: StreamId::manifest(&repository, &digest),
@@ -145,7 +173,7 @@ async fn seed_berth(root: &Path, images: impl Iterator<Item = Image>) -> u64 {
             });
         }
         pushes += 1;
-        if pushes % BATCH == 0 {
+        if pushes % batch == 0 {
             store
                 .append_atomic(std::mem::take(&mut appends))
                 .await
@@ -202,7 +230,7 @@ fn seed_distribution(root: &Path, images: impl Iterator<Item = Image>) -> u64 {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, root, blobs, manifests] = args.as_slice() else {
-        eprintln!("usage: gc_seed (berth|distribution) DIR BLOBS MANIFESTS");
+        eprintln!("usage: gc_seed (berth|aws|distribution) DIR|NAME BLOBS MANIFESTS");
         std::process::exit(2);
     };
     let (blobs, manifests): (usize, usize) = (
@@ -214,10 +242,28 @@ async fn main() {
     let started = Instant::now();
     let root = Path::new(root);
     let bytes = match kind.as_str() {
-        "berth" => seed_berth(root, images).await,
+        "berth" => {
+            std::fs::create_dir_all(root).expect("create the data dir");
+            let store = RedbStore::open(&root.join("berth.redb")).expect("open the embedded store");
+            seed_berth(&store, Bytes::Dir(root), BATCH, images).await
+        }
+        "aws" => {
+            let name = root.to_string_lossy().to_string();
+            let targets = AwsTargets {
+                bucket: name.clone(),
+                table: name.clone(),
+            };
+            berth::adapters::aws::init(&targets)
+                .await
+                .expect("create the bucket and the table");
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let log = DynamoStore::new(&sdk, name.clone());
+            let blobs = S3BlobStore::from_env(name).await;
+            seed_berth(&log, Bytes::Store(&blobs), 1, images).await
+        }
         "distribution" => seed_distribution(root, images),
         other => {
-            eprintln!("unknown store {other}: berth or distribution");
+            eprintln!("unknown store {other}: berth, aws or distribution");
             std::process::exit(2);
         }
     };

@@ -87,7 +87,8 @@ enum Command {
         /// Nothing written more recently than this many seconds ago is collected.
         #[arg(long, env = "BERTH_GC_GRACE_SECS", default_value_t = 7_200)]
         grace_secs: u64,
-        /// Take over a run that is under way or stopped half-way.
+        /// Take over a run that is under way, paused or stopped half-way, and carry it on from its
+        /// last checkpoint with its own parameters (its cutoff, --delete-untagged).
         #[arg(long)]
         resume: bool,
         #[command(flatten)]

@@ -358,6 +358,12 @@ impl Registry {
             if !run.paused && silent < self.gc_timing.stalled_after {
                 return Ok(None);
             }
+            if run.dry_run {
+                // A dry run is not carried on (what it would have deleted so far is not in the
+                // views to read again): it ends, with the counts of its last checkpoint.
+                self.close_dry_run(&run).await?;
+                return Ok(None);
+            }
             tracing::info!(
                 run = run.id,
                 paused = run.paused,
@@ -400,6 +406,33 @@ impl Registry {
             Err(AppError::Conflict(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Ends a dry run that paused or stalled, unless it ended meanwhile.
+    async fn close_dry_run(&self, run: &UnderWay) -> Result<(), AppError> {
+        let ctx = RequestContext::as_principal(crate::domain::access::Principal::system());
+        let stream = StreamId::gc();
+        self.decide_and_append(&ctx, std::slice::from_ref(&stream), move || {
+            Box::pin(async move {
+                if self.under_way().await?.is_none_or(|now| now.id != run.id) {
+                    return Ok((vec![], ()));
+                }
+                let closed = Event::GcFinished {
+                    run: run.id,
+                    status: "Stopped".to_string(),
+                    manifests_deleted: run.progress.manifests_deleted,
+                    links_removed: run.progress.links_removed,
+                    blobs_deleted: run.progress.blobs_deleted,
+                    bytes_freed: run.progress.bytes_freed,
+                    duration_ms: u64::try_from((run.last_at - run.started_at).num_milliseconds())
+                        .unwrap_or(0),
+                    error: Some("a dry run that paused or stalled is not carried on".to_string()),
+                };
+                Ok((vec![closed], ()))
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     /// Every run the `gc` stream records, oldest first.
@@ -1551,6 +1584,21 @@ mod tests {
         assert_eq!(gc_finished_count(&history), 1);
         let log = &history.last().unwrap().log;
         assert!(log.iter().any(|(_, l)| l.starts_with("paused")), "{log:?}");
+
+        // A paused dry run is ended, Stopped, with its counts so far, not carried on.
+        two_repositories_of_garbage(&registry).await;
+        let dry = GcOptions {
+            dry_run: true,
+            pause_at: Some(Instant::now()),
+            ..now()
+        };
+        let paused = registry.gc(dry).await.unwrap();
+        assert_eq!(paused.outcome, GcOutcome::Paused);
+        assert!(registry.run_due_gc(Utc::now(), None).await.unwrap().is_none());
+        let history = registry.gc_history().await.unwrap();
+        let closed = history.last().unwrap().finished.clone().unwrap();
+        assert_eq!((closed.status.as_str(), closed.links_removed), ("Stopped", 2));
+        assert!(registry.gc(now()).await.is_ok(), "nothing under way any more");
     }
 
     #[tokio::test]

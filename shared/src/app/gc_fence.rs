@@ -44,8 +44,9 @@ pub struct GcTiming {
     pub decision_bound: Duration,
     /// The bound is checked just before the append is sent; the append itself may land later.
     pub append_margin: Duration,
-    /// A run whose last `gc` event is older than this (and that did not pause on purpose) is
-    /// taken over by the next scheduled check (`Registry::run_due_gc`).
+    /// A GC run whose last `gc` event is older than this (and that did not pause on purpose) is
+    /// taken over by the next scheduled check (`Registry::run_due_gc`); a retention execution
+    /// whose policy's stream is this silent is ended (`run_due_retentions`).
     pub stalled_after: Duration,
 }
 

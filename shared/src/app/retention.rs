@@ -234,9 +234,9 @@ impl Registry {
             let Some(schedule) = policy.schedule() else {
                 continue;
             };
-            let last_run = (self.retention_executions(policy.id()).await?.into_iter())
-                .filter_map(|e| e.scheduled_for)
-                .max();
+            let executions = self.retention_executions(policy.id()).await?;
+            self.end_if_stalled(ctx, policy.id(), &executions, now).await?;
+            let last_run = (executions.into_iter()).filter_map(|e| e.scheduled_for).max();
             let since = last_run.map_or(since, |at| at.max(since));
             let Some(due) = schedule.last_due(since, now) else {
                 continue;
@@ -258,6 +258,35 @@ impl Registry {
             }
         }
         Ok(ran)
+    }
+
+    /// Ends, as `Error`, the execution of `policy` still running whose stream has been silent for
+    /// longer than a run can be ([`GcTiming::stalled_after`](super::GcTiming), 20 minutes): its
+    /// process died (a crash, a Lambda invocation's limit), and it would hold back the schedule
+    /// for ever. A live process that was only slow stops at its next repository (it checks
+    /// whether its execution ended before each one and before appending its task).
+    async fn end_if_stalled(
+        &self,
+        ctx: &RequestContext,
+        policy: u64,
+        executions: &[RetentionExecution],
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let Some(running) = executions.iter().find(|e| e.finished_at.is_none()) else {
+            return Ok(());
+        };
+        let last = self.last_event(&StreamId::retention(policy)).await?;
+        let silent = last.map_or(chrono::Duration::zero(), |r| now - r.envelope.time);
+        if silent.to_std().unwrap_or_default() < self.gc_timing.stalled_after {
+            return Ok(());
+        }
+        tracing::warn!(
+            policy,
+            execution = running.id,
+            silent_secs = silent.num_seconds(),
+            "ending a retention execution whose process is gone"
+        );
+        self.end_execution(ctx, policy, running.id, "Error").await
     }
 
     /// Runs a started execution to its end (or its stop) and answers it as recorded.
@@ -778,6 +807,53 @@ mod tests {
         let stopped = registry.finish_retention(&system, run).await.unwrap();
         assert_eq!(stopped.status, "Stopped");
         assert!(stopped.tasks.is_empty(), "stopped before its first repository");
+    }
+
+    #[tokio::test]
+    async fn a_running_execution_whose_process_is_gone_is_ended_and_the_schedule_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::adapters::local::open(dir.path()).unwrap();
+        registry.bootstrap(Some("Admin12345")).await.unwrap();
+        let repo: RepoName = "library/app".parse().unwrap();
+        push(&registry, &repo, "old", 1).await;
+        push(&registry, &repo, "new", 2).await;
+        let system = RequestContext::as_principal(Principal::system());
+        let project = ProjectName::parse("library").unwrap();
+        let policy = PolicySpec {
+            id: 0,
+            rules: vec![rule(Template::LatestPushedK, Some(1))],
+            schedule: Some("0 * * * * *".to_string()),
+        };
+        let command = AccessCommand::CreateRetentionPolicy {
+            project: project.clone(),
+            policy,
+        };
+        registry.change_access(&system, command).await.unwrap();
+        // A process started an execution and died.
+        let dead = registry
+            .start_retention(&system, &project, true, RetentionTrigger::Manual)
+            .await
+            .unwrap();
+        let soon = Utc::now() + chrono::Duration::minutes(2);
+        assert!(
+            registry
+                .run_due_retentions(&system, soon)
+                .await
+                .unwrap()
+                .is_empty(),
+            "still within the stall window: held back"
+        );
+        let later = Utc::now() + chrono::Duration::minutes(21);
+        let ran = registry.run_due_retentions(&system, later).await.unwrap();
+        assert_eq!(ran.len(), 1, "the schedule goes on");
+        assert_eq!(ran[0].status, "Success");
+        let policy_id = ran[0].policy;
+        let ended = registry
+            .retention_execution(policy_id, dead.execution)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.status, "Error");
     }
 
     /// Pushes an index of `children` (digest, size) under `reference`; answers its digest and size.

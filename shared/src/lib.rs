@@ -13,5 +13,6 @@ pub mod events_out;
 pub mod metrics;
 pub mod oci;
 pub mod ports;
+pub mod registry_client;
 pub mod telemetry;
 pub mod trust;

@@ -3,16 +3,14 @@
 //! `cosign generate-key-pair`, `cosign sign --key` and `cosign verify --key` do (key files,
 //! simple-signing payloads, the `sha256-<hex>.sig` tag scheme), plus OCI 1.1 referrers.
 //!
-//! - [`reference`]: image references; [`auth`] and [`client`]: the registry client;
-//! - [`manifest`]: the OCI documents; [`keys`]: key files and passwords;
+//! - the registry client, image references and the OCI documents are the library's
+//!   ([`berth::registry_client`]); [`auth`]: the credentials from the flags or docker's config;
+//! - [`keys`]: key files and passwords;
 //! - [`push`]: signing and pushing; [`verify`]: gathering and verifying.
 
 mod auth;
-mod client;
 mod keys;
-mod manifest;
 mod push;
-mod reference;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -20,9 +18,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use client::{Access, Fetched, RegistryClient};
-use manifest::MANIFEST_TYPES;
-use reference::ImageRef;
+use berth::registry_client::documents::MANIFEST_TYPES;
+use berth::registry_client::{Access, Fetched, ImageRef, RegistryClient};
 
 /// `berth key ...`.
 #[derive(Subcommand)]
@@ -138,7 +135,12 @@ fn connect(image: &ImageRef, registry: &RegistryArgs, access: Access) -> anyhow:
         registry.password.as_deref(),
         &image.registry,
     )?;
-    RegistryClient::new(image, registry.plain_http, credentials, access)
+    Ok(RegistryClient::new(
+        image,
+        registry.plain_http,
+        credentials,
+        access,
+    )?)
 }
 
 /// The manifest `image` names (its digest computed from the bytes served).

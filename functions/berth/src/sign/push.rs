@@ -17,12 +17,13 @@ use berth::trust::cosign::{
 };
 use serde_json::{Map, Value};
 
-use super::client::{Fetched, RegistryClient, MAX_MANIFEST_BYTES};
-use super::manifest::{
+use berth::registry_client::documents::{
     Descriptor, Index, Manifest, SigConfig, COSIGN_SIG_ARTIFACT, DOCKER_MANIFEST, EMPTY_CONTENT,
     EMPTY_MEDIA_TYPE, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
-use super::reference::{digest_tag, ImageRef};
+use berth::registry_client::reference::digest_tag;
+use berth::registry_client::ImageRef;
+use berth::registry_client::{Fetched, RegistryClient, MAX_MANIFEST_BYTES};
 
 /// cosign refuses to grow a `.sig` manifest past this many layers; so does this tool.
 pub const MAX_SIGNATURES: usize = 1000;

@@ -13,12 +13,13 @@ use berth::trust::cosign::{
 use berth::trust::Verdict;
 use serde_json::Value;
 
-use super::client::{Fetched, RegistryClient, MAX_MANIFEST_BYTES};
-use super::manifest::{
+use super::push::MAX_SIGNATURES;
+use berth::registry_client::documents::{
     Descriptor, Index, Manifest, COSIGN_SIG_ARTIFACT, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
 };
-use super::push::MAX_SIGNATURES;
-use super::reference::{digest_tag, ImageRef};
+use berth::registry_client::reference::digest_tag;
+use berth::registry_client::ImageRef;
+use berth::registry_client::{Fetched, RegistryClient, MAX_MANIFEST_BYTES};
 
 /// A simple-signing payload is a few hundred bytes; refuse anything far larger.
 const MAX_PAYLOAD_BYTES: usize = 1 << 20;

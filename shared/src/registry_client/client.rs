@@ -1,4 +1,4 @@
-//! A small client of the OCI distribution API (distribution-spec v1.1: "Pulling manifests",
+//! A client of the OCI distribution API (distribution-spec v1.1: "Pulling manifests",
 //! "Pushing blobs" (POST then PUT), "Pushing manifests", "Listing referrers") for any registry,
 //! with docker's token authentication: a 401's `WWW-Authenticate: Bearer realm,service,scope`
 //! is answered by a token from the realm (Basic credentials when known), a `Basic` challenge by
@@ -7,14 +7,22 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Context;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 
 use super::auth::{parse_challenge, Credentials};
-use super::manifest::{sha256_digest, Descriptor, Index, OCI_INDEX};
+use super::documents::{sha256_digest, Descriptor, Index, OCI_INDEX};
 use super::reference::ImageRef;
+use super::ClientError;
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+/// The error for a request that never got an answer.
+fn unreachable(target: impl Into<String>) -> impl FnOnce(reqwest::Error) -> ClientError {
+    let target = target.into();
+    move |source| ClientError::Unreachable { target, source }
+}
 
 /// The OCI spec's recommended manifest size limit: larger ones are refused by most registries.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
@@ -73,19 +81,19 @@ impl RegistryClient {
         plain_http: bool,
         credentials: Option<Credentials>,
         access: Access,
-    ) -> anyhow::Result<RegistryClient> {
+    ) -> Result<RegistryClient> {
         let scheme = if plain_http || image.is_loopback() {
             "http"
         } else {
             "https"
         };
         let base = Url::parse(&format!("{scheme}://{}/", image.api_host()))
-            .with_context(|| format!("{:?} is not a registry host", image.api_host()))?;
+            .map_err(|_| ClientError::Setup(format!("{:?} is not a registry host", image.api_host())))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .timeout(REQUEST_TIMEOUT)
             .build()
-            .context("cannot set up the HTTP client")?;
+            .map_err(|e| ClientError::Setup(format!("cannot set up the HTTP client: {e}")))?;
         Ok(RegistryClient {
             http,
             base,
@@ -97,49 +105,38 @@ impl RegistryClient {
         })
     }
 
-    fn url(&self, path: &str) -> anyhow::Result<Url> {
+    fn url(&self, path: &str) -> Result<Url> {
         let path = format!("v2/{}/{path}", self.repository);
-        self.base
-            .join(&path)
-            .with_context(|| format!("bad URL path {path:?}"))
+        (self.base.join(&path)).map_err(|_| ClientError::Setup(format!("bad URL path {path:?}")))
     }
 
     /// Sends the request `make` builds, with the current credentials; on a 401 answers the
     /// challenge and sends it once more. Returns whatever status came last.
-    async fn send(
-        &self,
-        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    ) -> anyhow::Result<Response> {
+    async fn send(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<Response> {
         if self.credentials.is_some() && !self.signed_in.swap(true, std::sync::atomic::Ordering::SeqCst) {
             // Sign in up front, as docker and cosign do: a public repository answers anonymous
             // reads without a challenge, and a registry that enforces signatures refuses those
             // to anyone who may not push — the signer, once signed in, may.
-            let ping = self.base.join("v2/").context("bad registry URL")?;
-            self.answer(
-                self.http
-                    .get(ping)
-                    .send()
-                    .await
-                    .context("cannot reach the registry")?,
-            )
-            .await?;
+            let ping = (self.base.join("v2/")).map_err(|_| ClientError::Setup("bad registry URL".into()))?;
+            let answer = self.http.get(ping).send().await;
+            self.answer(answer.map_err(unreachable("the registry"))?).await?;
         }
         let first = self.with_authorization(make(&self.http)).send().await;
-        let response = first.context("cannot reach the registry")?;
+        let response = first.map_err(unreachable("the registry"))?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         if !self.answer(response).await? {
             // No challenge the client can answer: send as it is, for the caller to see the 401.
             let again = self.with_authorization(make(&self.http)).send().await;
-            return again.context("cannot reach the registry");
+            return again.map_err(unreachable("the registry"));
         }
         let retried = self.with_authorization(make(&self.http)).send().await;
-        retried.context("cannot reach the registry")
+        retried.map_err(unreachable("the registry"))
     }
 
     /// Answers a 401's challenge: keeps the credentials it asks for. False if it cannot.
-    async fn answer(&self, response: Response) -> anyhow::Result<bool> {
+    async fn answer(&self, response: Response) -> Result<bool> {
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(false);
         }
@@ -165,7 +162,8 @@ impl RegistryClient {
             },
             _ => return Ok(false),
         };
-        let value = HeaderValue::from_str(&authorization).context("the credentials are not header-safe")?;
+        let value = HeaderValue::from_str(&authorization)
+            .map_err(|_| ClientError::Setup("the credentials are not header-safe".into()))?;
         if let Ok(mut slot) = self.authorization.lock() {
             *slot = Some(value);
         }
@@ -180,13 +178,14 @@ impl RegistryClient {
     }
 
     /// A bearer token for this repository from the token service at `realm`.
-    async fn token(&self, realm: &str, service: Option<&str>) -> anyhow::Result<String> {
+    async fn token(&self, realm: &str, service: Option<&str>) -> Result<String> {
         #[derive(Deserialize)]
         struct TokenAnswer {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let mut url = Url::parse(realm).with_context(|| format!("the token realm {realm:?} is not a URL"))?;
+        let mut url = Url::parse(realm)
+            .map_err(|_| ClientError::Protocol(format!("the token realm {realm:?} is not a URL")))?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = service {
@@ -199,24 +198,23 @@ impl RegistryClient {
         if let Some(credentials) = &self.credentials {
             request = request.header(AUTHORIZATION, credentials.basic());
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the token service {realm}"))?;
+        let response = (request.send().await).map_err(unreachable(format!("the token service {realm}")))?;
         if !response.status().is_success() {
             return Err(failure(response, &format!("GET token from {realm}")).await);
         }
         let body = read_limited(response, MAX_MANIFEST_BYTES).await?;
-        let answer: TokenAnswer =
-            serde_json::from_slice(&body).context("the token service's answer is not a token")?;
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|_| ClientError::Protocol("the token service's answer is not a token".into()))?;
         match answer.token.or(answer.access_token) {
             Some(token) if !token.is_empty() => Ok(format!("Bearer {token}")),
-            _ => anyhow::bail!("the token service {realm} answered no token"),
+            _ => Err(ClientError::Protocol(format!(
+                "the token service {realm} answered no token"
+            ))),
         }
     }
 
     /// The manifest `reference` (tag or digest) names, or `None` if the registry has none.
-    pub async fn manifest(&self, reference: &str, accept: &[&str]) -> anyhow::Result<Option<Fetched>> {
+    pub async fn manifest(&self, reference: &str, accept: &[&str]) -> Result<Option<Fetched>> {
         let url = self.url(&format!("manifests/{reference}"))?;
         let accept = accept.join(", ");
         let response = self
@@ -232,7 +230,9 @@ impl RegistryClient {
         let bytes = read_limited(response, MAX_MANIFEST_BYTES).await?;
         let digest = sha256_digest(&bytes);
         if reference.starts_with("sha256:") && reference != digest {
-            anyhow::bail!("the registry answered a manifest of digest {digest} for {reference}");
+            return Err(ClientError::Protocol(format!(
+                "the registry answered a manifest of digest {digest} for {reference}"
+            )));
         }
         let media_type = match media_type {
             Some(media_type) => media_type,
@@ -252,7 +252,7 @@ impl RegistryClient {
         reference: &str,
         media_type: &str,
         bytes: Vec<u8>,
-    ) -> anyhow::Result<(String, bool)> {
+    ) -> Result<(String, bool)> {
         let url = self.url(&format!("manifests/{reference}"))?;
         let digest = sha256_digest(&bytes);
         let response = self
@@ -270,7 +270,7 @@ impl RegistryClient {
     }
 
     /// The blob `digest`, at most `limit` bytes, checked against its digest.
-    pub async fn blob(&self, digest: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
+    pub async fn blob(&self, digest: &str, limit: usize) -> Result<Vec<u8>> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let response = self.send(|http| http.get(url.clone())).await?;
         if !response.status().is_success() {
@@ -279,14 +279,16 @@ impl RegistryClient {
         let bytes = read_limited(response, limit).await?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
-            anyhow::bail!("the blob {digest} the registry served hashes to {actual}");
+            return Err(ClientError::Protocol(format!(
+                "the blob {digest} the registry served hashes to {actual}"
+            )));
         }
         Ok(bytes)
     }
 
     /// Uploads `bytes` as a blob unless the repository has it already (HEAD), with a POST that
     /// opens an upload and a monolithic PUT that closes it.
-    pub async fn push_blob(&self, bytes: &[u8]) -> anyhow::Result<String> {
+    pub async fn push_blob(&self, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
         let head = self.url(&format!("blobs/{digest}"))?;
         let response = self.send(|http| http.head(head.clone())).await?;
@@ -300,11 +302,11 @@ impl RegistryClient {
         }
         let location = (response.headers().get(reqwest::header::LOCATION))
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| anyhow::anyhow!("the registry opened an upload without a Location"))?;
-        let mut upload = self
-            .base
-            .join(location)
-            .context("the upload Location is not a URL")?;
+            .ok_or_else(|| {
+                ClientError::Protocol("the registry opened an upload without a Location".into())
+            })?;
+        let mut upload = (self.base.join(location))
+            .map_err(|_| ClientError::Protocol("the upload Location is not a URL".into()))?;
         upload.query_pairs_mut().append_pair("digest", &digest);
         let body = bytes.to_vec();
         let response = self
@@ -322,11 +324,7 @@ impl RegistryClient {
 
     /// The referrers of `digest` of `artifact_type` (the registry's filter is re-applied here),
     /// following `Link` pages; `None` when the registry has no referrers API (404).
-    pub async fn referrers(
-        &self,
-        digest: &str,
-        artifact_type: &str,
-    ) -> anyhow::Result<Option<Vec<Descriptor>>> {
+    pub async fn referrers(&self, digest: &str, artifact_type: &str) -> Result<Option<Vec<Descriptor>>> {
         let mut url = self.url(&format!("referrers/{digest}"))?;
         url.query_pairs_mut().append_pair("artifactType", artifact_type);
         let mut found = vec![];
@@ -342,8 +340,8 @@ impl RegistryClient {
             }
             let next = next_link(response.headers()).and_then(|link| url.join(&link).ok());
             let bytes = read_limited(response, MAX_MANIFEST_BYTES).await?;
-            let index: Index =
-                serde_json::from_slice(&bytes).context("the referrers answer is not an image index")?;
+            let index: Index = serde_json::from_slice(&bytes)
+                .map_err(|_| ClientError::Protocol("the referrers answer is not an image index".into()))?;
             let wanted = |d: &Descriptor| d.artifact_type.as_deref() == Some(artifact_type);
             found.extend(index.manifests.into_iter().filter(wanted));
             match next {
@@ -380,15 +378,15 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The body, refused past `limit` bytes.
-async fn read_limited(mut response: Response, limit: usize) -> anyhow::Result<Vec<u8>> {
+async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .context("the registry's answer broke off")?
+    while let Some(chunk) =
+        (response.chunk().await).map_err(unreachable("the registry (its answer broke off)"))?
     {
         if bytes.len() + chunk.len() > limit {
-            anyhow::bail!("the registry's answer exceeds {limit} bytes");
+            return Err(ClientError::Protocol(format!(
+                "the registry's answer exceeds {limit} bytes"
+            )));
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -396,7 +394,7 @@ async fn read_limited(mut response: Response, limit: usize) -> anyhow::Result<Ve
 }
 
 /// An error naming the request, the status and the registry's OCI error codes and messages.
-async fn failure(response: Response, request: &str) -> anyhow::Error {
+async fn failure(response: Response, request: &str) -> ClientError {
     #[derive(Deserialize)]
     struct Body {
         errors: Vec<Entry>,
@@ -427,7 +425,11 @@ async fn failure(response: Response, request: &str) -> anyhow::Error {
         }
         _ => "",
     };
-    anyhow::anyhow!("{request}: the registry answered {status}: {detail}{hint}")
+    ClientError::Refused {
+        request: request.to_string(),
+        status: status.as_u16(),
+        detail: format!("{detail}{hint}"),
+    }
 }
 
 #[cfg(test)]

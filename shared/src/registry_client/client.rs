@@ -30,6 +30,14 @@ pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// At most this many referrers pages are followed (a misbehaving registry cannot loop us).
 const MAX_REFERRER_PAGES: usize = 100;
+/// Attempts per request when the registry is busy (429), failing over (502, 503, 504) or
+/// unreachable: every request here may be repeated (reads, PUTs by digest, an upload's POST whose
+/// session, if it was opened, the registry expires).
+const MAX_ATTEMPTS: u32 = 5;
+/// The first pause between attempts; it doubles each time, with up to as much again at random.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest pause between attempts, whatever `Retry-After` asks.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What a registry client may do in its repository; the token it asks for has that scope.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -48,6 +56,7 @@ impl Access {
 }
 
 /// A manifest as fetched: its bytes, media type and digest (computed here, not trusted).
+#[derive(Debug)]
 pub struct Fetched {
     pub bytes: Vec<u8>,
     pub media_type: String,
@@ -71,6 +80,9 @@ pub struct RegistryClient {
     authorization: Mutex<Option<HeaderValue>>,
     /// Whether the client pinged `/v2/` to sign in before its first request.
     signed_in: std::sync::atomic::AtomicBool,
+    /// Scopes beyond this repository's that its tokens must carry: pull on the repositories
+    /// blobs are mounted from.
+    extra_scopes: Mutex<Vec<String>>,
 }
 
 impl RegistryClient {
@@ -102,6 +114,7 @@ impl RegistryClient {
             credentials,
             authorization: Mutex::new(None),
             signed_in: std::sync::atomic::AtomicBool::new(false),
+            extra_scopes: Mutex::new(Vec::new()),
         })
     }
 
@@ -110,9 +123,31 @@ impl RegistryClient {
         (self.base.join(&path)).map_err(|_| ClientError::Setup(format!("bad URL path {path:?}")))
     }
 
+    /// Sends the request `make` builds (see [`RegistryClient::send_once`]), again after a pause
+    /// while the registry is busy, failing over or unreachable, at most [`MAX_ATTEMPTS`] times.
+    async fn send(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self.send_once(&make).await;
+            let retry_after = match &sent {
+                Err(ClientError::Unreachable { .. }) => None,
+                Ok(r) if matches!(r.status().as_u16(), 429 | 502 | 503 | 504) => retry_after(r.headers()),
+                _ => return sent,
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return sent;
+            }
+            tokio::time::sleep(backoff(attempt, retry_after)).await;
+        }
+    }
+
     /// Sends the request `make` builds, with the current credentials; on a 401 answers the
     /// challenge and sends it once more. Returns whatever status came last.
-    async fn send(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<Response> {
+    async fn send_once(
+        &self,
+        make: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response> {
         if self.credentials.is_some() && !self.signed_in.swap(true, std::sync::atomic::Ordering::SeqCst) {
             // Sign in up front, as docker and cosign do: a public repository answers anonymous
             // reads without a challenge, and a registry that enforces signatures refuses those
@@ -193,6 +228,9 @@ impl RegistryClient {
             }
             let scope = format!("repository:{}:{}", self.repository, self.access.actions());
             query.append_pair("scope", &scope);
+            for extra in self.extra_scopes.lock().map(|s| s.clone()).unwrap_or_default() {
+                query.append_pair("scope", &extra);
+            }
         }
         let mut request = self.http.get(url.clone());
         if let Some(credentials) = &self.credentials {
@@ -286,13 +324,61 @@ impl RegistryClient {
         Ok(bytes)
     }
 
+    /// Whether the repository has the blob `digest` (HEAD).
+    pub async fn has_blob(&self, digest: &str) -> Result<bool> {
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let response = self.send(|http| http.head(url.clone())).await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(failure(response, &format!("HEAD {url}")).await),
+        }
+    }
+
+    /// Links the blob `digest` of the registry's repository `from` into this one without sending
+    /// its bytes (a cross-repository mount); false when the registry did not mount it (it does not
+    /// have it there, or does not mount: it opened an upload instead, which is cancelled).
+    pub async fn mount_blob(&self, digest: &str, from: &str) -> Result<bool> {
+        // A token must let this client read `from` too: ask for a new one that does.
+        let scope = format!("repository:{from}:pull");
+        if let Ok(mut scopes) = self.extra_scopes.lock() {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+                if let Ok(mut authorization) = self.authorization.lock() {
+                    let bearer =
+                        (authorization.as_ref()).is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
+                    if bearer {
+                        *authorization = None;
+                    }
+                }
+            }
+        }
+        let mut url = self.url("blobs/uploads/")?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        let response = self.send(|http| http.post(url.clone())).await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                let location = (response.headers().get(reqwest::header::LOCATION))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| self.base.join(l).ok());
+                if let Some(upload) = location {
+                    // Best effort: an upload left open expires on the registry anyway.
+                    let _ = self.send(|http| http.delete(upload.clone())).await;
+                }
+                Ok(false)
+            }
+            _ => Err(failure(response, &format!("POST {url}")).await),
+        }
+    }
+
     /// Uploads `bytes` as a blob unless the repository has it already (HEAD), with a POST that
     /// opens an upload and a monolithic PUT that closes it.
     pub async fn push_blob(&self, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
-        let head = self.url(&format!("blobs/{digest}"))?;
-        let response = self.send(|http| http.head(head.clone())).await?;
-        if response.status().is_success() {
+        if self.has_blob(&digest).await? {
             return Ok(digest);
         }
         let start = self.url("blobs/uploads/")?;
@@ -351,6 +437,25 @@ impl RegistryClient {
         }
         Ok(Some(found))
     }
+}
+
+/// The pause before attempt `attempt + 1`: what `Retry-After` asks, else the doubling backoff
+/// with jitter; never more than [`MAX_BACKOFF`].
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let pause = retry_after.unwrap_or_else(|| {
+        let base = FIRST_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+        let mut random = [0u8; 2];
+        let _ = getrandom::fill(&mut random);
+        let jitter = base.mul_f64(f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX));
+        base + jitter
+    });
+    pause.min(MAX_BACKOFF)
+}
+
+/// A `Retry-After` given in seconds (the HTTP-date form is not used by registries).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse().ok().map(Duration::from_secs)
 }
 
 /// The media type a response declares, without parameters.
@@ -434,7 +539,128 @@ async fn failure(response: Response, request: &str) -> ClientError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// A loopback registry that answers each request with the next `(status, extra headers,
+    /// body)` of `script` (the last one again once it runs out); counts the requests.
+    async fn scripted(script: Vec<(u16, &'static str, &'static str)>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let (status, headers, body) = script[n.min(script.len() - 1)];
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (address, served)
+    }
+
+    fn client_of(address: &str) -> RegistryClient {
+        let image = ImageRef::parse(&format!("{address}/library/app:1")).unwrap();
+        RegistryClient::new(&image, true, None, Access::Pull).unwrap()
+    }
+
+    const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+
+    #[tokio::test]
+    async fn a_busy_or_failing_over_registry_is_asked_again_as_its_retry_after_says() {
+        let busy = "Retry-After: 0\r\n";
+        let typed = "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n";
+        let (address, served) =
+            scripted(vec![(503, busy, ""), (429, busy, ""), (200, typed, MANIFEST)]).await;
+        let fetched = client_of(&address)
+            .manifest("1", &[OCI_INDEX])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fetched.bytes, MANIFEST.as_bytes());
+        assert_eq!(served.load(Ordering::SeqCst), 3);
+
+        // Busy for good: given up after the last attempt, with the registry's status.
+        let (address, served) = scripted(vec![(503, busy, "")]).await;
+        let failed = client_of(&address).manifest("1", &[OCI_INDEX]).await;
+        assert!(
+            matches!(failed, Err(ClientError::Refused { status: 503, .. })),
+            "{failed:?}"
+        );
+        assert_eq!(served.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
+
+        // Refusals that another attempt cannot change are not repeated.
+        let (address, served) = scripted(vec![(400, "", "")]).await;
+        assert!(client_of(&address).manifest("1", &[OCI_INDEX]).await.is_err());
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_pause_doubles_with_jitter_and_never_exceeds_its_cap() {
+        for attempt in 1..=3u32 {
+            let base = FIRST_BACKOFF * (1 << (attempt - 1));
+            let pause = backoff(attempt, None);
+            assert!(pause >= base && pause <= base * 2, "{attempt}: {pause:?}");
+        }
+        assert_eq!(backoff(30, None), MAX_BACKOFF);
+        assert_eq!(backoff(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(backoff(1, Some(Duration::from_secs(3600))), MAX_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn blobs_are_found_pushed_once_and_mounted_across_repositories_on_berth() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::adapters::local::open(dir.path()).unwrap();
+        registry.bootstrap(Some("Admin12345")).await.unwrap();
+        let app = crate::oci::router(
+            registry,
+            crate::oci::Host::container(),
+            crate::oci::AuthConfig::default(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let admin = || {
+            Some(Credentials {
+                username: "admin".into(),
+                password: "Admin12345".into(),
+            })
+        };
+        let repo = |name: &str| {
+            let image = ImageRef::parse(&format!("{address}/library/{name}:1")).unwrap();
+            RegistryClient::new(&image, true, admin(), Access::PullPush).unwrap()
+        };
+        let (source, target) = (repo("source"), repo("target"));
+        let digest = sha256_digest(b"a layer");
+        assert!(!source.has_blob(&digest).await.unwrap());
+        assert_eq!(source.push_blob(b"a layer").await.unwrap(), digest);
+        assert!(source.has_blob(&digest).await.unwrap());
+        assert!(!target.has_blob(&digest).await.unwrap());
+        assert!(target.mount_blob(&digest, "library/source").await.unwrap());
+        assert!(target.has_blob(&digest).await.unwrap());
+        assert_eq!(target.blob(&digest, 1 << 10).await.unwrap(), b"a layer");
+        // A blob the source does not have is not mounted (the upload the registry opened instead
+        // is cancelled).
+        let missing = sha256_digest(b"nowhere");
+        assert!(!target.mount_blob(&missing, "library/source").await.unwrap());
+    }
 
     #[test]
     fn the_next_link_is_found_among_links() {

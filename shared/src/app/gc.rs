@@ -213,6 +213,22 @@ struct UnderWay {
     stop_requested: bool,
 }
 
+impl UnderWay {
+    /// The `GcFinished` that ends this (dry) run as `Stopped`, with its last checkpoint's counts.
+    fn closed(&self, why: &str) -> Event {
+        Event::GcFinished {
+            run: self.id,
+            status: "Stopped".to_string(),
+            manifests_deleted: self.progress.manifests_deleted,
+            links_removed: self.progress.links_removed,
+            blobs_deleted: self.progress.blobs_deleted,
+            bytes_freed: self.progress.bytes_freed,
+            duration_ms: u64::try_from((self.last_at - self.started_at).num_milliseconds()).unwrap_or(0),
+            error: Some(why.to_string()),
+        }
+    }
+}
+
 /// A run as the `gc` stream records it (Harbor's GC history).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcRecord {
@@ -417,17 +433,7 @@ impl Registry {
                 if self.under_way().await?.is_none_or(|now| now.id != run.id) {
                     return Ok((vec![], ()));
                 }
-                let closed = Event::GcFinished {
-                    run: run.id,
-                    status: "Stopped".to_string(),
-                    manifests_deleted: run.progress.manifests_deleted,
-                    links_removed: run.progress.links_removed,
-                    blobs_deleted: run.progress.blobs_deleted,
-                    bytes_freed: run.progress.bytes_freed,
-                    duration_ms: u64::try_from((run.last_at - run.started_at).num_milliseconds())
-                        .unwrap_or(0),
-                    error: Some("a dry run that paused or stalled is not carried on".to_string()),
-                };
+                let closed = run.closed("a dry run that paused or stalled is not carried on");
                 Ok((vec![closed], ()))
             })
         })
@@ -645,16 +651,7 @@ impl Registry {
                         }
                         // A dry run that never finished: close it, then start.
                         Some(run) if run.dry_run => {
-                            let closed = Event::GcFinished {
-                                run: run.id,
-                                status: "Stopped".to_string(),
-                                manifests_deleted: run.progress.manifests_deleted,
-                                links_removed: run.progress.links_removed,
-                                blobs_deleted: run.progress.blobs_deleted,
-                                bytes_freed: run.progress.bytes_freed,
-                                duration_ms: 0,
-                                error: Some("taken over by a resumed run".to_string()),
-                            };
+                            let closed = run.closed("taken over by a resumed run");
                             Ok((vec![closed, started], None))
                         }
                         Some(_) => Err(AppError::Conflict(

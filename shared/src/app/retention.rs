@@ -809,14 +809,9 @@ mod tests {
         assert!(stopped.tasks.is_empty(), "stopped before its first repository");
     }
 
-    #[tokio::test]
-    async fn a_running_execution_whose_process_is_gone_is_ended_and_the_schedule_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = crate::adapters::local::open(dir.path()).unwrap();
-        registry.bootstrap(Some("Admin12345")).await.unwrap();
-        let repo: RepoName = "library/app".parse().unwrap();
-        push(&registry, &repo, "old", 1).await;
-        push(&registry, &repo, "new", 2).await;
+    /// `library`'s policy: keep the newest artifact, run every minute. Answers the system's
+    /// context and the project.
+    async fn keep_newest_every_minute(registry: &Registry) -> (RequestContext, ProjectName) {
         let system = RequestContext::as_principal(Principal::system());
         let project = ProjectName::parse("library").unwrap();
         let policy = PolicySpec {
@@ -829,6 +824,18 @@ mod tests {
             policy,
         };
         registry.change_access(&system, command).await.unwrap();
+        (system, project)
+    }
+
+    #[tokio::test]
+    async fn a_running_execution_whose_process_is_gone_is_ended_and_the_schedule_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::adapters::local::open(dir.path()).unwrap();
+        registry.bootstrap(Some("Admin12345")).await.unwrap();
+        let repo: RepoName = "library/app".parse().unwrap();
+        push(&registry, &repo, "old", 1).await;
+        push(&registry, &repo, "new", 2).await;
+        let (system, project) = keep_newest_every_minute(&registry).await;
         // A process started an execution and died.
         let dead = registry
             .start_retention(&system, &project, true, RetentionTrigger::Manual)
@@ -950,18 +957,7 @@ mod tests {
             push(&registry, &repo, "old", 1).await,
             push(&registry, &repo, "new", 2).await,
         );
-        let system = RequestContext::as_principal(Principal::system());
-        let project = ProjectName::parse("library").unwrap();
-        let policy = PolicySpec {
-            id: 0,
-            rules: vec![rule(Template::LatestPushedK, Some(1))],
-            schedule: Some("0 * * * * *".to_string()),
-        };
-        let command = AccessCommand::CreateRetentionPolicy {
-            project: project.clone(),
-            policy,
-        };
-        registry.change_access(&system, command).await.unwrap();
+        let (system, _) = keep_newest_every_minute(&registry).await;
         let now = Utc::now();
         let minute = chrono::TimeDelta::seconds(60);
 

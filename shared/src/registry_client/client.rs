@@ -7,7 +7,12 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 
@@ -15,6 +20,7 @@ use super::auth::{parse_challenge, Credentials};
 use super::documents::{sha256_digest, Descriptor, Index, OCI_INDEX};
 use super::reference::ImageRef;
 use super::ClientError;
+use crate::ports::blob_store::ByteStream;
 
 type Result<T> = std::result::Result<T, ClientError>;
 
@@ -26,14 +32,17 @@ fn unreachable(target: impl Into<String>) -> impl FnOnce(reqwest::Error) -> Clie
 
 /// The OCI spec's recommended manifest size limit: larger ones are refused by most registries.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
-/// Requests taking longer than this are given up (every document here is small).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// A registry that sends nothing for this long while it answers is given up on (blob bodies
+/// stream for as long as they keep coming).
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// A registry that does not take the connection within this is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many referrers pages are followed (a misbehaving registry cannot loop us).
 const MAX_REFERRER_PAGES: usize = 100;
 /// Attempts per request when the registry is busy (429), failing over (502, 503, 504) or
 /// unreachable: every request here may be repeated (reads, PUTs by digest, an upload's POST whose
 /// session, if it was opened, the registry expires).
-const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 /// The first pause between attempts; it doubles each time, with up to as much again at random.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest pause between attempts, whatever `Retry-After` asks.
@@ -85,6 +94,63 @@ pub struct RegistryClient {
     extra_scopes: Mutex<Vec<String>>,
 }
 
+/// Where a registry is and how its TLS certificate is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http(s)://host[:port]/`.
+    pub base: Url,
+    /// The certificate goes unchecked (Harbor's `insecure`).
+    pub insecure: bool,
+    /// PEM certificates to trust instead of the system's roots.
+    pub ca_pem: Option<String>,
+}
+
+impl Endpoint {
+    /// The endpoint at `url` (`http(s)://host[:port]`), with the system's roots.
+    pub fn parse(url: &str) -> Result<Endpoint> {
+        let base = Url::parse(url.trim_end_matches('/'))
+            .and_then(|u| u.join("/"))
+            .map_err(|_| ClientError::Setup(format!("{url:?} is not a registry URL")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(ClientError::Setup(format!(
+                "{url:?} is not an http(s) registry URL"
+            )));
+        }
+        Ok(Endpoint {
+            base,
+            insecure: false,
+            ca_pem: None,
+        })
+    }
+
+    /// The HTTP client for this endpoint.
+    fn http(&self) -> Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .read_timeout(READ_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT);
+        if self.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &self.ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| ClientError::Setup(format!("the CA certificate is not PEM: {e}")))?;
+            if roots.is_empty() {
+                return Err(ClientError::Setup(
+                    "the CA certificate holds no certificate".into(),
+                ));
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| ClientError::Setup(format!("cannot set up the HTTP client: {e}")))
+    }
+}
+
 impl RegistryClient {
     /// A client of `image`'s repository, over HTTPS unless `plain_http` or the registry is on
     /// loopback.
@@ -99,23 +165,66 @@ impl RegistryClient {
         } else {
             "https"
         };
-        let base = Url::parse(&format!("{scheme}://{}/", image.api_host()))
+        let endpoint = Endpoint::parse(&format!("{scheme}://{}", image.api_host()))
             .map_err(|_| ClientError::Setup(format!("{:?} is not a registry host", image.api_host())))?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| ClientError::Setup(format!("cannot set up the HTTP client: {e}")))?;
+        RegistryClient::at(&endpoint, &image.repository, credentials, access)
+    }
+
+    /// A client of `repository` at `endpoint` (an empty repository: the registry itself, for
+    /// its ping and catalog).
+    pub fn at(
+        endpoint: &Endpoint,
+        repository: &str,
+        credentials: Option<Credentials>,
+        access: Access,
+    ) -> Result<RegistryClient> {
         Ok(RegistryClient {
-            http,
-            base,
-            repository: image.repository.clone(),
+            http: endpoint.http()?,
+            base: endpoint.base.clone(),
+            repository: repository.to_string(),
             access,
             credentials,
             authorization: Mutex::new(None),
             signed_in: std::sync::atomic::AtomicBool::new(false),
             extra_scopes: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Whether the registry answers the distribution API and takes the client's credentials:
+    /// `GET /v2/`, signing in as its challenge asks (a bearer token from its token service, or
+    /// Basic). Without credentials, a challenge is an answer enough.
+    pub async fn ping(&self) -> Result<()> {
+        let url = (self.base.join("v2/")).map_err(|_| ClientError::Setup("bad registry URL".into()))?;
+        let response = (self.http.get(url.clone()).send().await).map_err(unreachable("the registry"))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status != StatusCode::UNAUTHORIZED {
+            return Err(failure(response, &format!("GET {url}")).await);
+        }
+        let challenged = response.headers().contains_key(WWW_AUTHENTICATE);
+        if self.credentials.is_none() {
+            return if challenged {
+                Ok(())
+            } else {
+                Err(ClientError::Protocol(format!(
+                    "GET {url} answered 401 without a challenge: not a registry"
+                )))
+            };
+        }
+        if !self.answer(response).await? {
+            return Err(ClientError::Protocol(format!(
+                "GET {url}: the registry asks for a sign-in Berth cannot answer"
+            )));
+        }
+        let again = (self.with_authorization(self.http.get(url.clone())).send().await)
+            .map_err(unreachable("the registry"))?;
+        if again.status().is_success() {
+            Ok(())
+        } else {
+            Err(failure(again, &format!("GET {url}")).await)
+        }
     }
 
     fn url(&self, path: &str) -> Result<Url> {
@@ -226,8 +335,10 @@ impl RegistryClient {
             if let Some(service) = service {
                 query.append_pair("service", service);
             }
-            let scope = format!("repository:{}:{}", self.repository, self.access.actions());
-            query.append_pair("scope", &scope);
+            if !self.repository.is_empty() {
+                let scope = format!("repository:{}:{}", self.repository, self.access.actions());
+                query.append_pair("scope", &scope);
+            }
             for extra in self.extra_scopes.lock().map(|s| s.clone()).unwrap_or_default() {
                 query.append_pair("scope", &extra);
             }
@@ -361,12 +472,8 @@ impl RegistryClient {
         match response.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
-                let location = (response.headers().get(reqwest::header::LOCATION))
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|l| self.base.join(l).ok());
-                if let Some(upload) = location {
-                    // Best effort: an upload left open expires on the registry anyway.
-                    let _ = self.send(|http| http.delete(upload.clone())).await;
+                if let Ok(upload) = self.location(&response) {
+                    self.cancel_upload(&upload).await;
                 }
                 Ok(false)
             }
@@ -381,31 +488,144 @@ impl RegistryClient {
         if self.has_blob(&digest).await? {
             return Ok(digest);
         }
-        let start = self.url("blobs/uploads/")?;
-        let response = self.send(|http| http.post(start.clone())).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(failure(response, &format!("POST {start}")).await);
-        }
-        let location = (response.headers().get(reqwest::header::LOCATION))
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ClientError::Protocol("the registry opened an upload without a Location".into())
-            })?;
-        let mut upload = (self.base.join(location))
-            .map_err(|_| ClientError::Protocol("the upload Location is not a URL".into()))?;
-        upload.query_pairs_mut().append_pair("digest", &digest);
-        let body = bytes.to_vec();
+        let upload = self.start_upload().await?;
+        let body = Bytes::copy_from_slice(bytes);
+        let url = with_digest(&upload, &digest);
         let response = self
             .send(|http| {
-                (http.put(upload.clone()))
+                (http.put(url.clone()))
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .body(body.clone())
             })
             .await?;
         if !response.status().is_success() {
-            return Err(failure(response, &format!("PUT {upload}")).await);
+            return Err(failure(response, &format!("PUT {url}")).await);
         }
         Ok(digest)
+    }
+
+    /// Opens an upload (POST); its URL.
+    pub async fn start_upload(&self) -> Result<Url> {
+        let start = self.url("blobs/uploads/")?;
+        let response = self.send(|http| http.post(start.clone())).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(failure(response, &format!("POST {start}")).await);
+        }
+        self.location(&response)
+    }
+
+    /// How many bytes the upload at `upload` holds (its `Range`), or `None` when the registry
+    /// no longer has it (it expired, or was finished or cancelled).
+    pub async fn upload_offset(&self, upload: &Url) -> Result<Option<u64>> {
+        let response = self.send(|http| http.get(upload.clone())).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("GET {upload}")).await);
+        }
+        let range = (response.headers().get(reqwest::header::RANGE)).and_then(|v| v.to_str().ok());
+        // `0-<last>`; "0-0" is either nothing or one byte, and read as nothing: a chunk sent
+        // again from 0 is refused (416) and the copy starts a new upload.
+        let end = range
+            .and_then(|r| r.trim().strip_prefix("0-"))
+            .and_then(|last| last.parse::<u64>().ok());
+        Ok(Some(match end {
+            Some(0) | None => 0,
+            Some(last) => last + 1,
+        }))
+    }
+
+    /// Sends `chunk` as the bytes of the upload from `offset` on (PATCH with `Content-Range`);
+    /// the URL to go on with.
+    pub async fn patch_upload(&self, upload: &Url, offset: u64, chunk: Bytes) -> Result<Url> {
+        let last = offset + (chunk.len() as u64).saturating_sub(1);
+        let range = format!("{offset}-{last}");
+        let response = self
+            .send(|http| {
+                (http.patch(upload.clone()))
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_RANGE, &range)
+                    .body(chunk.clone())
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(failure(response, &format!("PATCH {upload} ({range})")).await);
+        }
+        self.location(&response)
+    }
+
+    /// Closes the upload at `upload` as the blob `digest` (PUT), with `last` as its final
+    /// bytes: a body streamed once (a failure is not repeated here: the caller starts over
+    /// from what the registry holds), of `length` bytes.
+    pub async fn finish_upload(
+        &self,
+        upload: &Url,
+        digest: &str,
+        last: Option<(ByteStream, u64)>,
+    ) -> Result<()> {
+        let url = with_digest(upload, digest);
+        let response = match last {
+            None => {
+                self.send(|http| http.put(url.clone()).header(CONTENT_LENGTH, "0"))
+                    .await?
+            }
+            Some((body, length)) => {
+                let request = (self.http.put(url.clone()))
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, length)
+                    .body(reqwest::Body::wrap_stream(body));
+                let sent = self.with_authorization(request).send().await;
+                sent.map_err(unreachable("the registry"))?
+            }
+        };
+        if !response.status().is_success() {
+            return Err(failure(response, &format!("PUT {url}")).await);
+        }
+        Ok(())
+    }
+
+    /// The blob `digest`'s bytes from `offset` on, as they arrive (a `Range` request; a
+    /// registry that answers the whole blob instead has the first bytes dropped here).
+    pub async fn blob_from(&self, digest: &str, offset: u64) -> Result<ByteStream> {
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let range = format!("bytes={offset}-");
+        let response = self
+            .send(|http| {
+                let request = http.get(url.clone());
+                if offset > 0 {
+                    request.header(reqwest::header::RANGE, &range)
+                } else {
+                    request
+                }
+            })
+            .await?;
+        let skip = match response.status() {
+            StatusCode::PARTIAL_CONTENT => 0,
+            StatusCode::OK => offset,
+            _ => return Err(failure(response, &format!("GET {url}")).await),
+        };
+        let body = response
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        Ok(skip_bytes(Box::pin(body), skip))
+    }
+
+    /// Cancels the upload at `upload`, as far as the registry lets it: best effort, since an
+    /// upload left open expires on the registry anyway.
+    pub async fn cancel_upload(&self, upload: &Url) {
+        let _ = self.send(|http| http.delete(upload.clone())).await;
+    }
+
+    /// The absolute URL a response's `Location` names.
+    fn location(&self, response: &Response) -> Result<Url> {
+        let location = (response.headers().get(reqwest::header::LOCATION))
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ClientError::Protocol("the registry opened an upload without a Location".into())
+            })?;
+        (self.base.join(location))
+            .map_err(|_| ClientError::Protocol(format!("the upload Location {location:?} is not a URL")))
     }
 
     /// The referrers of `digest` of `artifact_type` (the registry's filter is re-applied here),
@@ -439,9 +659,36 @@ impl RegistryClient {
     }
 }
 
+/// `upload` with `?digest=` added (its own query, such as a session state, kept).
+fn with_digest(upload: &Url, digest: &str) -> Url {
+    let mut url = upload.clone();
+    url.query_pairs_mut().append_pair("digest", digest);
+    url
+}
+
+/// `stream` without its first `skip` bytes.
+fn skip_bytes(stream: ByteStream, skip: u64) -> ByteStream {
+    if skip == 0 {
+        return stream;
+    }
+    let mut left = skip;
+    Box::pin(stream.filter_map(move |chunk| {
+        let kept = match chunk {
+            Ok(mut bytes) if left > 0 => {
+                let dropped = left.min(bytes.len() as u64);
+                left -= dropped;
+                let rest = bytes.split_off(dropped as usize);
+                (!rest.is_empty()).then_some(Ok(rest))
+            }
+            other => Some(other),
+        };
+        std::future::ready(kept)
+    }))
+}
+
 /// The pause before attempt `attempt + 1`: what `Retry-After` asks, else the doubling backoff
 /// with jitter; never more than [`MAX_BACKOFF`].
-fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     let pause = retry_after.unwrap_or_else(|| {
         let base = FIRST_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(10));
         let mut random = [0u8; 2];
@@ -626,27 +873,8 @@ mod tests {
 
     #[tokio::test]
     async fn blobs_are_found_pushed_once_and_mounted_across_repositories_on_berth() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = crate::adapters::local::open(dir.path()).unwrap();
-        registry.bootstrap(Some("Admin12345")).await.unwrap();
-        let app = crate::oci::router(
-            registry,
-            crate::oci::Host::container(),
-            crate::oci::AuthConfig::default(),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let admin = || {
-            Some(Credentials {
-                username: "admin".into(),
-                password: "Admin12345".into(),
-            })
-        };
-        let repo = |name: &str| {
-            let image = ImageRef::parse(&format!("{address}/library/{name}:1")).unwrap();
-            RegistryClient::new(&image, true, admin(), Access::PullPush).unwrap()
-        };
+        let (address, _dir) = super::super::testing::berth_on_loopback().await;
+        let repo = |name: &str| super::super::testing::admin_client(&address, name);
         let (source, target) = (repo("source"), repo("target"));
         let digest = sha256_digest(b"a layer");
         assert!(!source.has_blob(&digest).await.unwrap());

@@ -18,8 +18,9 @@ use cloudevents::{EventBuilder, EventBuilderV10};
 
 use crate::domain::{Event, RecordedEvent};
 
-/// Fields of `data` never published: salted hashes of passwords and robot secrets.
-const CREDENTIAL_FIELDS: [&str; 2] = ["passwordHash", "secretHash"];
+/// Fields of `data`, at any depth, never published: salted hashes of passwords and robot secrets,
+/// and registry credentials' sealed secrets.
+const CREDENTIAL_FIELDS: [&str; 3] = ["passwordHash", "secretHash", "sealedSecret"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudEventError {
@@ -36,9 +37,7 @@ pub fn to_cloudevent(recorded: &RecordedEvent) -> Result<cloudevents::Event, Clo
         .get("data")
         .cloned()
         .unwrap_or_default();
-    if let Some(fields) = data.as_object_mut() {
-        fields.retain(|name, _| !CREDENTIAL_FIELDS.contains(&name.as_str()));
-    }
+    strip_credentials(&mut data);
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     EventBuilderV10::new()
         .id(envelope.id.clone())
@@ -53,6 +52,18 @@ pub fn to_cloudevent(recorded: &RecordedEvent) -> Result<cloudevents::Event, Clo
         .data("application/json", data)
         .build()
         .map_err(|e| CloudEventError::Build(e.to_string()))
+}
+
+/// `value` without [`CREDENTIAL_FIELDS`], wherever they are.
+fn strip_credentials(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            fields.retain(|name, _| !CREDENTIAL_FIELDS.contains(&name.as_str()));
+            fields.values_mut().for_each(strip_credentials);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_credentials),
+        _ => {}
+    }
 }
 
 /// The CloudEvent of a recorded event as one line of structured JSON.
@@ -78,6 +89,7 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobDeleting { digest }
         | Event::BlobDeleted { digest, .. } => digest.to_string(),
         Event::GcStarted { .. } => "gc".to_string(),
+        Event::RegistryChanged { id, .. } => format!("registries/{id}"),
         Event::GcScheduleChanged { .. } => "gc/schedule".to_string(),
         Event::GcCheckpoint { run, .. } | Event::GcStopRequested { run } | Event::GcFinished { run, .. } => {
             format!("gc/{run}")

@@ -17,6 +17,7 @@ use berth::domain::lifecycle::immutability::{RuleSpec, SelectorSpec};
 use berth::domain::lifecycle::retention::{PolicySpec, RetentionRuleSpec, TagSelectorSpec, Template};
 use berth::domain::lifecycle::schedule::GcScheduleSpec;
 use berth::domain::manifest::Content;
+use berth::domain::replication::{RegistryKind, RegistrySpec, SealedCredential};
 use berth::domain::{
     Algorithm, Digest, Event, EventEnvelope, LogPosition, RecordedEvent, RepoName, StreamId, Tag,
 };
@@ -43,7 +44,7 @@ const OPTIONAL_DATA_FIELDS: [&str; 9] = [
 ];
 /// Fields of the logged events that never reach a CloudEvent (`events_out` removes them), and that no
 /// schema allows.
-const CREDENTIAL_FIELDS: [&str; 2] = ["passwordHash", "secretHash"];
+const CREDENTIAL_FIELDS: [&str; 3] = ["passwordHash", "secretHash", "sealedSecret"];
 /// An argon2id PHC string, as `passwordHash` and `secretHash` hold in the log.
 const SAMPLE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YmVydGggc2FtcGxlIHNhbHQ$\
                            c2FtcGxlIGhhc2ggb2YgYSBzYW1wbGUgc2VjcmV0IDAxMjM0NTY3";
@@ -240,7 +241,36 @@ fn sample_events() -> Vec<RecordedEvent> {
     events.extend(gc_sample_events());
     events.extend(retention_sample_events());
     events.extend(gc_schedule_sample_events());
+    events.extend(replication_sample_events());
     events
+}
+
+/// Then the admin adds the registry endpoint replication copies to: the disaster-recovery Berth,
+/// signed in to as a robot account whose secret is sealed in the log (and never published).
+fn replication_sample_events() -> Vec<RecordedEvent> {
+    let registry = RegistrySpec {
+        id: 15,
+        name: "berth-dr".to_string(),
+        description: "The disaster-recovery registry".to_string(),
+        kind: RegistryKind::Harbor,
+        url: "https://dr.registry.example".to_string(),
+        insecure: false,
+        ca_certificate: Some(SAMPLE_CERTIFICATE.to_string()),
+        credential: Some(SealedCredential {
+            access_key: "robot$replicator".to_string(),
+            sealed_secret: "aes256gcm:5f0c2a9e:c2VhbGVkIHNhbXBsZSBzZWNyZXQ=".to_string(),
+        }),
+    };
+    vec![recorded_by(
+        "admin",
+        7_001,
+        60,
+        86_400 + 240,
+        Event::RegistryChanged {
+            id: 15,
+            registry: Some(registry),
+        },
+    )]
 }
 
 /// After the retention run, the admin makes garbage collection's schedule daily (at midnight, UTC),
@@ -754,6 +784,19 @@ fn access_sample_events() -> Vec<RecordedEvent> {
 /// sha512 digests, names at the edges of their grammars, the empty blob, every role, every retention
 /// template, trigger, status and outcome, every type of garbage collection's schedule and its removal.
 fn other_events() -> Vec<RecordedEvent> {
+    let plain_registry = Event::RegistryChanged {
+        id: 3,
+        registry: Some(RegistrySpec {
+            id: 3,
+            name: "hub mirror".to_string(),
+            description: String::new(),
+            kind: RegistryKind::DockerRegistry,
+            url: "http://127.0.0.1:5000".to_string(),
+            insecure: true,
+            ca_certificate: None,
+            credential: None,
+        }),
+    };
     let sha512 = Digest::compute(Algorithm::Sha512, b"a sha512 blob");
     let odd_repo = || repo("a.b_c__d---e/f0/x");
     let long_repo = || repo(&format!("{}/{}", "a".repeat(127), "b".repeat(127)));
@@ -850,6 +893,13 @@ fn other_events() -> Vec<RecordedEvent> {
         .chain(other_access_events())
         .chain(other_retention_events())
         .chain(other_gc_events())
+        .chain([
+            plain_registry,
+            Event::RegistryChanged {
+                id: 3,
+                registry: None,
+            },
+        ])
         .enumerate()
         .map(|(i, event)| {
             let n = u64::try_from(i).unwrap();
@@ -1275,6 +1325,17 @@ fn expected_attributes(data: &Value) -> (String, String, String) {
             subject,
         );
     }
+    // A registry endpoint of replication: an access-control event about it.
+    if let (Some(id), true) = (
+        data.get("id").and_then(Value::as_u64),
+        data.get("registry").is_some(),
+    ) {
+        return (
+            format!("/registries/{id}"),
+            "access".to_string(),
+            format!("registries/{id}"),
+        );
+    }
     // A pull names the artifact and nothing else; it is on the artifact's pull stream.
     let names: BTreeSet<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
     if names == BTreeSet::from(["repository", "digest"]) {
@@ -1637,6 +1698,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
                 _ if s.starts_with("/blobs/") => "blob",
                 _ if s == "/system/gc" => "gc",
                 _ if s.starts_with("/retentions/") => "retention",
+                _ if s.starts_with("/registries/") => "registry",
                 _ => panic!("{s}: a source of no kind"),
             }
         };
@@ -1649,6 +1711,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
             a_blob.as_str(),
             "/system/gc",
             "/retentions/14",
+            "/registries/15",
         ] {
             if kind_of_source(other) != kind_of_source(source) {
                 rejected.push(mutated(&sample, &format!("source {other}"), |v| {

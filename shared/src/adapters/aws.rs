@@ -59,13 +59,20 @@ async fn stores(targets: &AwsTargets) -> (DynamoStore, S3BlobStore) {
     (log, blobs)
 }
 
-/// The registry on the bucket and table (which must exist: see [`init`]).
+/// The registry on the bucket and table (which must exist: see [`init`]). Registry credentials are
+/// sealed with the key `BERTH_SECRET_KEY` (or `BERTH_SECRET_KEY_FILE`) gives; without one,
+/// replication's registries take no credential (and a malformed one is said at start).
 pub async fn open(targets: &AwsTargets) -> Registry {
     let (log, blobs) = stores(targets).await;
     let log = Arc::new(log);
+    let secrets = super::secret_box::configured(None).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "registry credentials cannot be sealed");
+        Arc::new(crate::ports::NoSecretBox)
+    });
     Registry::new(log.clone(), log.clone(), Arc::new(blobs), Arc::new(SystemClock))
         .with_key_store(log.clone())
         .with_checkpoints(log)
+        .with_secret_box(secrets)
 }
 
 /// Creates the bucket and the table unless they exist (for local stacks and first deployments

@@ -5,6 +5,7 @@
 //!   berth.redb        event log + inline views (one ACID file)
 //!   blobs/            content-addressed blobs (see `fs`)
 //!   uploads/          upload sessions in progress
+//!   secret.key        the key registry credentials are sealed with (unless configured)
 //! ```
 
 use std::path::Path;
@@ -42,9 +43,11 @@ pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Registry, 
             .map_err(|e| err(e.to_string()))?,
     );
     let blobs = Arc::new(FsBlobStore::open(data_dir).map_err(|e| err(e.to_string()))?);
+    let secrets = super::secret_box::configured(Some(data_dir)).map_err(|e| err(e.to_string()))?;
     Ok(
         Registry::new(store.clone(), store.clone(), blobs, Arc::new(SystemClock))
             .with_key_store(store.clone())
-            .with_checkpoints(store),
+            .with_checkpoints(store)
+            .with_secret_box(secrets),
     )
 }

@@ -10,3 +10,4 @@ pub mod fs;
 pub mod local;
 pub mod projection;
 pub mod s3;
+pub mod secret_box;

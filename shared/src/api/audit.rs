@@ -97,6 +97,12 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         }
         E::BlobDeleted { digest, .. } => (digest.to_string(), "blob", "delete", None),
         E::GcStarted { .. } => ("gc".to_string(), "gc", "create", None),
+        E::RegistryChanged { id, registry } => (
+            format!("registries/{id}"),
+            "registry",
+            if registry.is_some() { "update" } else { "delete" },
+            None,
+        ),
         E::GcScheduleChanged { schedule } => (
             "gc/schedule".to_string(),
             "gc",

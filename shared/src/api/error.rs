@@ -91,13 +91,15 @@ impl From<AccessError> for ApiError {
             AccessError::ProjectExists(_)
             | AccessError::UserExists(_)
             | AccessError::MemberExists { .. }
-            | AccessError::RobotExists(_) => ApiError::new(StatusCode::CONFLICT, message),
+            | AccessError::RobotExists(_)
+            | AccessError::RegistryNameTaken(_) => ApiError::new(StatusCode::CONFLICT, message),
             AccessError::ProjectUnknown(_)
             | AccessError::UserUnknown(_)
             | AccessError::MemberUnknown { .. }
             | AccessError::RobotUnknown(_)
             | AccessError::ImmutableRuleUnknown { .. }
-            | AccessError::RetentionPolicyUnknown { .. } => ApiError::not_found(message),
+            | AccessError::RetentionPolicyUnknown { .. }
+            | AccessError::RegistryUnknown(_) => ApiError::not_found(message),
             // Harbor's answers: two equal rules are a conflict; a second policy is a bad request.
             AccessError::RetentionPolicyInvalid(PolicyError::Conflict { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, message)
@@ -107,7 +109,8 @@ impl From<AccessError> for ApiError {
             | AccessError::ScheduleInvalid(_) => ApiError::bad_request(message),
             AccessError::RobotWithoutActions
             | AccessError::UsernameReserved(_)
-            | AccessError::ImmutableRuleInvalid(_) => ApiError::bad_request(message),
+            | AccessError::ImmutableRuleInvalid(_)
+            | AccessError::RegistryInvalid(_) => ApiError::bad_request(message),
             AccessError::LastAdmin => ApiError::forbidden(message),
         }
     }
@@ -120,6 +123,7 @@ impl From<AppError> for ApiError {
             AppError::Denied(message) => ApiError::forbidden(message),
             AppError::Immutable(_) => ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
             AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            AppError::InUse(message) => ApiError::new(StatusCode::PRECONDITION_FAILED, message),
             AppError::Contention | AppError::DecisionExpired => {
                 ApiError::new(StatusCode::CONFLICT, e.to_string())
             }

@@ -1,5 +1,6 @@
 //! The management API, Harbor v2.0's shapes (Harbor `api/v2.0/swagger.yaml`): projects, members,
-//! robot accounts, users, quotas, immutable tag rules, artifacts and their tags, and audit logs,
+//! robot accounts, users, quotas, immutable tag rules, retention, garbage collection, replication's
+//! registries, artifacts and their tags, and audit logs,
 //! plus the OpenAPI document describing them.
 //!
 //! Routes are relative (`/projects`); the host nests the router under [`API_BASE`]. Every route is
@@ -20,6 +21,7 @@ mod openapi;
 mod pagination;
 mod projects;
 mod quotas;
+mod registries;
 mod request;
 mod retention;
 mod robots;
@@ -136,6 +138,14 @@ pub(crate) fn routes() -> Vec<Route> {
             "/projects/{project_name_or_id}/immutabletagrules/{immutable_rule_id}",
             immutability::delete,
         ),
+        route(M::GET, "/registries", registries::list),
+        route(M::POST, "/registries", registries::create),
+        route(M::POST, "/registries/ping", registries::ping),
+        route(M::GET, "/registries/{id}", registries::get),
+        route(M::PUT, "/registries/{id}", registries::update),
+        route(M::DELETE, "/registries/{id}", registries::delete),
+        route(M::GET, "/registries/{id}/info", registries::info),
+        route(M::GET, "/replication/adapters", registries::adapters),
         route(M::GET, "/retentions/metadatas", retention::metadatas),
         route(M::POST, "/retentions", retention::create),
         route(M::GET, "/retentions/{id}", retention::get),

@@ -31,6 +31,14 @@ pub enum AppError {
     /// way, for one); the message says which.
     #[error("{0}")]
     Conflict(String),
+    /// The request asks for something that cannot be (a registry endpoint that does not answer
+    /// as one, a credential with no key to seal it with); the message says what (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something else still uses what the request would remove (a registry a replication
+    /// policy names); the message says what (412, as Harbor).
+    #[error("{0}")]
+    InUse(String),
     /// Refused by a project rule (a quota, for one); the message says which and why.
     #[error("{0}")]
     Denied(String),

@@ -19,6 +19,7 @@ mod projector;
 mod quota;
 mod rebuild;
 mod registry;
+mod replication;
 mod retention;
 pub mod subscriptions;
 mod trust;
@@ -42,6 +43,7 @@ pub use rebuild::RebuildReport;
 pub use registry::{
     parse_reverify_budget, reverify_budget_from_env, Registry, DEFAULT_REVERIFY_BUDGET, REVERIFY_BUDGET_VAR,
 };
+pub use replication::{endpoint_of, CredentialDraft, Health, RegistryDraft, Secret, PING_TIMEOUT};
 pub use retention::{
     RetentionExecution, RetentionRun, RetentionTask, RetentionTrigger, MAX_TASK_ROWS, PULL_RECORD_INTERVAL,
 };

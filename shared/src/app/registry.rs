@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::domain::{Event, EventEnvelope, RecordedEvent, StreamId};
-use crate::ports::{BlobStore, Checkpoints, Clock, EventLog, LogError, StreamAppend, Version, Views};
+use crate::ports::{
+    BlobStore, Checkpoints, Clock, EventLog, LogError, NoSecretBox, SecretBox, StreamAppend, Version, Views,
+};
 
 use super::{AppError, RequestContext};
 
@@ -55,6 +57,8 @@ pub struct Registry {
     pub(super) gc_timing: super::GcTiming,
     /// Which pulls this process recorded lately (retention's pull times).
     pub(super) pulls: Arc<super::retention::PullThrottle>,
+    /// Seals the credentials of replication's registries before they are recorded.
+    pub(super) secrets: Arc<dyn SecretBox>,
 }
 
 impl Registry {
@@ -75,7 +79,14 @@ impl Registry {
             fence: Arc::default(),
             gc_timing: super::GcTiming::default(),
             pulls: Arc::default(),
+            secrets: Arc::new(NoSecretBox),
         }
+    }
+
+    /// Seals registry credentials with `secrets` (without one, registries take no credential).
+    pub fn with_secret_box(mut self, secrets: Arc<dyn SecretBox>) -> Registry {
+        self.secrets = secrets;
+        self
     }
 
     /// Sets the GC protocol's durations (tests shorten them; every process of a registry must use

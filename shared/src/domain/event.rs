@@ -16,6 +16,7 @@ use super::lifecycle::schedule::GcScheduleSpec;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
 use super::position::LogPosition;
+use super::replication::RegistrySpec;
 
 /// The stream an event belongs to (docs/log-scale-out.md): one per tag, per manifest and per blob
 /// of a repository, so that writers of different tags never conflict; `repository/<repo>` for the
@@ -480,6 +481,12 @@ pub enum Event {
         execution: u64,
         status: String,
     },
+    /// Replication's registry endpoint `id` as it is after the change (`None`: deleted), Harbor's
+    /// `/registries`. Its credential's secret is sealed (`ports::SecretBox`), never in the clear.
+    RegistryChanged {
+        id: u64,
+        registry: Option<RegistrySpec>,
+    },
     /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
     /// quota use grew by `size`. Appended with the write that stores the content, in projects that
     /// have a quota only.
@@ -516,7 +523,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 42] = [
+    pub const KINDS: [EventKind; 43] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -562,6 +569,7 @@ impl Event {
         kind("GcScheduleChanged", "dev.berth.gc_schedule_changed.v1"),
         kind("GcCheckpoint", "dev.berth.gc_checkpoint.v1"),
         kind("GcStopRequested", "dev.berth.gc_stop_requested.v1"),
+        kind("RegistryChanged", "dev.berth.registry_changed.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -608,6 +616,7 @@ impl Event {
             Event::GcScheduleChanged { .. } => 39,
             Event::GcCheckpoint { .. } => 40,
             Event::GcStopRequested { .. } => 41,
+            Event::RegistryChanged { .. } => 42,
         };
         Self::KINDS[index]
     }
@@ -668,6 +677,7 @@ impl Event {
             Event::RetentionStarted { policy, .. }
             | Event::RetentionTaskFinished { policy, .. }
             | Event::RetentionFinished { policy, .. } => format!("/retentions/{policy}"),
+            Event::RegistryChanged { id, .. } => format!("/registries/{id}"),
             _ => "/".to_string(),
         }
     }

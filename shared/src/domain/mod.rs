@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod name;
 pub mod position;
 pub mod projection;
+pub mod replication;
 pub mod repository;
 
 pub use digest::{Algorithm, Digest, DigestHasher};

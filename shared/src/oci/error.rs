@@ -173,6 +173,8 @@ impl From<AppError> for OciError {
             },
             AppError::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", message),
             AppError::Conflict(_) => OciError::new(S::CONFLICT, "DENIED", message),
+            AppError::Invalid(_) => OciError::new(S::BAD_REQUEST, "UNSUPPORTED", message),
+            AppError::InUse(_) => OciError::new(S::PRECONDITION_FAILED, "DENIED", message),
             // Harbor's code and message on /v2 as on its API.
             AppError::Immutable(_) => OciError::new(S::PRECONDITION_FAILED, "PRECONDITION", message),
             AppError::PolicyViolation(_) => {

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod event_log;
 pub mod key_store;
 pub mod projection;
+pub mod secret_box;
 pub mod views;
 
 pub use blob_store::{
@@ -15,4 +16,5 @@ pub use clock::{Clock, SystemClock};
 pub use event_log::{EventLog, LogError, StreamAppend, Version};
 pub use key_store::{KeyStore, KeyStoreError, MemoryKeyStore};
 pub use projection::{Checkpoints, EventSink, ProjectionError};
+pub use secret_box::{NoSecretBox, SecretBox, SecretError};
 pub use views::{ViewError, Views};

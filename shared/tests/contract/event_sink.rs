@@ -444,5 +444,9 @@ fn accessory_events(
             paused: true,
         },
         Event::GcStopRequested { run: 1 },
+        Event::RegistryChanged {
+            id: 1,
+            registry: None,
+        },
     ]
 }

@@ -24,6 +24,7 @@ mod immutability;
 mod members;
 mod projects;
 mod quotas;
+mod registries;
 mod retention;
 mod robots;
 mod schemathesis;

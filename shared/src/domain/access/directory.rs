@@ -13,6 +13,7 @@ use crate::domain::event::{Event, RecordedEvent};
 use crate::domain::lifecycle::immutability::{self, ImmutableRule, RuleError, RuleSpec};
 use crate::domain::lifecycle::retention::{Policy, PolicyError, PolicySpec};
 use crate::domain::lifecycle::schedule::{CronSchedule, GcScheduleSpec, ScheduleError};
+use crate::domain::replication::{RegistryError, RegistrySpec};
 
 /// The project every registry has from the start (public, as in Harbor).
 pub const DEFAULT_PROJECT: &str = "library";
@@ -233,6 +234,17 @@ pub enum AccessCommand {
     SetGcSchedule {
         schedule: Option<GcScheduleSpec>,
     },
+    /// Adds a registry endpoint (`registry.id` is ignored: the directory gives one).
+    CreateRegistry {
+        registry: RegistrySpec,
+    },
+    /// Replaces registry endpoint `registry.id`.
+    UpdateRegistry {
+        registry: RegistrySpec,
+    },
+    DeleteRegistry {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -269,6 +281,12 @@ pub enum AccessError {
     ImmutableRuleUnknown { project: ProjectName, id: u64 },
     #[error(transparent)]
     ImmutableRuleInvalid(#[from] RuleError),
+    #[error("a registry named {0:?} already exists")]
+    RegistryNameTaken(String),
+    #[error("registry {0} not found")]
+    RegistryUnknown(u64),
+    #[error(transparent)]
+    RegistryInvalid(#[from] RegistryError),
     #[error("project {project} already has retention policy {id}")]
     RetentionPolicyExists { project: ProjectName, id: u64 },
     #[error("project {project} has no retention policy {id}")]
@@ -303,6 +321,16 @@ pub struct Directory {
     last_id: u64,
     /// Garbage collection's schedule, if it has one.
     pub gc_schedule: Option<GcSchedule>,
+    /// Replication's registry endpoints, by id.
+    registries: BTreeMap<u64, RegistryEntry>,
+}
+
+/// A registry endpoint and when it was added and last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEntry {
+    pub spec: RegistrySpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Garbage collection's schedule: as set, its cron checked, and when it was set (its firings count
@@ -337,6 +365,15 @@ impl Directory {
 
     pub fn robots(&self) -> impl Iterator<Item = &Robot> {
         self.robots.values()
+    }
+
+    pub fn registry(&self, id: u64) -> Option<&RegistryEntry> {
+        self.registries.get(&id)
+    }
+
+    /// Replication's registry endpoints, by id.
+    pub fn registries(&self) -> impl Iterator<Item = &RegistryEntry> {
+        self.registries.values()
     }
 
     pub fn has_admin(&self) -> bool {
@@ -574,6 +611,33 @@ impl Directory {
                     vec![Event::GcScheduleChanged { schedule }]
                 }
             }
+            C::CreateRegistry { registry } => {
+                let registry = RegistrySpec { id, ..registry };
+                self.check_registry(&registry)?;
+                vec![Event::RegistryChanged {
+                    id,
+                    registry: Some(registry),
+                }]
+            }
+            C::UpdateRegistry { registry } => {
+                let current =
+                    (self.registries.get(&registry.id)).ok_or(AccessError::RegistryUnknown(registry.id))?;
+                self.check_registry(&registry)?;
+                if current.spec == registry {
+                    vec![]
+                } else {
+                    vec![Event::RegistryChanged {
+                        id: registry.id,
+                        registry: Some(registry),
+                    }]
+                }
+            }
+            C::DeleteRegistry { id } => {
+                if !self.registries.contains_key(&id) {
+                    return Err(AccessError::RegistryUnknown(id));
+                }
+                vec![Event::RegistryChanged { id, registry: None }]
+            }
             C::DeleteRetentionPolicy { project } => match &project_of(&project)?.retention {
                 Some(_) => vec![Event::RetentionPolicyChanged {
                     project,
@@ -810,6 +874,23 @@ impl Directory {
                     })
                 });
             }
+            Event::RegistryChanged { id, registry } => {
+                self.see_id(*id);
+                match registry {
+                    Some(spec) => {
+                        let created_at = (self.registries.get(id)).map_or(time, |r| r.created_at);
+                        let entry = RegistryEntry {
+                            spec: spec.clone(),
+                            created_at,
+                            updated_at: time,
+                        };
+                        self.registries.insert(*id, entry);
+                    }
+                    None => {
+                        self.registries.remove(id);
+                    }
+                }
+            }
             Event::RetentionPolicyChanged { project, policy } => {
                 if let Some(spec) = policy {
                     self.see_id(spec.id);
@@ -976,6 +1057,18 @@ impl Directory {
             }
             _ => {}
         }
+    }
+
+    /// A registry endpoint is valid on its own and named as no other is.
+    fn check_registry(&self, registry: &RegistrySpec) -> Result<(), AccessError> {
+        registry.check()?;
+        let name = registry.name.trim();
+        let taken = (self.registries.values())
+            .any(|r| r.spec.id != registry.id && r.spec.name.trim().eq_ignore_ascii_case(name));
+        if taken {
+            return Err(AccessError::RegistryNameTaken(name.to_string()));
+        }
+        Ok(())
     }
 
     fn see_id(&mut self, id: u64) {

@@ -90,6 +90,7 @@ fn subject_of(event: &Event) -> String {
         | Event::BlobDeleted { digest, .. } => digest.to_string(),
         Event::GcStarted { .. } => "gc".to_string(),
         Event::RegistryChanged { id, .. } => format!("registries/{id}"),
+        Event::ReplicationPolicyChanged { id, .. } => format!("replication/policies/{id}"),
         Event::GcScheduleChanged { .. } => "gc/schedule".to_string(),
         Event::GcCheckpoint { run, .. } | Event::GcStopRequested { run } | Event::GcFinished { run, .. } => {
             format!("gc/{run}")

@@ -17,7 +17,10 @@ use berth::domain::lifecycle::immutability::{RuleSpec, SelectorSpec};
 use berth::domain::lifecycle::retention::{PolicySpec, RetentionRuleSpec, TagSelectorSpec, Template};
 use berth::domain::lifecycle::schedule::GcScheduleSpec;
 use berth::domain::manifest::Content;
-use berth::domain::replication::{RegistryKind, RegistrySpec, SealedCredential};
+use berth::domain::replication::{
+    FilterSpec, PolicySpec as ReplicationPolicySpec, RegistryKind, RegistrySpec, SealedCredential,
+    TriggerSpec,
+};
 use berth::domain::{
     Algorithm, Digest, Event, EventEnvelope, LogPosition, RecordedEvent, RepoName, StreamId, Tag,
 };
@@ -261,16 +264,58 @@ fn replication_sample_events() -> Vec<RecordedEvent> {
             sealed_secret: "aes256gcm:5f0c2a9e:c2VhbGVkIHNhbXBsZSBzZWNyZXQ=".to_string(),
         }),
     };
-    vec![recorded_by(
-        "admin",
-        7_001,
-        60,
-        86_400 + 240,
-        Event::RegistryChanged {
-            id: 15,
-            registry: Some(registry),
-        },
-    )]
+    let policy = ReplicationPolicySpec {
+        id: 16,
+        name: "signed-to-dr".to_string(),
+        description: "Signed images of team-web, as they are signed".to_string(),
+        source_registry: None,
+        destination_registry: Some(15),
+        destination_namespace: "team-web-dr".to_string(),
+        destination_namespace_replace_count: 1,
+        filters: vec![
+            FilterSpec::Name {
+                pattern: "team-web/**".to_string(),
+                excludes: false,
+            },
+            FilterSpec::Tag {
+                pattern: "*-rc*".to_string(),
+                excludes: true,
+            },
+            FilterSpec::Resource {
+                resource: "image".to_string(),
+            },
+            FilterSpec::Signed,
+        ],
+        trigger: TriggerSpec::EventBased,
+        deletion: true,
+        override_existing: true,
+        enabled: true,
+        speed_kb: 10_240,
+        copy_by_chunk: true,
+        single_active_replication: false,
+    };
+    vec![
+        recorded_by(
+            "admin",
+            7_001,
+            60,
+            86_400 + 240,
+            Event::RegistryChanged {
+                id: 15,
+                registry: Some(registry),
+            },
+        ),
+        recorded_by(
+            "admin",
+            7_002,
+            61,
+            86_400 + 300,
+            Event::ReplicationPolicyChanged {
+                id: 16,
+                policy: Some(policy),
+            },
+        ),
+    ]
 }
 
 /// After the retention run, the admin makes garbage collection's schedule daily (at midnight, UTC),
@@ -1325,6 +1370,19 @@ fn expected_attributes(data: &Value) -> (String, String, String) {
             subject,
         );
     }
+    // A replication policy: an access-control event about it.
+    if let (Some(id), true) = (
+        data.get("id").and_then(Value::as_u64),
+        data.get("policy").is_some(),
+    ) {
+        if data.get("project").is_none() {
+            return (
+                format!("/replication/policies/{id}"),
+                "access".to_string(),
+                format!("replication/policies/{id}"),
+            );
+        }
+    }
     // A registry endpoint of replication: an access-control event about it.
     if let (Some(id), true) = (
         data.get("id").and_then(Value::as_u64),
@@ -1699,6 +1757,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
                 _ if s == "/system/gc" => "gc",
                 _ if s.starts_with("/retentions/") => "retention",
                 _ if s.starts_with("/registries/") => "registry",
+                _ if s.starts_with("/replication/policies/") => "replication policy",
                 _ => panic!("{s}: a source of no kind"),
             }
         };
@@ -1712,6 +1771,7 @@ fn each_schema_checks_the_cloud_events_envelope() {
             "/system/gc",
             "/retentions/14",
             "/registries/15",
+            "/replication/policies/16",
         ] {
             if kind_of_source(other) != kind_of_source(source) {
                 rejected.push(mutated(&sample, &format!("source {other}"), |v| {

@@ -97,6 +97,12 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         }
         E::BlobDeleted { digest, .. } => (digest.to_string(), "blob", "delete", None),
         E::GcStarted { .. } => ("gc".to_string(), "gc", "create", None),
+        E::ReplicationPolicyChanged { id, policy } => (
+            format!("replication/policies/{id}"),
+            "replication_policy",
+            if policy.is_some() { "update" } else { "delete" },
+            None,
+        ),
         E::RegistryChanged { id, registry } => (
             format!("registries/{id}"),
             "registry",

@@ -92,14 +92,17 @@ impl From<AccessError> for ApiError {
             | AccessError::UserExists(_)
             | AccessError::MemberExists { .. }
             | AccessError::RobotExists(_)
-            | AccessError::RegistryNameTaken(_) => ApiError::new(StatusCode::CONFLICT, message),
+            | AccessError::RegistryNameTaken(_)
+            | AccessError::ReplicationPolicyNameTaken(_) => ApiError::new(StatusCode::CONFLICT, message),
+            AccessError::RegistryInUse { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, message),
             AccessError::ProjectUnknown(_)
             | AccessError::UserUnknown(_)
             | AccessError::MemberUnknown { .. }
             | AccessError::RobotUnknown(_)
             | AccessError::ImmutableRuleUnknown { .. }
             | AccessError::RetentionPolicyUnknown { .. }
-            | AccessError::RegistryUnknown(_) => ApiError::not_found(message),
+            | AccessError::RegistryUnknown(_)
+            | AccessError::ReplicationPolicyUnknown(_) => ApiError::not_found(message),
             // Harbor's answers: two equal rules are a conflict; a second policy is a bad request.
             AccessError::RetentionPolicyInvalid(PolicyError::Conflict { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, message)
@@ -110,7 +113,8 @@ impl From<AccessError> for ApiError {
             AccessError::RobotWithoutActions
             | AccessError::UsernameReserved(_)
             | AccessError::ImmutableRuleInvalid(_)
-            | AccessError::RegistryInvalid(_) => ApiError::bad_request(message),
+            | AccessError::RegistryInvalid(_)
+            | AccessError::ReplicationPolicyInvalid(_) => ApiError::bad_request(message),
             AccessError::LastAdmin => ApiError::forbidden(message),
         }
     }

@@ -22,6 +22,7 @@ mod pagination;
 mod projects;
 mod quotas;
 mod registries;
+mod replication_policies;
 mod request;
 mod retention;
 mod robots;
@@ -146,6 +147,15 @@ pub(crate) fn routes() -> Vec<Route> {
         route(M::DELETE, "/registries/{id}", registries::delete),
         route(M::GET, "/registries/{id}/info", registries::info),
         route(M::GET, "/replication/adapters", registries::adapters),
+        route(M::GET, "/replication/policies", replication_policies::list),
+        route(M::POST, "/replication/policies", replication_policies::create),
+        route(M::GET, "/replication/policies/{id}", replication_policies::get),
+        route(M::PUT, "/replication/policies/{id}", replication_policies::update),
+        route(
+            M::DELETE,
+            "/replication/policies/{id}",
+            replication_policies::delete,
+        ),
         route(M::GET, "/retentions/metadatas", retention::metadatas),
         route(M::POST, "/retentions", retention::create),
         route(M::GET, "/retentions/{id}", retention::get),

@@ -109,7 +109,7 @@ pub(super) struct RegistryPingJson {
     ca_certificate: Option<String>,
 }
 
-fn to_json(entry: &RegistryEntry, health: Option<&Health>) -> RegistryJson {
+pub(super) fn to_json(entry: &RegistryEntry, health: Option<&Health>) -> RegistryJson {
     let spec = &entry.spec;
     RegistryJson {
         id: i64::try_from(spec.id).ok(),

@@ -16,7 +16,7 @@ use super::lifecycle::schedule::GcScheduleSpec;
 use super::manifest::Content;
 use super::name::{RepoName, Tag};
 use super::position::LogPosition;
-use super::replication::RegistrySpec;
+use super::replication::{PolicySpec as ReplicationPolicySpec, RegistrySpec};
 
 /// The stream an event belongs to (docs/log-scale-out.md): one per tag, per manifest and per blob
 /// of a repository, so that writers of different tags never conflict; `repository/<repo>` for the
@@ -487,6 +487,12 @@ pub enum Event {
         id: u64,
         registry: Option<RegistrySpec>,
     },
+    /// Replication policy `id` as it is after the change (`None`: deleted), Harbor's
+    /// `/replication/policies`.
+    ReplicationPolicyChanged {
+        id: u64,
+        policy: Option<ReplicationPolicySpec>,
+    },
     /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
     /// quota use grew by `size`. Appended with the write that stores the content, in projects that
     /// have a quota only.
@@ -523,7 +529,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 43] = [
+    pub const KINDS: [EventKind; 44] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -570,6 +576,10 @@ impl Event {
         kind("GcCheckpoint", "dev.berth.gc_checkpoint.v1"),
         kind("GcStopRequested", "dev.berth.gc_stop_requested.v1"),
         kind("RegistryChanged", "dev.berth.registry_changed.v1"),
+        kind(
+            "ReplicationPolicyChanged",
+            "dev.berth.replication_policy_changed.v1",
+        ),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -617,6 +627,7 @@ impl Event {
             Event::GcCheckpoint { .. } => 40,
             Event::GcStopRequested { .. } => 41,
             Event::RegistryChanged { .. } => 42,
+            Event::ReplicationPolicyChanged { .. } => 43,
         };
         Self::KINDS[index]
     }
@@ -678,6 +689,7 @@ impl Event {
             | Event::RetentionTaskFinished { policy, .. }
             | Event::RetentionFinished { policy, .. } => format!("/retentions/{policy}"),
             Event::RegistryChanged { id, .. } => format!("/registries/{id}"),
+            Event::ReplicationPolicyChanged { id, .. } => format!("/replication/policies/{id}"),
             _ => "/".to_string(),
         }
     }

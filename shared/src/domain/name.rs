@@ -41,6 +41,12 @@ fn is_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
+/// Whether `namespace` is a path of repository name components (`a/b-c`): a prefix a repository
+/// name may have, such as replication's destination namespace.
+pub fn valid_namespace(namespace: &str) -> bool {
+    !namespace.is_empty() && namespace.len() <= MAX_REPO_NAME_LEN && namespace.split('/').all(valid_component)
+}
+
 /// One path component: alphanumeric runs joined by `.`, `_`, `__` or one or more `-`.
 fn valid_component(component: &str) -> bool {
     let b = component.as_bytes();

@@ -448,5 +448,6 @@ fn accessory_events(
             id: 1,
             registry: None,
         },
+        Event::ReplicationPolicyChanged { id: 2, policy: None },
     ]
 }

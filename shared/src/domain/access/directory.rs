@@ -13,7 +13,10 @@ use crate::domain::event::{Event, RecordedEvent};
 use crate::domain::lifecycle::immutability::{self, ImmutableRule, RuleError, RuleSpec};
 use crate::domain::lifecycle::retention::{Policy, PolicyError, PolicySpec};
 use crate::domain::lifecycle::schedule::{CronSchedule, GcScheduleSpec, ScheduleError};
-use crate::domain::replication::{RegistryError, RegistrySpec};
+use crate::domain::replication::{
+    Policy as ReplicationPolicy, PolicyError as ReplicationPolicyError, PolicySpec as ReplicationPolicySpec,
+    RegistryError, RegistrySpec,
+};
 
 /// The project every registry has from the start (public, as in Harbor).
 pub const DEFAULT_PROJECT: &str = "library";
@@ -245,6 +248,17 @@ pub enum AccessCommand {
     DeleteRegistry {
         id: u64,
     },
+    /// Adds a replication policy (`policy.id` is ignored: the directory gives one).
+    CreateReplicationPolicy {
+        policy: ReplicationPolicySpec,
+    },
+    /// Replaces replication policy `policy.id`.
+    UpdateReplicationPolicy {
+        policy: ReplicationPolicySpec,
+    },
+    DeleteReplicationPolicy {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -287,6 +301,14 @@ pub enum AccessError {
     RegistryUnknown(u64),
     #[error(transparent)]
     RegistryInvalid(#[from] RegistryError),
+    #[error("the registry {id} is referenced by replication policy {policy}, cannot delete it")]
+    RegistryInUse { id: u64, policy: String },
+    #[error("a replication policy named {0:?} already exists")]
+    ReplicationPolicyNameTaken(String),
+    #[error("replication policy {0} not found")]
+    ReplicationPolicyUnknown(u64),
+    #[error(transparent)]
+    ReplicationPolicyInvalid(#[from] ReplicationPolicyError),
     #[error("project {project} already has retention policy {id}")]
     RetentionPolicyExists { project: ProjectName, id: u64 },
     #[error("project {project} has no retention policy {id}")]
@@ -323,6 +345,17 @@ pub struct Directory {
     pub gc_schedule: Option<GcSchedule>,
     /// Replication's registry endpoints, by id.
     registries: BTreeMap<u64, RegistryEntry>,
+    /// Replication's policies, by id.
+    replication_policies: BTreeMap<u64, ReplicationPolicyEntry>,
+}
+
+/// A replication policy, compiled, and when it was added and last changed (its schedule counts
+/// from then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationPolicyEntry {
+    pub policy: ReplicationPolicy,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A registry endpoint and when it was added and last changed.
@@ -374,6 +407,15 @@ impl Directory {
     /// Replication's registry endpoints, by id.
     pub fn registries(&self) -> impl Iterator<Item = &RegistryEntry> {
         self.registries.values()
+    }
+
+    pub fn replication_policy(&self, id: u64) -> Option<&ReplicationPolicyEntry> {
+        self.replication_policies.get(&id)
+    }
+
+    /// Replication's policies, by id.
+    pub fn replication_policies(&self) -> impl Iterator<Item = &ReplicationPolicyEntry> {
+        self.replication_policies.values()
     }
 
     pub fn has_admin(&self) -> bool {
@@ -636,7 +678,44 @@ impl Directory {
                 if !self.registries.contains_key(&id) {
                     return Err(AccessError::RegistryUnknown(id));
                 }
+                if let Some(user) = self
+                    .replication_policies
+                    .values()
+                    .find(|p| p.policy.remote() == id)
+                {
+                    return Err(AccessError::RegistryInUse {
+                        id,
+                        policy: user.policy.spec().name.clone(),
+                    });
+                }
                 vec![Event::RegistryChanged { id, registry: None }]
+            }
+            C::CreateReplicationPolicy { policy } => {
+                let policy = ReplicationPolicySpec { id, ..policy };
+                self.check_replication_policy(&policy)?;
+                vec![Event::ReplicationPolicyChanged {
+                    id,
+                    policy: Some(policy),
+                }]
+            }
+            C::UpdateReplicationPolicy { policy } => {
+                let current = (self.replication_policies.get(&policy.id))
+                    .ok_or(AccessError::ReplicationPolicyUnknown(policy.id))?;
+                self.check_replication_policy(&policy)?;
+                if current.policy.spec() == &policy {
+                    vec![]
+                } else {
+                    vec![Event::ReplicationPolicyChanged {
+                        id: policy.id,
+                        policy: Some(policy),
+                    }]
+                }
+            }
+            C::DeleteReplicationPolicy { id } => {
+                if !self.replication_policies.contains_key(&id) {
+                    return Err(AccessError::ReplicationPolicyUnknown(id));
+                }
+                vec![Event::ReplicationPolicyChanged { id, policy: None }]
             }
             C::DeleteRetentionPolicy { project } => match &project_of(&project)?.retention {
                 Some(_) => vec![Event::RetentionPolicyChanged {
@@ -891,6 +970,29 @@ impl Directory {
                     }
                 }
             }
+            Event::ReplicationPolicyChanged { id, policy } => {
+                self.see_id(*id);
+                match policy.as_ref().map(ReplicationPolicySpec::compile) {
+                    Some(Ok(policy)) => {
+                        let created_at = (self.replication_policies.get(id)).map_or(time, |p| p.created_at);
+                        let entry = ReplicationPolicyEntry {
+                            policy,
+                            created_at,
+                            updated_at: time,
+                        };
+                        self.replication_policies.insert(*id, entry);
+                    }
+                    Some(Err(e)) => {
+                        // Checked when decided; one that no longer compiles is left out (and said)
+                        // rather than stopping the fold.
+                        tracing::error!(policy = id, error = %e, "replication policy dropped");
+                        self.replication_policies.remove(id);
+                    }
+                    None => {
+                        self.replication_policies.remove(id);
+                    }
+                }
+            }
             Event::RetentionPolicyChanged { project, policy } => {
                 if let Some(spec) = policy {
                     self.see_id(spec.id);
@@ -1067,6 +1169,21 @@ impl Directory {
             .any(|r| r.spec.id != registry.id && r.spec.name.trim().eq_ignore_ascii_case(name));
         if taken {
             return Err(AccessError::RegistryNameTaken(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// A replication policy compiles, names an endpoint that exists, and is named as no other is.
+    fn check_replication_policy(&self, spec: &ReplicationPolicySpec) -> Result<(), AccessError> {
+        let policy = spec.compile()?;
+        if !self.registries.contains_key(&policy.remote()) {
+            return Err(AccessError::RegistryUnknown(policy.remote()));
+        }
+        let name = spec.name.trim();
+        let taken = (self.replication_policies.values())
+            .any(|p| p.policy.id() != spec.id && p.policy.spec().name.trim().eq_ignore_ascii_case(name));
+        if taken {
+            return Err(AccessError::ReplicationPolicyNameTaken(name.to_string()));
         }
         Ok(())
     }

@@ -13,8 +13,8 @@ mod role;
 
 pub use content_trust::ContentTrust;
 pub use directory::{
-    AccessCommand, AccessError, Directory, Member, Principal, Project, RegistryEntry, Robot, User,
-    DEFAULT_PROJECT,
+    AccessCommand, AccessError, Directory, Member, Principal, Project, RegistryEntry, ReplicationPolicyEntry,
+    Robot, User, DEFAULT_PROJECT,
 };
 pub use names::{NameRuleError, ProjectName, RobotName, Username, ROBOT_PREFIX};
 pub use role::{Action, Role};

@@ -26,13 +26,20 @@ pub enum Target {
     Tag,
     /// A repository's name within its project (`repoMatches`, `repoExcludes`).
     Repository,
+    /// A repository's full name, its project included (replication's `name` filter: `matches`,
+    /// `excludes`).
+    Name,
 }
 
 impl Target {
     fn decoration(self, text: &str) -> Option<Decoration> {
         match (self, text) {
-            (Target::Tag, "matches") | (Target::Repository, "repoMatches") => Some(Decoration::Matches),
-            (Target::Tag, "excludes") | (Target::Repository, "repoExcludes") => Some(Decoration::Excludes),
+            (Target::Tag | Target::Name, "matches") | (Target::Repository, "repoMatches") => {
+                Some(Decoration::Matches)
+            }
+            (Target::Tag | Target::Name, "excludes") | (Target::Repository, "repoExcludes") => {
+                Some(Decoration::Excludes)
+            }
             _ => None,
         }
     }
@@ -40,8 +47,8 @@ impl Target {
     /// The decoration's name in Harbor's documents.
     pub fn decoration_name(self, decoration: Decoration) -> &'static str {
         match (self, decoration) {
-            (Target::Tag, Decoration::Matches) => "matches",
-            (Target::Tag, Decoration::Excludes) => "excludes",
+            (Target::Tag | Target::Name, Decoration::Matches) => "matches",
+            (Target::Tag | Target::Name, Decoration::Excludes) => "excludes",
             (Target::Repository, Decoration::Matches) => "repoMatches",
             (Target::Repository, Decoration::Excludes) => "repoExcludes",
         }
@@ -95,7 +102,7 @@ impl Selector {
             .ok_or_else(|| SelectorError::Decoration {
                 decoration: decoration.to_string(),
                 expected: match target {
-                    Target::Tag => "\"matches\", \"excludes\"",
+                    Target::Tag | Target::Name => "\"matches\", \"excludes\"",
                     Target::Repository => "\"repoMatches\", \"repoExcludes\"",
                 },
             })?;

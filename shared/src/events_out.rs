@@ -91,6 +91,16 @@ fn subject_of(event: &Event) -> String {
         Event::GcStarted { .. } => "gc".to_string(),
         Event::RegistryChanged { id, .. } => format!("registries/{id}"),
         Event::ReplicationPolicyChanged { id, .. } => format!("replication/policies/{id}"),
+        Event::ReplicationStarted { policy, .. } => format!("replication/{policy}"),
+        Event::ReplicationTaskFinished {
+            policy,
+            execution,
+            digest,
+            ..
+        } => format!("replication/{policy}/{execution}/{digest}"),
+        Event::ReplicationFinished {
+            policy, execution, ..
+        } => format!("replication/{policy}/{execution}"),
         Event::GcScheduleChanged { .. } => "gc/schedule".to_string(),
         Event::GcCheckpoint { run, .. } | Event::GcStopRequested { run } | Event::GcFinished { run, .. } => {
             format!("gc/{run}")

@@ -27,6 +27,7 @@ mod protocol;
 mod rebuild;
 mod referrers;
 mod refusals;
+mod replication;
 mod security;
 mod serverless;
 mod skopeo;

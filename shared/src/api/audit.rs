@@ -97,6 +97,28 @@ fn describe(event: &Event) -> (String, &'static str, &'static str, Option<Projec
         }
         E::BlobDeleted { digest, .. } => (digest.to_string(), "blob", "delete", None),
         E::GcStarted { .. } => ("gc".to_string(), "gc", "create", None),
+        E::ReplicationStarted { policy, .. } => {
+            (format!("replication/{policy}"), "replication", "create", None)
+        }
+        E::ReplicationTaskFinished {
+            policy,
+            execution,
+            digest,
+            ..
+        } => (
+            format!("replication/{policy}/{execution}/{digest}"),
+            "replication",
+            "update",
+            None,
+        ),
+        E::ReplicationFinished {
+            policy, execution, ..
+        } => (
+            format!("replication/{policy}/{execution}"),
+            "replication",
+            "update",
+            None,
+        ),
         E::ReplicationPolicyChanged { id, policy } => (
             format!("replication/policies/{id}"),
             "replication_policy",

@@ -22,6 +22,7 @@ mod pagination;
 mod projects;
 mod quotas;
 mod registries;
+mod replication_executions;
 mod replication_policies;
 mod request;
 mod retention;
@@ -147,6 +148,28 @@ pub(crate) fn routes() -> Vec<Route> {
         route(M::DELETE, "/registries/{id}", registries::delete),
         route(M::GET, "/registries/{id}/info", registries::info),
         route(M::GET, "/replication/adapters", registries::adapters),
+        route(M::GET, "/replication/executions", replication_executions::list),
+        route(M::POST, "/replication/executions", replication_executions::start),
+        route(
+            M::GET,
+            "/replication/executions/{id}",
+            replication_executions::get,
+        ),
+        route(
+            M::PUT,
+            "/replication/executions/{id}",
+            replication_executions::stop,
+        ),
+        route(
+            M::GET,
+            "/replication/executions/{id}/tasks",
+            replication_executions::tasks,
+        ),
+        route(
+            M::GET,
+            "/replication/executions/{id}/tasks/{task_id}/log",
+            replication_executions::log,
+        ),
         route(M::GET, "/replication/policies", replication_policies::list),
         route(M::POST, "/replication/policies", replication_policies::create),
         route(M::GET, "/replication/policies/{id}", replication_policies::get),

@@ -94,6 +94,9 @@ impl StreamId {
             Event::RetentionStarted { policy, .. }
             | Event::RetentionTaskFinished { policy, .. }
             | Event::RetentionFinished { policy, .. } => StreamId::retention(*policy),
+            Event::ReplicationStarted { policy, .. }
+            | Event::ReplicationTaskFinished { policy, .. }
+            | Event::ReplicationFinished { policy, .. } => StreamId::replication(*policy),
             _ => StreamId::access(),
         }
     }
@@ -128,6 +131,12 @@ impl StreamId {
     /// version of its `RetentionStarted`).
     pub fn retention(policy: u64) -> StreamId {
         StreamId(format!("retention/{policy}"))
+    }
+
+    /// `replication/<policy id>`: the executions of a replication policy (an execution is the
+    /// version of its `ReplicationStarted`).
+    pub fn replication(policy: u64) -> StreamId {
+        StreamId(format!("replication/{policy}"))
     }
 
     /// The stream of every access-control change (one stream: its version orders them all, which
@@ -493,6 +502,51 @@ pub enum Event {
         id: u64,
         policy: Option<ReplicationPolicySpec>,
     },
+    /// A run of replication policy `policy` started: its execution is this event's version in the
+    /// `replication/<policy>` stream. `trigger` is Harbor's: `MANUAL`, `SCHEDULE` or `EVENT_BASED`.
+    ReplicationStarted {
+        policy: u64,
+        trigger: String,
+    },
+    /// A run copied one artifact (Harbor's task): its subject, then its accessories and referrers,
+    /// and how its blobs crossed (sent, mounted at the destination, already there).
+    ReplicationTaskFinished {
+        policy: u64,
+        execution: u64,
+        /// Harbor's `resource_type`: `image` or `artifact`.
+        resource_type: String,
+        /// The repository copied from, and the one copied to.
+        source: String,
+        destination: String,
+        digest: Digest,
+        /// The tags that went with it (none: copied by digest).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
+        /// Accessories and referrers copied after it.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        accessories: u64,
+        /// Harbor's task status: `Succeed` or `Failed`.
+        status: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        blobs_sent: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        blobs_mounted: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        blobs_present: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        bytes_sent: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A run ended: Harbor's `Succeed`, `Failed` or `Stopped` (a stop is appended by whoever asked
+    /// for it; the run sees it before its next artifact).
+    ReplicationFinished {
+        policy: u64,
+        execution: u64,
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// `digest` (`size` bytes), new to the project, was stored through `repository`: the project's
     /// quota use grew by `size`. Appended with the write that stores the content, in projects that
     /// have a quota only.
@@ -529,7 +583,7 @@ pub struct EventKind {
 }
 
 impl Event {
-    pub const KINDS: [EventKind; 44] = [
+    pub const KINDS: [EventKind; 47] = [
         kind("BlobUploadCompleted", "dev.berth.blob_upload_completed.v1"),
         kind("BlobMounted", "dev.berth.blob_mounted.v1"),
         kind("BlobUnlinked", "dev.berth.blob_unlinked.v1"),
@@ -580,6 +634,12 @@ impl Event {
             "ReplicationPolicyChanged",
             "dev.berth.replication_policy_changed.v1",
         ),
+        kind("ReplicationStarted", "dev.berth.replication_started.v1"),
+        kind(
+            "ReplicationTaskFinished",
+            "dev.berth.replication_task_finished.v1",
+        ),
+        kind("ReplicationFinished", "dev.berth.replication_finished.v1"),
     ];
 
     pub fn kind(&self) -> EventKind {
@@ -628,6 +688,9 @@ impl Event {
             Event::GcStopRequested { .. } => 41,
             Event::RegistryChanged { .. } => 42,
             Event::ReplicationPolicyChanged { .. } => 43,
+            Event::ReplicationStarted { .. } => 44,
+            Event::ReplicationTaskFinished { .. } => 45,
+            Event::ReplicationFinished { .. } => 46,
         };
         Self::KINDS[index]
     }
@@ -690,6 +753,9 @@ impl Event {
             | Event::RetentionFinished { policy, .. } => format!("/retentions/{policy}"),
             Event::RegistryChanged { id, .. } => format!("/registries/{id}"),
             Event::ReplicationPolicyChanged { id, .. } => format!("/replication/policies/{id}"),
+            Event::ReplicationStarted { policy, .. }
+            | Event::ReplicationTaskFinished { policy, .. }
+            | Event::ReplicationFinished { policy, .. } => format!("/replication/policies/{policy}"),
             _ => "/".to_string(),
         }
     }

@@ -466,7 +466,7 @@ mod tests {
             })
             .filter(|k| !["QuotaUsed", "ImmutableTagRulesChanged", "BlobDeleted"].contains(&k.name))
             .filter(|k| !k.name.starts_with("Retention") && k.name != "ArtifactPulled")
-            .filter(|k| !["RegistryChanged", "ReplicationPolicyChanged"].contains(&k.name))
+            .filter(|k| !k.name.starts_with("Replication") && k.name != "RegistryChanged")
             .count();
         assert_eq!(
             kinds.len(),

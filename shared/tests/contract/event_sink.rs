@@ -449,5 +449,31 @@ fn accessory_events(
             registry: None,
         },
         Event::ReplicationPolicyChanged { id: 2, policy: None },
+        Event::ReplicationStarted {
+            policy: 2,
+            trigger: "MANUAL".into(),
+        },
+        Event::ReplicationTaskFinished {
+            policy: 2,
+            execution: 1,
+            resource_type: "image".into(),
+            source: "library/app".into(),
+            destination: "library/app".into(),
+            digest: digest("replicated"),
+            tags: vec![],
+            accessories: 0,
+            status: "Succeed".into(),
+            blobs_sent: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_sent: 0,
+            error: None,
+        },
+        Event::ReplicationFinished {
+            policy: 2,
+            execution: 1,
+            status: "Succeed".into(),
+            error: None,
+        },
     ]
 }

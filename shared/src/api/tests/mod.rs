@@ -25,6 +25,7 @@ mod members;
 mod projects;
 mod quotas;
 mod registries;
+mod replication_executions;
 mod replication_policies;
 mod retention;
 mod robots;

@@ -1,0 +1,704 @@
+//! Replication executions (issue 15, docs/replication.md): a run of a policy copies the artifacts
+//! it selects, each one a task: the subject first (an index's children before it, blobs before
+//! their manifest), then its accessories and referrers, each after what it refers to, so the
+//! destination never holds an accessory without its subject. Bytes cross once: HEAD at the
+//! destination, a mount from a repository this run already filled there, and only then the bytes,
+//! streamed from the blob store (`registry_client::copy_blob`).
+//!
+//! A run is a sequence of events on `replication/<policy>`: `ReplicationStarted` (the execution is
+//! its version), one `ReplicationTaskFinished` per artifact, and `ReplicationFinished`. Harbor's
+//! execution ids are global: here `policy << 32 | version` ([`execution_id`]). A stop is a
+//! `ReplicationFinished { Stopped }` appended by whoever asked, which the run sees before its next
+//! artifact.
+//!
+//! Served: push-based policies (this registry to an endpoint), run by hand. Pull-based policies,
+//! schedules, event-based triggers and resuming after a restart are the next steps.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::accessory::SchemeTag;
+use crate::domain::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::domain::projection::ManifestRecord;
+use crate::domain::replication::{Candidate, CopyPlan, Direction, Policy};
+use crate::domain::{Digest, Event, RepoName, StreamId};
+use crate::ports::{ByteRange, ByteStream};
+use crate::registry_client::{
+    copy_blob, Access, BlobReader, ClientError, Copied, CopyOptions, RegistryClient, MAX_MANIFEST_BYTES,
+};
+
+use super::replication::endpoint_of;
+use super::{AppError, Registry, RequestContext};
+
+/// How deep accessories of accessories are followed (a signature of an SBOM of an image is 2).
+const MAX_ACCESSORY_DEPTH: usize = 8;
+/// How deep index children are followed (an index of indexes of images is 2).
+const MAX_INDEX_DEPTH: usize = 4;
+/// Repositories read per catalog page.
+const CATALOG_PAGE: usize = 1_000;
+/// The manifest media types a copy asks the destination for when it checks a tag.
+const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+/// Image config media types (what `resource: image` keeps).
+const IMAGE_CONFIGS: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+/// Harbor's execution triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicationTrigger {
+    Manual,
+    Scheduled,
+    EventBased,
+}
+
+impl ReplicationTrigger {
+    /// Harbor's names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationTrigger::Manual => "MANUAL",
+            ReplicationTrigger::Scheduled => "SCHEDULE",
+            ReplicationTrigger::EventBased => "EVENT_BASED",
+        }
+    }
+}
+
+/// Harbor's global execution id of `policy`'s execution `version`.
+pub fn execution_id(policy: u64, version: u64) -> u64 {
+    (policy << 32) | (version & 0xffff_ffff)
+}
+
+/// The policy and the version an execution id names.
+pub fn split_execution_id(id: u64) -> (u64, u64) {
+    (id >> 32, id & 0xffff_ffff)
+}
+
+/// One artifact's copy, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationTask {
+    /// 1-based, in the order the run finished them.
+    pub id: u64,
+    pub resource_type: String,
+    pub source: String,
+    pub destination: String,
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    pub accessories: u64,
+    /// `Succeed` or `Failed`.
+    pub status: String,
+    pub blobs_sent: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+    pub bytes_sent: u64,
+    pub error: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// One run of a policy, as its stream records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationExecution {
+    /// Harbor's id: [`execution_id`].
+    pub id: u64,
+    pub policy: u64,
+    /// `MANUAL`, `SCHEDULE` or `EVENT_BASED`.
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `InProgress`, then `Succeed`, `Failed` or `Stopped`.
+    pub status: String,
+    pub error: Option<String>,
+    pub tasks: Vec<ReplicationTask>,
+}
+
+/// An execution that has started and is yet to run.
+#[derive(Debug, Clone)]
+pub struct ReplicationRun {
+    /// Harbor's id: [`execution_id`].
+    pub id: u64,
+    version: u64,
+    policy: Policy,
+}
+
+/// The bytes of this registry's blobs, for the copies of a push-based run.
+struct StoredBlobs<'a>(&'a Registry);
+
+#[async_trait]
+impl BlobReader for StoredBlobs<'_> {
+    async fn read_from(&self, digest: &str, offset: u64) -> Result<ByteStream, ClientError> {
+        let stored = |e: AppError| ClientError::Interrupted(format!("reading {digest} from the store: {e}"));
+        let digest: Digest = digest
+            .parse()
+            .map_err(|_| ClientError::Setup(format!("{digest:?} is not a digest")))?;
+        let range = if offset == 0 {
+            None
+        } else {
+            let size = (self.0.blobs.stat(&digest).await)
+                .map_err(|e| stored(e.into()))?
+                .ok_or_else(|| ClientError::Interrupted(format!("{digest} is not in the store")))?;
+            Some(ByteRange {
+                start: offset,
+                end: size.saturating_sub(1),
+            })
+        };
+        let read = self.0.read_blob(&digest, range).await.map_err(stored)?;
+        Ok(read.body)
+    }
+}
+
+/// How one task's blobs crossed.
+#[derive(Debug, Default)]
+struct Crossings {
+    sent: u64,
+    mounted: u64,
+    present: u64,
+    bytes: u64,
+}
+
+/// What a task copies with: the destination's client, the run's options, and where this run put
+/// each blob at the destination (to mount it from there).
+struct Copier<'a> {
+    client: RegistryClient,
+    repository: RepoName,
+    options: CopyOptions,
+    override_existing: bool,
+    placed: &'a mut HashMap<String, String>,
+    destination: String,
+    crossings: Crossings,
+}
+
+impl Registry {
+    /// Starts an execution of policy `id` (Harbor's `POST /replication/executions`): appends its
+    /// `ReplicationStarted`. Refused for a policy that is unknown, disabled, pull-based (not served
+    /// yet) or, with `single_active_replication`, running.
+    pub async fn start_replication(
+        &self,
+        ctx: &RequestContext,
+        id: u64,
+        trigger: ReplicationTrigger,
+    ) -> Result<ReplicationRun, AppError> {
+        let directory = self.current_directory().await?;
+        let entry = (directory.replication_policy(id))
+            .ok_or(crate::domain::access::AccessError::ReplicationPolicyUnknown(id))?;
+        let policy = entry.policy.clone();
+        if !policy.spec().enabled {
+            return Err(AppError::Invalid(format!("the policy {id} is disabled")));
+        }
+        if let Direction::Pull { .. } = policy.direction() {
+            return Err(AppError::Invalid(format!(
+                "policy {id} is pull-based: Berth runs push-based policies only so far (docs/replication.md)"
+            )));
+        }
+        let single = policy.spec().single_active_replication;
+        let stream = StreamId::replication(id);
+        let (recorded, ()) = self
+            .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+                Box::pin(async move {
+                    if single {
+                        let executions = self.replication_executions(id).await?;
+                        if let Some(running) = executions.iter().find(|e| e.finished_at.is_none()) {
+                            return Err(AppError::Conflict(format!(
+                                "execution {} of replication policy {id} is under way and the policy allows one at a time",
+                                running.id
+                            )));
+                        }
+                    }
+                    let started = Event::ReplicationStarted {
+                        policy: id,
+                        trigger: trigger.as_str().to_string(),
+                    };
+                    Ok((vec![started], ()))
+                })
+            })
+            .await?;
+        let version = (recorded.first())
+            .map(|r| r.version)
+            .ok_or_else(|| AppError::Backend("the replication's start is missing".into()))?;
+        Ok(ReplicationRun {
+            id: execution_id(id, version),
+            version,
+            policy,
+        })
+    }
+
+    /// Runs a started execution to its end (or its stop) and answers it as recorded.
+    pub async fn finish_replication(
+        &self,
+        ctx: &RequestContext,
+        run: ReplicationRun,
+    ) -> Result<ReplicationExecution, AppError> {
+        let outcome = self.run_copies(ctx, &run).await;
+        let ending = match &outcome {
+            Ok(Some(all_succeeded)) => Some((if *all_succeeded { "Succeed" } else { "Failed" }, None)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(policy = run.policy.id(), execution = run.id, error = %e, "replication run failed");
+                Some(("Failed", Some(e.to_string())))
+            }
+        };
+        if let Some((status, error)) = ending {
+            self.end_replication(ctx, run.policy.id(), run.version, status, error)
+                .await?;
+        }
+        self.replication_execution(run.id)
+            .await?
+            .ok_or_else(|| AppError::Backend(format!("execution {} is not recorded", run.id)))
+    }
+
+    /// Stops an execution under way (Harbor's `PUT /replication/executions/{id}`): it ends before
+    /// its next artifact. `Ok(false)` if there is no such execution.
+    pub async fn stop_replication(&self, ctx: &RequestContext, id: u64) -> Result<bool, AppError> {
+        let (policy, version) = split_execution_id(id);
+        match self.replication_execution(id).await? {
+            None => Ok(false),
+            Some(e) if e.finished_at.is_some() => Ok(true),
+            Some(_) => {
+                self.end_replication(ctx, policy, version, "Stopped", None)
+                    .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Every execution of `policy`, newest first.
+    pub async fn replication_executions(&self, policy: u64) -> Result<Vec<ReplicationExecution>, AppError> {
+        let mut executions: Vec<ReplicationExecution> = Vec::new();
+        for recorded in self.whole_stream(&StreamId::replication(policy)).await? {
+            let at = recorded.envelope.time;
+            match recorded.envelope.event {
+                Event::ReplicationStarted { policy, trigger } => executions.push(ReplicationExecution {
+                    id: execution_id(policy, recorded.version),
+                    policy,
+                    trigger,
+                    started_at: at,
+                    finished_at: None,
+                    status: "InProgress".to_string(),
+                    error: None,
+                    tasks: Vec::new(),
+                }),
+                Event::ReplicationTaskFinished {
+                    policy,
+                    execution,
+                    resource_type,
+                    source,
+                    destination,
+                    digest,
+                    tags,
+                    accessories,
+                    status,
+                    blobs_sent,
+                    blobs_mounted,
+                    blobs_present,
+                    bytes_sent,
+                    error,
+                } => {
+                    let id = execution_id(policy, execution);
+                    if let Some(e) = executions.iter_mut().find(|e| e.id == id) {
+                        e.tasks.push(ReplicationTask {
+                            id: e.tasks.len() as u64 + 1,
+                            resource_type,
+                            source,
+                            destination,
+                            digest,
+                            tags,
+                            accessories,
+                            status,
+                            blobs_sent,
+                            blobs_mounted,
+                            blobs_present,
+                            bytes_sent,
+                            error,
+                            finished_at: at,
+                        });
+                    }
+                }
+                Event::ReplicationFinished {
+                    policy,
+                    execution,
+                    status,
+                    error,
+                } => {
+                    let id = execution_id(policy, execution);
+                    if let Some(e) = (executions.iter_mut()).find(|e| e.id == id && e.finished_at.is_none()) {
+                        e.finished_at = Some(at);
+                        e.status = status;
+                        e.error = error;
+                    }
+                }
+                _ => {}
+            }
+        }
+        executions.reverse();
+        Ok(executions)
+    }
+
+    /// The execution Harbor's id names.
+    pub async fn replication_execution(&self, id: u64) -> Result<Option<ReplicationExecution>, AppError> {
+        let (policy, _) = split_execution_id(id);
+        if policy == 0 {
+            return Ok(None);
+        }
+        Ok((self.replication_executions(policy).await?.into_iter()).find(|e| e.id == id))
+    }
+
+    /// Copies what the policy selects, one task per artifact; `Ok(None)` if the execution was
+    /// stopped on the way, else whether every task succeeded.
+    async fn run_copies(&self, ctx: &RequestContext, run: &ReplicationRun) -> Result<Option<bool>, AppError> {
+        let policy = &run.policy;
+        let directory = self.current_directory().await?;
+        let remote = policy.remote();
+        let entry = (directory.registry(remote))
+            .ok_or_else(|| AppError::Invalid(format!("registry {remote} of the policy no longer exists")))?;
+        let endpoint = endpoint_of(&entry.spec)?;
+        let credentials = self.registry_credentials(&entry.spec).await?;
+        let (candidates, scheme_tags) = self.replication_candidates(policy).await?;
+        let (copies, refused) = policy.plan(&candidates);
+        let speed = u64::try_from(policy.spec().speed_kb).unwrap_or(0);
+        let options = CopyOptions {
+            chunk_size: (policy.spec().copy_by_chunk)
+                .then_some(crate::registry_client::transfer::DEFAULT_CHUNK),
+            mount_from: vec![],
+            bytes_per_second: (speed > 0).then_some(speed * 1024),
+        };
+        let mut all_succeeded = true;
+        for (candidate, why) in refused {
+            all_succeeded = false;
+            let task = self.task_event(
+                run,
+                &candidate.repository,
+                "",
+                &candidate.digest,
+                &[],
+                0,
+                Err(why.to_string()),
+                Crossings::default(),
+                candidate.image,
+            );
+            if !self.append_task_unless_ended(ctx, run, task).await? {
+                return Ok(None);
+            }
+        }
+        let images: HashMap<&Digest, bool> = candidates.iter().map(|c| (&c.digest, c.image)).collect();
+        let mut placed: HashMap<String, String> = HashMap::new();
+        for copy in &copies {
+            if self.replication_ended(run).await? {
+                return Ok(None);
+            }
+            let image = images.get(&copy.digest).copied().unwrap_or(false);
+            let (outcome, crossings) = match RegistryClient::at(
+                &endpoint,
+                &copy.destination_repository,
+                credentials.clone(),
+                Access::PullPush,
+            ) {
+                Ok(client) => {
+                    let mut copier = Copier {
+                        client,
+                        repository: copy_repository(copy)?,
+                        options: options.clone(),
+                        override_existing: policy.spec().override_existing,
+                        placed: &mut placed,
+                        destination: copy.destination_repository.clone(),
+                        crossings: Crossings::default(),
+                    };
+                    let outcome = self.copy_artifact(&mut copier, copy, &scheme_tags).await;
+                    (outcome, copier.crossings)
+                }
+                Err(e) => (Err(e.to_string()), Crossings::default()),
+            };
+            all_succeeded &= outcome.is_ok();
+            let task = self.task_event(
+                run,
+                &copy.source_repository,
+                &copy.destination_repository,
+                &copy.digest,
+                &copy.tags,
+                copy.accessories.len() as u64,
+                outcome,
+                crossings,
+                image,
+            );
+            if !self.append_task_unless_ended(ctx, run, task).await? {
+                return Ok(None);
+            }
+        }
+        if self.replication_ended(run).await? {
+            return Ok(None);
+        }
+        Ok(Some(all_succeeded))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn task_event(
+        &self,
+        run: &ReplicationRun,
+        source: &str,
+        destination: &str,
+        digest: &Digest,
+        tags: &[String],
+        accessories: u64,
+        outcome: Result<(), String>,
+        crossings: Crossings,
+        image: bool,
+    ) -> Event {
+        Event::ReplicationTaskFinished {
+            policy: run.policy.id(),
+            execution: run.version,
+            resource_type: if image { "image" } else { "artifact" }.to_string(),
+            source: source.to_string(),
+            destination: destination.to_string(),
+            digest: digest.clone(),
+            tags: tags.to_vec(),
+            accessories,
+            status: if outcome.is_ok() { "Succeed" } else { "Failed" }.to_string(),
+            blobs_sent: crossings.sent,
+            blobs_mounted: crossings.mounted,
+            blobs_present: crossings.present,
+            bytes_sent: crossings.bytes,
+            error: outcome.err(),
+        }
+    }
+
+    /// One task: the subject with its tags, then each accessory (with its cosign scheme tag, if it
+    /// was found by one), in order.
+    async fn copy_artifact(
+        &self,
+        copier: &mut Copier<'_>,
+        copy: &CopyPlan,
+        scheme_tags: &HashMap<Digest, String>,
+    ) -> Result<(), String> {
+        self.copy_manifest(copier, &copy.digest, &copy.tags, 0).await?;
+        for accessory in &copy.accessories {
+            let tags: Vec<String> = scheme_tags.get(accessory).cloned().into_iter().collect();
+            self.copy_manifest(copier, accessory, &tags, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies manifest `digest` (an index's children first, then its blobs, then itself by digest
+    /// and under `tags`).
+    fn copy_manifest<'a>(
+        &'a self,
+        copier: &'a mut Copier<'_>,
+        digest: &'a Digest,
+        tags: &'a [String],
+        depth: usize,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let repo = copier.repository.clone();
+            let record: ManifestRecord = (self.views.manifest(&repo, digest).await)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{digest} is no longer in {repo}"))?;
+            if depth < MAX_INDEX_DEPTH {
+                for child in &record.manifests {
+                    self.copy_manifest(copier, child, &[], depth + 1).await?;
+                }
+            }
+            for blob in &record.blobs {
+                let size = self.blob_size(&repo, blob).await.map_err(|e| e.to_string())?;
+                let mut options = copier.options.clone();
+                options.mount_from = (copier.placed.get(&blob.to_string()))
+                    .filter(|at| **at != copier.destination)
+                    .cloned()
+                    .into_iter()
+                    .collect();
+                let copied = copy_blob(
+                    &StoredBlobs(self),
+                    &copier.client,
+                    &blob.to_string(),
+                    size,
+                    &options,
+                )
+                .await
+                .map_err(|e| format!("blob {blob}: {e}"))?;
+                match copied {
+                    Copied::Present => copier.crossings.present += 1,
+                    Copied::Mounted => copier.crossings.mounted += 1,
+                    Copied::Sent { bytes } => {
+                        copier.crossings.sent += 1;
+                        copier.crossings.bytes += bytes;
+                    }
+                }
+                copier.placed.insert(blob.to_string(), copier.destination.clone());
+            }
+            let body = self.manifest_content(&record).await.map_err(|e| e.to_string())?;
+            if body.len() > MAX_MANIFEST_BYTES {
+                return Err(format!("manifest {digest} exceeds {MAX_MANIFEST_BYTES} bytes"));
+            }
+            let put = |reference: String| {
+                let client = &copier.client;
+                let body = body.to_vec();
+                let media_type = record.media_type.clone();
+                async move { client.put_manifest(&reference, &media_type, body).await }
+            };
+            put(digest.to_string())
+                .await
+                .map_err(|e| format!("manifest {digest}: {e}"))?;
+            for tag in tags {
+                let scheme = tag.parse().ok().and_then(|t| SchemeTag::parse(&t)).is_some();
+                if !copier.override_existing && !scheme {
+                    let there = (copier.client.manifest(tag, &MANIFEST_TYPES).await)
+                        .map_err(|e| format!("tag {tag}: {e}"))?;
+                    if there.is_some_and(|m| m.digest != digest.to_string()) {
+                        tracing::info!(tag, destination = %copier.destination, "tag kept: the policy does not override");
+                        continue;
+                    }
+                }
+                put(tag.clone()).await.map_err(|e| format!("tag {tag}: {e}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The artifacts of this registry the policy may copy (every repository its name filter keeps),
+    /// with their accessories, and the cosign scheme tag each accessory was found by.
+    async fn replication_candidates(
+        &self,
+        policy: &Policy,
+    ) -> Result<(Vec<Candidate>, HashMap<Digest, String>), AppError> {
+        let mut candidates = Vec::new();
+        let mut scheme_tags = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.views.repositories(after.as_deref(), CATALOG_PAGE).await?;
+            let done = page.len() < CATALOG_PAGE;
+            after = page.last().map(ToString::to_string);
+            for repo in page {
+                if !policy.selects_repository(repo.as_str()) {
+                    continue;
+                }
+                for view in self.artifacts(&repo).await? {
+                    let record = &view.record;
+                    let signatures = view.accessories.iter().filter(|a| a.record.kind.is_signature());
+                    let verified = (view.accessories.iter())
+                        .any(|a| a.verdict_current && a.verdict.as_ref().is_some_and(|v| v.verified));
+                    let mut accessories = Vec::new();
+                    self.accessory_tree(&repo, &record.digest, 0, &mut accessories, &mut scheme_tags)
+                        .await?;
+                    candidates.push(Candidate {
+                        repository: repo.to_string(),
+                        digest: record.digest.clone(),
+                        tags: (view.tags.iter())
+                            .filter(|t| SchemeTag::parse(t).is_none())
+                            .map(ToString::to_string)
+                            .collect(),
+                        image: is_image(record),
+                        signed: signatures.count() > 0,
+                        verified,
+                        accessories,
+                    });
+                }
+            }
+            if done || after.is_none() {
+                return Ok((candidates, scheme_tags));
+            }
+        }
+    }
+
+    /// The accessories of `subject`, and theirs, each after what it refers to.
+    fn accessory_tree<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        depth: usize,
+        out: &'a mut Vec<Digest>,
+        scheme_tags: &'a mut HashMap<Digest, String>,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(async move {
+            if depth >= MAX_ACCESSORY_DEPTH {
+                return Ok(());
+            }
+            for accessory in self.views.accessories(repo, subject).await? {
+                if out.contains(&accessory.digest) {
+                    continue;
+                }
+                if let Some(tag) = &accessory.tag {
+                    scheme_tags.insert(accessory.digest.clone(), tag.to_string());
+                }
+                out.push(accessory.digest.clone());
+                self.accessory_tree(repo, &accessory.digest, depth + 1, out, scheme_tags)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn replication_ended(&self, run: &ReplicationRun) -> Result<bool, AppError> {
+        let version = run.version;
+        let executions = self.replication_executions(run.policy.id()).await?;
+        Ok((executions.iter())
+            .any(|e| e.id == execution_id(run.policy.id(), version) && e.finished_at.is_some()))
+    }
+
+    /// Appends a task's event unless the execution has ended (a stop came in): decided on the
+    /// stream, so a stop appended meanwhile is seen.
+    async fn append_task_unless_ended(
+        &self,
+        ctx: &RequestContext,
+        run: &ReplicationRun,
+        event: Event,
+    ) -> Result<bool, AppError> {
+        let stream = StreamId::replication(run.policy.id());
+        let event = &event;
+        let (recorded, ()) = self
+            .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+                Box::pin(async move {
+                    if self.replication_ended(run).await? {
+                        return Ok((vec![], ()));
+                    }
+                    Ok((vec![event.clone()], ()))
+                })
+            })
+            .await?;
+        Ok(!recorded.is_empty())
+    }
+
+    /// Appends the execution's `ReplicationFinished`, unless it has one.
+    async fn end_replication(
+        &self,
+        ctx: &RequestContext,
+        policy: u64,
+        version: u64,
+        status: &str,
+        error: Option<String>,
+    ) -> Result<(), AppError> {
+        let stream = StreamId::replication(policy);
+        let error = &error;
+        self.decide_and_append(ctx, std::slice::from_ref(&stream), move || {
+            Box::pin(async move {
+                let ended = (self.replication_execution(execution_id(policy, version)).await?)
+                    .is_some_and(|e| e.finished_at.is_some());
+                if ended {
+                    return Ok((vec![], ()));
+                }
+                let finished = Event::ReplicationFinished {
+                    policy,
+                    execution: version,
+                    status: status.to_string(),
+                    error: error.clone(),
+                };
+                Ok((vec![finished], ()))
+            })
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// The source repository of a copy, as this registry names it.
+fn copy_repository(copy: &CopyPlan) -> Result<RepoName, AppError> {
+    (copy.source_repository.parse())
+        .map_err(|_| AppError::Backend(format!("{:?} is not a repository name", copy.source_repository)))
+}
+
+/// An image, or an index (of images, as registries use them).
+fn is_image(record: &ManifestRecord) -> bool {
+    match record.media_type.as_str() {
+        OCI_INDEX | DOCKER_LIST => true,
+        OCI_MANIFEST | DOCKER_MANIFEST => {
+            (record.config_media_type.as_deref()).is_some_and(|c| IMAGE_CONFIGS.contains(&c))
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,110 @@
+//! Replication as Harbor's users drive it (issue 15, seed 003): a signed image in one registry is
+//! replicated to another through Harbor's routes (a registry endpoint, a push-based policy, an
+//! execution), its signature travels with it, and the destination, which enforces cosign
+//! signatures, serves it; `berth verify` passes there with the signer's key.
+
+use serde_json::{json, Value};
+
+use crate::content_trust::{accessories, assert_served, berth_ok, image_layout, key_pair};
+use crate::harness::*;
+
+/// Waits until the execution at `path` (below /api/v2.0) has ended; its body.
+fn ended(reg: &Registry, path: &str) -> Value {
+    for _ in 0..600 {
+        let (status, execution) = api_admin(reg, "GET", path, Value::Null);
+        assert_eq!(status, 200, "{execution}");
+        if execution["status"] != "InProgress" {
+            return execution;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{path} did not end");
+}
+
+#[test]
+fn a_signed_image_replicates_with_its_signature_to_a_berth_that_enforces_signatures() {
+    if skip_unless_berth("replication runs in berth serve; the replicator function is to come") {
+        return;
+    }
+    let source = Registry::start();
+    let destination = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    create_project(&source, "signed", true, Value::Null);
+    create_project(
+        &destination,
+        "signed",
+        true,
+        json!({"enable_content_trust_cosign": "true"}),
+    );
+
+    let image = image_layout(work.path(), "v1");
+    let layout = format!("oci:{}:v1", work.path().display());
+    skopeo_push(
+        &layout,
+        &format!("docker://{}/signed/app:v1", source.host()),
+        &["--preserve-digests"],
+    );
+    key_pair(work.path(), "cosign");
+    let signed = format!("{}/signed/app:v1", source.host());
+    berth_ok(&["sign", "--key", "cosign.key", &signed], work.path());
+    // An unsigned image in the same project: the policy's `signed` filter leaves it behind.
+    skopeo_push(
+        &layout,
+        &format!("docker://{}/signed/unsigned:v1", source.host()),
+        &["--preserve-digests"],
+    );
+
+    let endpoint = json!({"name": "dr", "type": "harbor", "url": format!("http://{}", destination.host()),
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
+    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
+    assert_eq!(status, 201, "{body}");
+    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
+    assert_eq!(registries[0]["status"], "healthy", "{registries}");
+    let registry_id = registries[0]["id"].as_u64().unwrap();
+    let policy = json!({"name": "signed-to-dr", "dest_registry": {"id": registry_id}, "enabled": true,
+        "override": true, "trigger": {"type": "manual"},
+        "filters": [{"type": "name", "value": "signed/**"}, {"type": "signed", "value": true}]});
+    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
+    assert_eq!(status, 201, "{body}");
+    let (_, policies) = api_admin(&source, "GET", "/replication/policies", Value::Null);
+    let policy_id = policies[0]["id"].as_u64().unwrap();
+
+    let (status, body) = api_admin(
+        &source,
+        "POST",
+        "/replication/executions",
+        json!({"policy_id": policy_id}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, executions) = api_admin(
+        &source,
+        "GET",
+        &format!("/replication/executions?policy_id={policy_id}"),
+        Value::Null,
+    );
+    let id = executions[0]["id"].as_u64().unwrap();
+    let execution = ended(&source, &format!("/replication/executions/{id}"));
+    assert_eq!(execution["status"], "Succeed", "{execution}");
+    assert_eq!(execution["total"], 1, "only the signed image: {execution}");
+    let (_, tasks) = api_admin(
+        &source,
+        "GET",
+        &format!("/replication/executions/{id}/tasks"),
+        Value::Null,
+    );
+    assert_eq!(tasks[0]["src_resource"], "signed/app:v1", "{tasks}");
+
+    // The destination has the image under its digest, with its signature as an accessory, and
+    // serves it although it refuses unsigned images; the signature verifies there.
+    assert_eq!(
+        destination.resolve("signed/app", "v1"),
+        Some(image.manifest.digest.clone())
+    );
+    let listed = accessories(&destination, "signed", "app", "v1");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["type"], "signature.cosign");
+    assert_served(&destination, "signed/app", "v1");
+    let replicated = format!("{}/signed/app:v1", destination.host());
+    berth_ok(&["verify", "--key", "cosign.pub", &replicated], work.path());
+    assert_eq!(destination.resolve("signed/unsigned", "v1"), None);
+}

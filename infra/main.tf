@@ -17,6 +17,7 @@ locals {
   common_env = {
     BERTH_S3_BUCKET      = aws_s3_bucket.this.id
     BERTH_DYNAMODB_TABLE = aws_dynamodb_table.this.name
+    BERTH_SECRET_KEY     = var.secret_key
     RUST_LOG             = var.log_level
   }
 }

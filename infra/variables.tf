@@ -74,6 +74,18 @@ variable "janitor_schedule" {
   default     = "rate(15 minutes)"
 }
 
+variable "secret_key" {
+  description = "The key replication's registry credentials are sealed with (BERTH_SECRET_KEY): 32 bytes in base64 (head -c 32 /dev/urandom | base64). Empty: registry endpoints take no credential."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^$|^[A-Za-z0-9+/]{43}=$", var.secret_key))
+    error_message = "The secret_key must be empty or the base64 of 32 bytes."
+  }
+}
+
 variable "log_level" {
   description = "RUST_LOG of the three functions (tracing EnvFilter syntax, e.g. info or berth=debug,info)."
   type        = string

@@ -108,3 +108,69 @@ fn a_signed_image_replicates_with_its_signature_to_a_berth_that_enforces_signatu
     berth_ok(&["verify", "--key", "cosign.pub", &replicated], work.path());
     assert_eq!(destination.resolve("signed/unsigned", "v1"), None);
 }
+
+#[test]
+fn signatures_replicate_to_a_registry_without_the_referrers_api_through_its_fallback_tags() {
+    if skip_unless_berth("replication runs in berth serve; the replicator function is to come") {
+        return;
+    }
+    let source = Registry::start();
+    let destination = Registry::start_distribution();
+    let work = tempfile::tempdir().unwrap();
+    create_project(&source, "team", true, Value::Null);
+    let image = image_layout(work.path(), "v1");
+    skopeo_push(
+        &format!("oci:{}:v1", work.path().display()),
+        &format!("docker://{}/team/app:v1", source.host()),
+        &["--preserve-digests"],
+    );
+    key_pair(work.path(), "cosign");
+    let signed = format!("{}/team/app:v1", source.host());
+    // Two signatures: cosign's tag scheme, and an OCI 1.1 referrer.
+    berth_ok(&["sign", "--key", "cosign.key", &signed], work.path());
+    berth_ok(
+        &["sign", "--referrer", "--key", "cosign.key", &signed],
+        work.path(),
+    );
+
+    let endpoint = json!({"name": "distribution", "type": "docker-registry",
+        "url": format!("http://{}", destination.host())});
+    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
+    assert_eq!(status, 201, "{body}");
+    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
+    let policy = json!({"name": "to-distribution", "enabled": true, "override": true,
+        "dest_registry": {"id": registries[0]["id"]}, "dest_namespace": "mirror", "dest_namespace_replace_count": 1,
+        "filters": [{"type": "name", "value": "team/**"}]});
+    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
+    assert_eq!(status, 201, "{body}");
+    let (_, policies) = api_admin(&source, "GET", "/replication/policies", Value::Null);
+    let policy_id = policies[0]["id"].as_u64().unwrap();
+    let (status, body) = api_admin(
+        &source,
+        "POST",
+        "/replication/executions",
+        json!({"policy_id": policy_id}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, executions) = api_admin(&source, "GET", "/replication/executions", Value::Null);
+    let id = executions[0]["id"].as_u64().unwrap();
+    let execution = ended(&source, &format!("/replication/executions/{id}"));
+    assert_eq!(execution["status"], "Succeed", "{execution}");
+
+    // distribution has the image under the flattened name, the cosign tag, and the referrer
+    // listed in the `sha256-<hex>` index it cannot serve through a referrers API.
+    let digest = image.manifest.digest.clone();
+    assert_eq!(destination.resolve("mirror/app", "v1"), Some(digest.clone()));
+    let hex_tag = digest.replace(':', "-");
+    assert!(destination
+        .resolve("mirror/app", &format!("{hex_tag}.sig"))
+        .is_some());
+    let index = destination.get_manifest("mirror/app", &hex_tag);
+    assert_eq!(index.status().as_u16(), 200, "the referrers tag schema's index");
+    let index: Value = index.json().unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    // And `berth verify` finds and verifies both signatures there.
+    let replicated = format!("{}/mirror/app:v1", destination.host());
+    let out = berth_ok(&["verify", "--key", "cosign.pub", &replicated], work.path());
+    assert_eq!(out.matches("\"critical\"").count(), 2, "both signatures: {out}");
+}

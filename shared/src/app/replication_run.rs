@@ -25,6 +25,7 @@ use crate::domain::projection::ManifestRecord;
 use crate::domain::replication::{Candidate, CopyPlan, Direction, Policy};
 use crate::domain::{Digest, Event, RepoName, StreamId};
 use crate::ports::{ByteRange, ByteStream};
+use crate::registry_client::documents::Descriptor;
 use crate::registry_client::{
     copy_blob, Access, BlobReader, ClientError, Copied, CopyOptions, RegistryClient, MAX_MANIFEST_BYTES,
 };
@@ -532,9 +533,26 @@ impl Registry {
                 let media_type = record.media_type.clone();
                 async move { client.put_manifest(&reference, &media_type, body).await }
             };
-            put(digest.to_string())
+            let (_, subject_processed) = put(digest.to_string())
                 .await
                 .map_err(|e| format!("manifest {digest}: {e}"))?;
+            if let (Some(subject), false) = (&record.subject, subject_processed) {
+                // A destination without the referrers API: list it in the referrers tag schema's
+                // `sha256-<hex>` index, as the distribution spec asks of clients.
+                let referrer = Descriptor {
+                    media_type: record.media_type.clone(),
+                    artifact_type: record.artifact_type.clone().or(record.config_media_type.clone()),
+                    digest: digest.to_string(),
+                    size: record.size,
+                    annotations: record.annotations.clone(),
+                    extra: Default::default(),
+                };
+                (copier
+                    .client
+                    .add_to_referrers_tag(&subject.to_string(), referrer)
+                    .await)
+                    .map_err(|e| format!("the referrers tag of {subject}: {e}"))?;
+            }
             for tag in tags {
                 let scheme = tag.parse().ok().and_then(|t| SchemeTag::parse(&t)).is_some();
                 if !copier.override_existing && !scheme {

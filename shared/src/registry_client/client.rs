@@ -628,6 +628,28 @@ impl RegistryClient {
             .map_err(|_| ClientError::Protocol(format!("the upload Location {location:?} is not a URL")))
     }
 
+    /// Lists `referrer` in the index tagged `sha256-<hex>` of `subject` (the distribution spec's
+    /// referrers tag schema, for a registry that did not process the referrer's `subject`): reads
+    /// the index (a new one if there is none), adds the descriptor unless it is there, and pushes
+    /// it back. Answers whether it had to add it.
+    pub async fn add_to_referrers_tag(&self, subject: &str, referrer: Descriptor) -> Result<bool> {
+        let tag = super::reference::digest_tag(subject);
+        let mut index = match self.manifest(&tag, &[OCI_INDEX]).await? {
+            Some(fetched) => serde_json::from_slice::<Index>(&fetched.bytes).map_err(|_| {
+                ClientError::Protocol(format!("{}:{tag} is not an image index", self.repository))
+            })?,
+            None => Index::empty(),
+        };
+        if index.manifests.iter().any(|d| d.digest == referrer.digest) {
+            return Ok(false);
+        }
+        index.manifests.push(referrer);
+        let body = serde_json::to_vec(&index)
+            .map_err(|e| ClientError::Protocol(format!("cannot serialise the index: {e}")))?;
+        self.put_manifest(&tag, OCI_INDEX, body).await?;
+        Ok(true)
+    }
+
     /// The referrers of `digest` of `artifact_type` (the registry's filter is re-applied here),
     /// following `Link` pages; `None` when the registry has no referrers API (404).
     pub async fn referrers(&self, digest: &str, artifact_type: &str) -> Result<Option<Vec<Descriptor>>> {

@@ -227,8 +227,22 @@ impl Registry {
         Registry::start_with(vec![], Some(data_dir.to_path_buf()), &[])
     }
 
-    fn start_with(mut env: Vec<(String, String)>, data: Option<PathBuf>, launcher: &[&str]) -> Registry {
-        let (target, deployment) = selection();
+    /// Starts Debian's `docker-registry` (distribution 2.8) whatever the target: a peer that tests
+    /// of Berth talk to (a replication destination without the referrers API).
+    pub fn start_distribution() -> Registry {
+        Registry::start_as((Target::Distribution, Deployment::Embedded), vec![], None, &[])
+    }
+
+    fn start_with(env: Vec<(String, String)>, data: Option<PathBuf>, launcher: &[&str]) -> Registry {
+        Registry::start_as(selection(), env, data, launcher)
+    }
+
+    fn start_as(
+        (target, deployment): (Target, Deployment),
+        mut env: Vec<(String, String)>,
+        data: Option<PathBuf>,
+        launcher: &[&str],
+    ) -> Registry {
         let names_storage = env.iter().any(|(k, _)| k == "BERTH_STORAGE");
         if target == Target::Berth && deployment != Deployment::Embedded && !names_storage {
             match local_stack_env() {
@@ -242,10 +256,19 @@ impl Registry {
             .expect("temp dir");
         fs::create_dir_all(work.path().join("data")).expect("data dir");
         if target == Target::Berth {
+            // Embedded storage makes its own key in the data directory; the AWS hosts are given
+            // one, as a deployment's configuration gives it.
+            let secret_key = match deployment {
+                Deployment::Embedded => None,
+                _ => Some(("BERTH_SECRET_KEY", "YmVydGgtZTJlLXNlY3JldC1rZXktMzItYnl0ZXMhISE=")),
+            };
             for (key, value) in [
                 ("BERTH_ADMIN_PASSWORD", super::ADMIN_PASSWORD),
                 ("BERTH_AUTO_CREATE_PROJECTS", "true"),
-            ] {
+            ]
+            .into_iter()
+            .chain(secret_key)
+            {
                 if !env.iter().any(|(k, _)| k == key) {
                     env.push((key.to_string(), value.to_string()));
                 }

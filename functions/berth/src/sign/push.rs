@@ -18,8 +18,8 @@ use berth::trust::cosign::{
 use serde_json::{Map, Value};
 
 use berth::registry_client::documents::{
-    Descriptor, Index, Manifest, SigConfig, COSIGN_SIG_ARTIFACT, DOCKER_MANIFEST, EMPTY_CONTENT,
-    EMPTY_MEDIA_TYPE, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+    Descriptor, Manifest, SigConfig, COSIGN_SIG_ARTIFACT, DOCKER_MANIFEST, EMPTY_CONTENT, EMPTY_MEDIA_TYPE,
+    OCI_CONFIG, OCI_MANIFEST,
 };
 use berth::registry_client::reference::digest_tag;
 use berth::registry_client::ImageRef;
@@ -207,33 +207,12 @@ async fn push_referrer(
     );
     let (digest, subject_processed) = client.put_manifest(&pushed.digest, OCI_MANIFEST, body).await?;
     if !subject_processed {
-        add_to_fallback_index(client, image, subject, pushed).await?;
+        eprintln!(
+            "The registry has no referrers API: listing the signature in {}:{}",
+            image.name(),
+            digest_tag(&subject.digest)
+        );
+        client.add_to_referrers_tag(&subject.digest, pushed).await?;
     }
     Ok(digest)
-}
-
-/// Adds `referrer` to the index tagged `sha256-<hex>` (the referrers tag schema).
-async fn add_to_fallback_index(
-    client: &RegistryClient,
-    image: &ImageRef,
-    subject: &Fetched,
-    referrer: Descriptor,
-) -> anyhow::Result<()> {
-    let tag = digest_tag(&subject.digest);
-    let mut index = match client.manifest(&tag, &[OCI_INDEX]).await? {
-        Some(fetched) => serde_json::from_slice::<Index>(&fetched.bytes)
-            .with_context(|| format!("{}:{tag} is not an image index", image.name()))?,
-        None => Index::empty(),
-    };
-    if index.manifests.iter().any(|d| d.digest == referrer.digest) {
-        return Ok(());
-    }
-    index.manifests.push(referrer);
-    let body = serde_json::to_vec(&index).context("cannot serialise the index")?;
-    eprintln!(
-        "The registry has no referrers API: listing the signature in {}:{tag}",
-        image.name()
-    );
-    client.put_manifest(&tag, OCI_INDEX, body).await?;
-    Ok(())
 }

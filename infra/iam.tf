@@ -224,7 +224,7 @@ data "aws_iam_policy_document" "janitor" {
     resources = ["${local.bucket_arn}/blobs/*"]
   }
 
-  # Scheduled retention and GC runs: the log and the views, as the api function uses them.
+  # Scheduled retention, replication and GC runs: the log and the views, as the api function uses them.
   statement {
     sid = "EventLogAndViews"
     actions = [

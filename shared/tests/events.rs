@@ -273,7 +273,7 @@ fn replication_sample_events() -> Vec<RecordedEvent> {
     let policy = ReplicationPolicySpec {
         id: 16,
         name: "signed-to-dr".to_string(),
-        description: "Signed images of team-web, as they are signed".to_string(),
+        description: "Signed images of team-web, every hour".to_string(),
         source_registry: None,
         destination_registry: Some(15),
         destination_namespace: "team-web-dr".to_string(),
@@ -292,7 +292,9 @@ fn replication_sample_events() -> Vec<RecordedEvent> {
             },
             FilterSpec::Signed,
         ],
-        trigger: TriggerSpec::EventBased,
+        trigger: TriggerSpec::Scheduled {
+            cron: "0 0 * * * *".to_string(),
+        },
         deletion: true,
         override_existing: true,
         enabled: true,
@@ -325,17 +327,18 @@ fn replication_sample_events() -> Vec<RecordedEvent> {
             "admin",
             7_003,
             1,
-            86_400 + 360,
+            86_400 + 3_600,
             Event::ReplicationStarted {
                 policy: 16,
-                trigger: "MANUAL".to_string(),
+                trigger: "SCHEDULE".to_string(),
+                scheduled_for: Some(time(86_400 + 3_600)),
             },
         ),
         recorded_by(
             "admin",
             7_004,
             2,
-            86_400 + 363,
+            86_400 + 3_603,
             Event::ReplicationTaskFinished {
                 policy: 16,
                 execution: 1,
@@ -357,7 +360,7 @@ fn replication_sample_events() -> Vec<RecordedEvent> {
             "admin",
             7_005,
             3,
-            86_400 + 363,
+            86_400 + 3_603,
             Event::ReplicationFinished {
                 policy: 16,
                 execution: 1,

@@ -459,7 +459,7 @@ impl Cli {
 /// says otherwise.
 const SCHEDULE_POLL: Duration = Duration::from_secs(30);
 
-/// Runs the retention policies and garbage collection whose schedules fired, every
+/// Runs the retention policies, replication policies and garbage collection whose schedules fired, every
 /// [`SCHEDULE_POLL`], for as long as the server runs (several servers on one store start each
 /// firing once: the start is decided on the policy's or the `gc` stream).
 async fn run_schedules(registry: Registry) {
@@ -484,6 +484,14 @@ async fn run_schedules(registry: Registry) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "scheduled retention: will look again"),
+        }
+        match registry.run_due_replications(&ctx, chrono::Utc::now()).await {
+            Ok(ran) => {
+                for execution in ran {
+                    tracing::info!(policy = execution.policy, execution = execution.id, status = %execution.status, "scheduled replication ran");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduled replication: will look again"),
         }
         match registry.run_due_gc(chrono::Utc::now(), None).await {
             Ok(Some(report)) => {

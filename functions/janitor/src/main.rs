@@ -53,6 +53,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let executions: Vec<serde_json::Value> = (ran.iter())
                 .map(|e| serde_json::json!({"policy": e.policy, "execution": e.id, "status": e.status}))
                 .collect();
+            let replicated = registry.run_due_replications(&system, chrono::Utc::now()).await?;
+            let replications: Vec<serde_json::Value> = (replicated.iter())
+                .map(|e| serde_json::json!({"policy": e.policy, "execution": e.id, "status": e.status}))
+                .collect();
             // A run that cannot end within this invocation pauses at a safe point before the
             // deadline, and the next invocation takes it over from its checkpoint.
             let pause_at = pause_at(event.context.deadline());
@@ -60,10 +64,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let gc = gc.map(|r| {
                 serde_json::json!({"run": r.run, "outcome": format!("{:?}", r.outcome), "bytes_freed": r.bytes_freed})
             });
-            tracing::info!(expired_uploads = expired, retention_executions = executions.len(), time = ?event.payload.time, "janitor run");
-            Ok::<_, lambda_runtime::Error>(
-                serde_json::json!({ "expired_uploads": expired, "retention_executions": executions, "gc": gc }),
-            )
+            tracing::info!(
+                expired_uploads = expired,
+                retention_executions = executions.len(),
+                replication_executions = replications.len(),
+                time = ?event.payload.time,
+                "janitor run"
+            );
+            Ok::<_, lambda_runtime::Error>(serde_json::json!({
+                "expired_uploads": expired,
+                "retention_executions": executions,
+                "replication_executions": replications,
+                "gc": gc,
+            }))
         },
     ))
     .await

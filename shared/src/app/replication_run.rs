@@ -11,8 +11,9 @@
 //! `ReplicationFinished { Stopped }` appended by whoever asked, which the run sees before its next
 //! artifact.
 //!
-//! Served: push-based policies (this registry to an endpoint), run by hand. Pull-based policies,
-//! schedules, event-based triggers and resuming after a restart are the next steps.
+//! Served: push-based policies (this registry to an endpoint), run by hand or on their schedule
+//! ([`Registry::run_due_replications`], which also ends runs whose process died). Pull-based
+//! policies, event-based triggers and resuming a run after a restart are the next steps.
 
 use std::collections::HashMap;
 
@@ -105,6 +106,8 @@ pub struct ReplicationExecution {
     pub policy: u64,
     /// `MANUAL`, `SCHEDULE` or `EVENT_BASED`.
     pub trigger: String,
+    /// For a scheduled run, the firing it serves.
+    pub scheduled_for: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// `InProgress`, then `Succeed`, `Failed` or `Stopped`.
@@ -186,6 +189,24 @@ impl Registry {
         if !policy.spec().enabled {
             return Err(AppError::Invalid(format!("the policy {id} is disabled")));
         }
+        let started = self
+            .start_replication_unless_ran(ctx, &policy, trigger, None)
+            .await?;
+        started.ok_or_else(|| AppError::Conflict(format!("replication policy {id} ran already")))
+    }
+
+    /// Appends `ReplicationStarted` unless, with `single_active_replication`, an execution of the
+    /// policy is under way (refused) or, for a scheduled start, one was started by the schedule at
+    /// or after `due` (`Ok(None)`: another process ran it). Decided on the policy's stream, so two
+    /// processes cannot both start one firing.
+    async fn start_replication_unless_ran(
+        &self,
+        ctx: &RequestContext,
+        policy: &Policy,
+        trigger: ReplicationTrigger,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<Option<ReplicationRun>, AppError> {
+        let id = policy.id();
         if let Direction::Pull { .. } = policy.direction() {
             return Err(AppError::Invalid(format!(
                 "policy {id} is pull-based: Berth runs push-based policies only so far (docs/replication.md)"
@@ -196,8 +217,12 @@ impl Registry {
         let (recorded, ()) = self
             .decide_and_append(ctx, std::slice::from_ref(&stream), move || {
                 Box::pin(async move {
+                    let executions = self.replication_executions(id).await?;
+                    let ran = |at: DateTime<Utc>| (executions.iter()).any(|e| e.scheduled_for.is_some_and(|s| s >= at));
+                    if due.is_some_and(ran) {
+                        return Ok((vec![], ()));
+                    }
                     if single {
-                        let executions = self.replication_executions(id).await?;
                         if let Some(running) = executions.iter().find(|e| e.finished_at.is_none()) {
                             return Err(AppError::Conflict(format!(
                                 "execution {} of replication policy {id} is under way and the policy allows one at a time",
@@ -208,19 +233,91 @@ impl Registry {
                     let started = Event::ReplicationStarted {
                         policy: id,
                         trigger: trigger.as_str().to_string(),
+                        scheduled_for: due,
                     };
                     Ok((vec![started], ()))
                 })
             })
             .await?;
-        let version = (recorded.first())
-            .map(|r| r.version)
-            .ok_or_else(|| AppError::Backend("the replication's start is missing".into()))?;
-        Ok(ReplicationRun {
-            id: execution_id(id, version),
-            version,
-            policy,
-        })
+        Ok(recorded.first().map(|r| ReplicationRun {
+            id: execution_id(id, r.version),
+            version: r.version,
+            policy: policy.clone(),
+        }))
+    }
+
+    /// Runs every enabled scheduled policy whose schedule fired since it was set and since its
+    /// last scheduled run, once each however many firings were missed (`berth serve` calls this
+    /// every half minute, the janitor function on its schedule), and first ends the executions
+    /// whose process is gone ([`Registry::end_stalled_replications`]). Answers the executions it
+    /// ran; a firing another process started is skipped.
+    pub async fn run_due_replications(
+        &self,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReplicationExecution>, AppError> {
+        let directory = self.current_directory().await?;
+        let mut ran = Vec::new();
+        for entry in directory.replication_policies() {
+            let policy = &entry.policy;
+            let executions = self.replication_executions(policy.id()).await?;
+            self.end_stalled_replications(ctx, policy.id(), &executions, now)
+                .await?;
+            let Some(schedule) = policy.schedule().filter(|_| policy.spec().enabled) else {
+                continue;
+            };
+            let last_run = (executions.iter()).filter_map(|e| e.scheduled_for).max();
+            let since = last_run.map_or(entry.updated_at, |at| at.max(entry.updated_at));
+            let Some(due) = schedule.last_due(since, now) else {
+                continue;
+            };
+            match self
+                .start_replication_unless_ran(ctx, policy, ReplicationTrigger::Scheduled, Some(due))
+                .await
+            {
+                Ok(Some(run)) => ran.push(self.finish_replication(ctx, run).await?),
+                Ok(None) | Err(AppError::Conflict(_)) => {}
+                Err(AppError::Invalid(why)) => {
+                    tracing::warn!(policy = policy.id(), %why, "scheduled replication not run")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Ends, as `Failed`, the executions of `policy` still in progress whose stream has been
+    /// silent for longer than a run can be ([`GcTiming::stalled_after`](super::GcTiming), 20
+    /// minutes): the process running them died (a crash, a Lambda invocation's limit). A live
+    /// process that was only slow stops at its next artifact (it checks before each one).
+    async fn end_stalled_replications(
+        &self,
+        ctx: &RequestContext,
+        policy: u64,
+        executions: &[ReplicationExecution],
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        if executions.iter().all(|e| e.finished_at.is_some()) {
+            return Ok(());
+        }
+        let last = self.last_event(&StreamId::replication(policy)).await?;
+        let silent = last.map_or(chrono::Duration::zero(), |r| now - r.envelope.time);
+        if silent.to_std().unwrap_or_default() < self.gc_timing.stalled_after {
+            return Ok(());
+        }
+        for running in executions.iter().filter(|e| e.finished_at.is_none()) {
+            tracing::warn!(
+                policy,
+                execution = running.id,
+                silent_secs = silent.num_seconds(),
+                "ending a replication whose process is gone"
+            );
+            let (_, version) = split_execution_id(running.id);
+            let why = "the process running it stopped before it ended; run the policy again".to_string();
+            self.end_replication(ctx, policy, version, "Failed", Some(why))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs a started execution to its end (or its stop) and answers it as recorded.
@@ -268,10 +365,15 @@ impl Registry {
         for recorded in self.whole_stream(&StreamId::replication(policy)).await? {
             let at = recorded.envelope.time;
             match recorded.envelope.event {
-                Event::ReplicationStarted { policy, trigger } => executions.push(ReplicationExecution {
+                Event::ReplicationStarted {
+                    policy,
+                    trigger,
+                    scheduled_for,
+                } => executions.push(ReplicationExecution {
                     id: execution_id(policy, recorded.version),
                     policy,
                     trigger,
+                    scheduled_for,
                     started_at: at,
                     finished_at: None,
                     status: "InProgress".to_string(),
@@ -718,5 +820,140 @@ fn is_image(record: &ManifestRecord) -> bool {
             (record.config_media_type.as_deref()).is_some_and(|c| IMAGE_CONFIGS.contains(&c))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration as Span;
+
+    use super::*;
+    use crate::domain::access::{AccessCommand, Principal};
+    use crate::domain::replication::{PolicySpec, TriggerSpec};
+    use crate::registry_client::testing::{admin_client, berth_on_loopback};
+
+    /// A registry (embedded, bootstrapped) served on loopback with one image in `library/app`,
+    /// and a second Berth to replicate to, known to the first as an endpoint; the policy's id.
+    async fn given(trigger: TriggerSpec) -> (Registry, u64, String, Vec<tempfile::TempDir>) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::adapters::local::open(dir.path()).unwrap();
+        registry.bootstrap(Some("Admin12345")).await.unwrap();
+        let app = crate::oci::router(
+            registry.clone(),
+            crate::oci::Host::container(),
+            crate::oci::AuthConfig::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let source_at = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = admin_client(&source_at, "app");
+        let config = client.push_blob(b"{}").await.unwrap();
+        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": IMAGE_CONFIGS[0], "digest": config, "size": 2}, "layers": []});
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        client.put_manifest("v1", OCI_MANIFEST, bytes).await.unwrap();
+
+        let (destination_at, destination_dir) = berth_on_loopback().await;
+        let ctx = RequestContext::as_principal(Principal::system());
+        let draft = super::super::RegistryDraft {
+            name: "dr".into(),
+            description: String::new(),
+            kind: crate::domain::replication::RegistryKind::Harbor,
+            url: format!("http://{destination_at}"),
+            insecure: false,
+            ca_certificate: None,
+            credential: Some(super::super::CredentialDraft {
+                access_key: "admin".into(),
+                secret: super::super::Secret::Plain("Admin12345".into()),
+            }),
+        };
+        let endpoint = registry.add_registry(&ctx, draft).await.unwrap();
+        let spec = PolicySpec {
+            id: 0,
+            name: "to-dr".into(),
+            description: String::new(),
+            source_registry: None,
+            destination_registry: Some(endpoint),
+            destination_namespace: String::new(),
+            destination_namespace_replace_count: 0,
+            filters: vec![],
+            trigger,
+            deletion: false,
+            override_existing: true,
+            enabled: true,
+            speed_kb: 0,
+            copy_by_chunk: false,
+            single_active_replication: false,
+        };
+        let recorded = registry
+            .change_access(&ctx, AccessCommand::CreateReplicationPolicy { policy: spec })
+            .await
+            .unwrap();
+        let Event::ReplicationPolicyChanged { id, .. } = recorded[0].envelope.event else {
+            panic!("no policy");
+        };
+        (registry, id, destination_at, vec![dir, destination_dir])
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_policy_runs_once_per_firing_however_many_checks_see_it() {
+        let hourly = TriggerSpec::Scheduled {
+            cron: "0 0 * * * *".into(),
+        };
+        let (registry, policy, destination_at, _dirs) = given(hourly).await;
+        let ctx = RequestContext::as_principal(Principal::system());
+        let now = Utc::now();
+        let later = now + Span::hours(2);
+        let ran = registry.run_due_replications(&ctx, later).await.unwrap();
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert_eq!(
+            (ran[0].status.as_str(), ran[0].trigger.as_str()),
+            ("Succeed", "SCHEDULE")
+        );
+        assert!(ran[0].scheduled_for.is_some_and(|due| due <= later && due > now));
+        let there = admin_client(&destination_at, "app");
+        assert!(there.manifest("v1", &[OCI_MANIFEST]).await.unwrap().is_some());
+        // The same firing, seen again (another process, the next poll): not run twice.
+        assert!(registry
+            .run_due_replications(&ctx, later)
+            .await
+            .unwrap()
+            .is_empty());
+        // The next firing is.
+        let again = registry
+            .run_due_replications(&ctx, later + Span::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(registry.replication_executions(policy).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_process_died_is_ended_after_the_stall_window_and_a_stop_is_kept() {
+        let (registry, policy, _destination_at, _dirs) = given(TriggerSpec::Manual).await;
+        let ctx = RequestContext::as_principal(Principal::system());
+        let orphan = registry
+            .start_replication(&ctx, policy, ReplicationTrigger::Manual)
+            .await
+            .unwrap();
+        // Soon after, it is only slow: left alone.
+        registry.run_due_replications(&ctx, Utc::now()).await.unwrap();
+        let execution = registry.replication_execution(orphan.id).await.unwrap().unwrap();
+        assert_eq!(execution.status, "InProgress");
+        let stalled = Utc::now() + Span::minutes(21);
+        registry.run_due_replications(&ctx, stalled).await.unwrap();
+        let execution = registry.replication_execution(orphan.id).await.unwrap().unwrap();
+        assert_eq!(execution.status, "Failed");
+        assert!(execution.error.unwrap().contains("stopped before it ended"));
+
+        // A stop seen before the first artifact: the run copies nothing and stays stopped.
+        let stopped = registry
+            .start_replication(&ctx, policy, ReplicationTrigger::Manual)
+            .await
+            .unwrap();
+        assert!(registry.stop_replication(&ctx, stopped.id).await.unwrap());
+        let finished = registry.finish_replication(&ctx, stopped).await.unwrap();
+        assert_eq!(finished.status, "Stopped");
+        assert!(finished.tasks.is_empty());
     }
 }

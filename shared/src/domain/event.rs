@@ -507,6 +507,10 @@ pub enum Event {
     ReplicationStarted {
         policy: u64,
         trigger: String,
+        /// For a run its schedule started: the firing it serves (a later check does not run it
+        /// again).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheduled_for: Option<DateTime<Utc>>,
     },
     /// A run copied one artifact (Harbor's task): its subject, then its accessories and referrers,
     /// and how its blobs crossed (sent, mounted at the destination, already there).

@@ -452,6 +452,7 @@ fn accessory_events(
         Event::ReplicationStarted {
             policy: 2,
             trigger: "MANUAL".into(),
+            scheduled_for: None,
         },
         Event::ReplicationTaskFinished {
             policy: 2,

@@ -404,6 +404,8 @@ fn files(dir: &Path) -> Files {
     out
 }
 
+/// `berth project`'s line of the audit archive (one line per subscription: the audit archive,
+/// then event-based replication).
 fn project(reg: &Registry) -> Value {
     let out = reg.berth_cli("project", &[]);
     assert!(
@@ -411,7 +413,12 @@ fn project(reg: &Registry) -> Value {
         "berth project failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let lines: Vec<Value> = (String::from_utf8_lossy(&out.stdout).lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = lines.iter().filter_map(|l| l["subscription"].as_str()).collect();
+    assert_eq!(names, ["audit", "replication"], "{lines:?}");
+    lines[0].clone()
 }
 
 fn subscriptions_cli(reg: &Registry) -> Vec<Value> {

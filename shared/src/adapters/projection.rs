@@ -9,7 +9,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::app::{Projector, Registry, Subscriptions, AUDIT_PROJECTION};
+use crate::app::{
+    Projector, Registry, ReplicationTriggers, Subscriptions, AUDIT_PROJECTION, REPLICATION_SUBSCRIPTION,
+};
 
 use super::audit::FsAuditSink;
 use super::aws::AwsTargets;
@@ -18,7 +20,8 @@ use super::local::LocalError;
 use super::s3::{S3AuditSink, S3BlobStore};
 
 /// The embedded configuration's subscriptions over an open registry (`berth serve` runs them in
-/// its own process: the embedded store is single-process).
+/// its own process: the embedded store is single-process): the audit archive and event-based
+/// replication.
 pub fn local_for(registry: &Registry, data_dir: &Path) -> Result<Subscriptions, LocalError> {
     let err = |reason: String| LocalError::DataDir {
         path: data_dir.display().to_string(),
@@ -27,7 +30,10 @@ pub fn local_for(registry: &Registry, data_dir: &Path) -> Result<Subscriptions, 
     let checkpoints =
         (registry.checkpoints().cloned()).ok_or_else(|| err("the registry keeps no checkpoints".into()))?;
     let sink = Arc::new(FsAuditSink::open(data_dir).map_err(|e| err(e.to_string()))?);
-    Ok(Subscriptions::new(registry.log().clone()).with(Projector::new(AUDIT_PROJECTION, sink, checkpoints)))
+    let triggers = Arc::new(ReplicationTriggers::new(registry.clone()));
+    Ok(Subscriptions::new(registry.log().clone())
+        .with(Projector::new(AUDIT_PROJECTION, sink, checkpoints.clone()))
+        .with(Projector::new(REPLICATION_SUBSCRIPTION, triggers, checkpoints)))
 }
 
 /// The embedded configuration's subscriptions, opening the store (`berth project`: not while

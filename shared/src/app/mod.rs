@@ -20,6 +20,7 @@ mod quota;
 mod rebuild;
 mod registry;
 mod replication;
+mod replication_events;
 mod replication_run;
 mod retention;
 pub mod subscriptions;
@@ -45,6 +46,7 @@ pub use registry::{
     parse_reverify_budget, reverify_budget_from_env, Registry, DEFAULT_REVERIFY_BUDGET, REVERIFY_BUDGET_VAR,
 };
 pub use replication::{endpoint_of, CredentialDraft, Health, RegistryDraft, Secret, PING_TIMEOUT};
+pub use replication_events::{ReplicationTriggers, REPLICATION_SUBSCRIPTION};
 pub use replication_run::{
     execution_id, split_execution_id, ReplicationExecution, ReplicationRun, ReplicationTask,
     ReplicationTrigger,

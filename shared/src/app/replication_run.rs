@@ -123,6 +123,8 @@ pub struct ReplicationRun {
     pub id: u64,
     version: u64,
     policy: Policy,
+    /// The one artifact an event-based run copies; `None`: every one the policy selects.
+    only: Option<(RepoName, Digest)>,
 }
 
 /// The bytes of this registry's blobs, for the copies of a push-based run.
@@ -243,6 +245,7 @@ impl Registry {
             id: execution_id(id, r.version),
             version: r.version,
             policy: policy.clone(),
+            only: None,
         }))
     }
 
@@ -445,6 +448,76 @@ impl Registry {
         Ok((self.replication_executions(policy).await?.into_iter()).find(|e| e.id == id))
     }
 
+    /// Replicates one artifact of this registry (`digest` in `repo`, with its accessories) under
+    /// every enabled event-based push policy that selects it and existed before `at` (the time of
+    /// the event that calls for it: a subscription replaying the log copies nothing its policies
+    /// were not there for). One execution per policy, `EVENT_BASED`; the executions it ran.
+    pub async fn replicate_on_event(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        digest: &Digest,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ReplicationExecution>, AppError> {
+        let directory = self.current_directory().await?;
+        let policies: Vec<Policy> = (directory.replication_policies())
+            .filter(|e| e.created_at <= at)
+            .map(|e| e.policy.clone())
+            .filter(|p| {
+                p.spec().enabled
+                    && p.spec().trigger == crate::domain::replication::TriggerSpec::EventBased
+                    && matches!(p.direction(), Direction::Push { .. })
+                    && p.selects_repository(repo.as_str())
+            })
+            .collect();
+        if policies.is_empty() {
+            return Ok(vec![]);
+        }
+        // Gone since, or no artifact of its own (an index's child): nothing to copy for it.
+        let Some(candidate) = self
+            .candidates_of(repo, |d| d == digest)
+            .await?
+            .0
+            .into_iter()
+            .next()
+        else {
+            return Ok(vec![]);
+        };
+        let mut ran = Vec::new();
+        for policy in policies {
+            if policy.selects(&candidate).is_none() {
+                continue;
+            }
+            let started = self
+                .start_replication_unless_ran(ctx, &policy, ReplicationTrigger::EventBased, None)
+                .await;
+            let run = match started {
+                Ok(Some(run)) => run,
+                Ok(None) | Err(AppError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let run = ReplicationRun {
+                only: Some((repo.clone(), digest.clone())),
+                ..run
+            };
+            ran.push(self.finish_replication(ctx, run).await?);
+        }
+        Ok(ran)
+    }
+
+    /// The artifact an accessory of `repo` ultimately describes: its subject's subject, and so on,
+    /// up to one that is no accessory (at most [`MAX_ACCESSORY_DEPTH`] levels).
+    pub async fn root_subject(&self, repo: &RepoName, accessory: &Digest) -> Result<Digest, AppError> {
+        let mut digest = accessory.clone();
+        for _ in 0..MAX_ACCESSORY_DEPTH {
+            match self.views.subjects_of(repo, &digest).await?.into_iter().next() {
+                Some(subject) => digest = subject,
+                None => break,
+            }
+        }
+        Ok(digest)
+    }
+
     /// Copies what the policy selects, one task per artifact; `Ok(None)` if the execution was
     /// stopped on the way, else whether every task succeeded.
     async fn run_copies(&self, ctx: &RequestContext, run: &ReplicationRun) -> Result<Option<bool>, AppError> {
@@ -455,7 +528,10 @@ impl Registry {
             .ok_or_else(|| AppError::Invalid(format!("registry {remote} of the policy no longer exists")))?;
         let endpoint = endpoint_of(&entry.spec)?;
         let credentials = self.registry_credentials(&entry.spec).await?;
-        let (candidates, scheme_tags) = self.replication_candidates(policy).await?;
+        let (candidates, scheme_tags) = match &run.only {
+            Some((repo, digest)) => self.candidates_of(repo, |d| d == digest).await?,
+            None => self.replication_candidates(policy).await?,
+        };
         let (copies, refused) = policy.plan(&candidates);
         let speed = u64::try_from(policy.spec().speed_kb).unwrap_or(0);
         let options = CopyOptions {
@@ -688,32 +764,50 @@ impl Registry {
                 if !policy.selects_repository(repo.as_str()) {
                     continue;
                 }
-                for view in self.artifacts(&repo).await? {
-                    let record = &view.record;
-                    let signatures = view.accessories.iter().filter(|a| a.record.kind.is_signature());
-                    let verified = (view.accessories.iter())
-                        .any(|a| a.verdict_current && a.verdict.as_ref().is_some_and(|v| v.verified));
-                    let mut accessories = Vec::new();
-                    self.accessory_tree(&repo, &record.digest, 0, &mut accessories, &mut scheme_tags)
-                        .await?;
-                    candidates.push(Candidate {
-                        repository: repo.to_string(),
-                        digest: record.digest.clone(),
-                        tags: (view.tags.iter())
-                            .filter(|t| SchemeTag::parse(t).is_none())
-                            .map(ToString::to_string)
-                            .collect(),
-                        image: is_image(record),
-                        signed: signatures.count() > 0,
-                        verified,
-                        accessories,
-                    });
-                }
+                let (found, tags) = self.candidates_of(&repo, |_| true).await?;
+                candidates.extend(found);
+                scheme_tags.extend(tags);
             }
             if done || after.is_none() {
                 return Ok((candidates, scheme_tags));
             }
         }
+    }
+
+    /// The artifacts of `repo` that `wanted` keeps, as candidates, with the cosign scheme tag
+    /// each accessory was found by.
+    async fn candidates_of(
+        &self,
+        repo: &RepoName,
+        wanted: impl Fn(&Digest) -> bool,
+    ) -> Result<(Vec<Candidate>, HashMap<Digest, String>), AppError> {
+        let mut candidates = Vec::new();
+        let mut scheme_tags = HashMap::new();
+        for view in self.artifacts(repo).await? {
+            let record = &view.record;
+            if !wanted(&record.digest) {
+                continue;
+            }
+            let signed = view.accessories.iter().any(|a| a.record.kind.is_signature());
+            let verified = (view.accessories.iter())
+                .any(|a| a.verdict_current && a.verdict.as_ref().is_some_and(|v| v.verified));
+            let mut accessories = Vec::new();
+            self.accessory_tree(repo, &record.digest, 0, &mut accessories, &mut scheme_tags)
+                .await?;
+            candidates.push(Candidate {
+                repository: repo.to_string(),
+                digest: record.digest.clone(),
+                tags: (view.tags.iter())
+                    .filter(|t| SchemeTag::parse(t).is_none())
+                    .map(ToString::to_string)
+                    .collect(),
+                image: is_image(record),
+                signed,
+                verified,
+                accessories,
+            });
+        }
+        Ok((candidates, scheme_tags))
     }
 
     /// The accessories of `subject`, and theirs, each after what it refers to.

@@ -1,7 +1,7 @@
 //! Subscriptions: named, independent readers of the whole log, each with its own checkpoint and an
 //! idempotent handler (an [`EventSink`](crate::ports::EventSink)), delivered at least once. The audit
-//! archive is the first; GC marks, retention, replication triggers and webhooks are the next
-//! (docs/subscriptions.md).
+//! archive is the first, event-based replication (`replication`, run by `berth serve` on embedded
+//! storage) the second; webhooks are the next (docs/replication.md).
 //!
 //! Two feeds, one rule set:
 //! - **The log itself** (the embedded host, `berth project`): [`Subscriptions::catch_up`] reads each

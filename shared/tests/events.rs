@@ -34,7 +34,7 @@ const SCHEMA_BASE: &str = "https://berth.dev/events/schemas/";
 const COMMON: &str = "common.json";
 const UPDATE_ENV: &str = "BERTH_UPDATE_SAMPLES";
 /// `data` fields an event may leave out.
-const OPTIONAL_DATA_FIELDS: [&str; 15] = [
+const OPTIONAL_DATA_FIELDS: [&str; 16] = [
     "subject",
     "after",
     "scheduledFor",
@@ -50,6 +50,7 @@ const OPTIONAL_DATA_FIELDS: [&str; 15] = [
     "blobsMounted",
     "blobsPresent",
     "bytesSent",
+    "deletion",
 ];
 /// Fields of the logged events that never reach a CloudEvent (`events_out` removes them), and that no
 /// schema allows.
@@ -353,6 +354,7 @@ fn replication_sample_events() -> Vec<RecordedEvent> {
                 blobs_mounted: 1,
                 blobs_present: 0,
                 bytes_sent: 3_623_807,
+                deletion: false,
                 error: None,
             },
         ),
@@ -996,6 +998,57 @@ fn other_events() -> Vec<RecordedEvent> {
             Event::RegistryChanged {
                 id: 3,
                 registry: None,
+            },
+            Event::ReplicationPolicyChanged {
+                id: 4,
+                policy: Some(ReplicationPolicySpec {
+                    id: 4,
+                    name: "pull nightly".to_string(),
+                    description: String::new(),
+                    source_registry: Some(3),
+                    destination_registry: None,
+                    destination_namespace: String::new(),
+                    destination_namespace_replace_count: -1,
+                    filters: vec![FilterSpec::Verified],
+                    trigger: TriggerSpec::EventBased,
+                    deletion: false,
+                    override_existing: false,
+                    enabled: false,
+                    speed_kb: 0,
+                    copy_by_chunk: false,
+                    single_active_replication: true,
+                }),
+            },
+            Event::ReplicationPolicyChanged { id: 4, policy: None },
+            Event::ReplicationStarted {
+                policy: 4,
+                trigger: "EVENT_BASED".to_string(),
+                scheduled_for: None,
+            },
+            Event::ReplicationTaskFinished {
+                policy: 4,
+                execution: 7,
+                resource_type: "artifact".to_string(),
+                source: "a/b".to_string(),
+                destination: "a/b".to_string(),
+                digest: digest("a chart"),
+                tags: vec![],
+                accessories: 0,
+                status: "Failed".to_string(),
+                blobs_sent: 0,
+                blobs_mounted: 0,
+                blobs_present: 0,
+                bytes_sent: 0,
+                deletion: true,
+                error: Some(
+                    "DELETE http://127.0.0.1:5000/v2/a/b/manifests/x: the registry answered 405".to_string(),
+                ),
+            },
+            Event::ReplicationFinished {
+                policy: 4,
+                execution: 7,
+                status: "Failed".to_string(),
+                error: Some("registry 3 of the policy no longer exists".to_string()),
             },
         ])
         .enumerate()

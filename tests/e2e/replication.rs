@@ -175,6 +175,15 @@ fn signatures_replicate_to_a_registry_without_the_referrers_api_through_its_fall
     assert_eq!(out.matches("\"critical\"").count(), 2, "both signatures: {out}");
 }
 
+/// The number of accessories of `project/repo:reference`, `None` while the registry has no such
+/// artifact.
+fn accessory_count(reg: &Registry, project: &str, repo: &str, reference: &str) -> Option<usize> {
+    let resp = reg.get(&format!(
+        "/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/accessories"
+    ));
+    (resp.status().as_u16() == 200).then(|| resp.json::<Vec<Value>>().map_or(0, |v| v.len()))
+}
+
 /// Polls until `check` holds (at most 30 s); whether it did.
 fn eventually(mut check: impl FnMut() -> bool) -> bool {
     for _ in 0..300 {
@@ -240,9 +249,12 @@ fn an_image_signed_after_its_push_replicates_with_its_signature_on_the_signature
         destination.resolve("signed/app", "v1"),
         Some(image.manifest.digest.clone())
     );
-    assert!(eventually(|| accessories(&destination, "signed", "app", "v1")
-        .len()
-        == 1));
+    assert!(eventually(|| accessory_count(
+        &destination,
+        "signed",
+        "app",
+        "v1"
+    ) == Some(1)));
     assert_served(&destination, "signed/app", "v1");
     let (_, executions) = api_admin(
         &source,
@@ -263,4 +275,97 @@ fn an_image_signed_after_its_push_replicates_with_its_signature_on_the_signature
         let out = crate::content_trust::berth(&["verify", "--key", "second.pub", &replicated], work.path());
         out.status.success()
     }));
+}
+
+#[test]
+fn a_signature_deleted_at_the_source_is_deleted_at_the_destination_and_so_is_the_image() {
+    if skip_unless_berth("replication runs in berth serve") {
+        return;
+    }
+    if deployment() != Deployment::Embedded {
+        eprintln!("SKIPPED: event-based replication runs in berth serve's subscriptions (embedded storage)");
+        return;
+    }
+    let source = Registry::start();
+    let destination = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    create_project(&source, "team", true, Value::Null);
+    let endpoint = json!({"name": "dr", "type": "harbor", "url": format!("http://{}", destination.host()),
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
+    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
+    assert_eq!(status, 201, "{body}");
+    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
+    let policy = json!({"name": "mirror", "dest_registry": {"id": registries[0]["id"]}, "enabled": true,
+        "override": true, "deletion": true, "trigger": {"type": "event_based"},
+        "filters": [{"type": "name", "value": "team/**"}]});
+    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
+    assert_eq!(status, 201, "{body}");
+
+    let image = image_layout(work.path(), "v1");
+    skopeo_push(
+        &format!("oci:{}:v1", work.path().display()),
+        &format!("docker://{}/team/app:v1", source.host()),
+        &["--preserve-digests"],
+    );
+    key_pair(work.path(), "cosign");
+    berth_ok(
+        &[
+            "sign",
+            "--key",
+            "cosign.key",
+            &format!("{}/team/app:v1", source.host()),
+        ],
+        work.path(),
+    );
+    assert!(eventually(
+        || accessory_count(&destination, "team", "app", "v1") == Some(1)
+    ));
+
+    // The signature deleted at the source (Harbor's accessory deletion): gone there too.
+    let signature = accessories(&source, "team", "app", "v1")[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = source.delete(&format!(
+        "/api/v2.0/projects/team/repositories/app/artifacts/{signature}"
+    ));
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        eventually(|| accessory_count(&destination, "team", "app", "v1") == Some(0)),
+        "the signature stayed at the destination\n{}",
+        source.server_log()
+    );
+    assert_eq!(
+        destination.resolve("team/app", "v1"),
+        Some(image.manifest.digest.clone())
+    );
+
+    // The image deleted by digest: gone there too.
+    let resp = source.delete(&format!("/v2/team/app/manifests/{}", image.manifest.digest));
+    assert_eq!(resp.status().as_u16(), 202);
+    assert!(eventually(|| destination.resolve("team/app", "v1").is_none()));
+    // Recorded as Harbor's deletion tasks.
+    let deletion_tasks = || {
+        let (_, executions) = api_admin(&source, "GET", "/replication/executions", Value::Null);
+        let ids: Vec<u64> = (executions.as_array().unwrap().iter())
+            .filter_map(|e| e["id"].as_u64())
+            .collect();
+        ids.iter()
+            .map(|id| {
+                api_admin(
+                    &source,
+                    "GET",
+                    &format!("/replication/executions/{id}/tasks"),
+                    Value::Null,
+                )
+                .1
+            })
+            .flat_map(|tasks| tasks.as_array().cloned().unwrap_or_default())
+            .filter(|t| t["operation"] == "deletion" && t["status"] == "Succeed")
+            .count()
+    };
+    assert!(
+        eventually(|| deletion_tasks() >= 2),
+        "the signature's and the image's deletions"
+    );
 }

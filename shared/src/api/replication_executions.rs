@@ -92,7 +92,7 @@ fn task_json(execution: &ReplicationExecution, task: &ReplicationTask) -> TaskJs
         execution_id: execution.id,
         status: task.status.clone(),
         job_id: format!("{}-{}", execution.id, task.id),
-        operation: "copy",
+        operation: if task.deletion { "deletion" } else { "copy" },
         resource_type: task.resource_type.clone(),
         src_resource: resource(&task.source, task),
         dst_resource: resource(&task.destination, task),
@@ -231,6 +231,19 @@ pub(super) async fn log(
     let task = (execution.tasks.iter())
         .find(|t| t.id == task_id)
         .ok_or_else(|| ApiError::not_found(format!("execution {} has no task {task_id}", execution.id)))?;
+    if task.deletion {
+        let text = format!(
+            "{} delete {} at {}\n{}\n",
+            timestamp(task.finished_at),
+            resource(&task.source, task),
+            task.destination,
+            match &task.error {
+                Some(error) => format!("Failed: {error}"),
+                None => "Succeed".to_string(),
+            }
+        );
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
     let mut text = format!(
         "{} copy {} to {}\n{} blob(s) sent ({} bytes), {} mounted, {} already there; {} accessor{} after it\n",
         timestamp(task.finished_at),

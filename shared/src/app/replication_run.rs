@@ -94,6 +94,8 @@ pub struct ReplicationTask {
     pub blobs_mounted: u64,
     pub blobs_present: u64,
     pub bytes_sent: u64,
+    /// A deletion at the destination, not a copy.
+    pub deletion: bool,
     pub error: Option<String>,
     pub finished_at: DateTime<Utc>,
 }
@@ -397,6 +399,7 @@ impl Registry {
                     blobs_mounted,
                     blobs_present,
                     bytes_sent,
+                    deletion,
                     error,
                 } => {
                     let id = execution_id(policy, execution);
@@ -414,6 +417,7 @@ impl Registry {
                             blobs_mounted,
                             blobs_present,
                             bytes_sent,
+                            deletion,
                             error,
                             finished_at: at,
                         });
@@ -503,6 +507,122 @@ impl Registry {
             ran.push(self.finish_replication(ctx, run).await?);
         }
         Ok(ran)
+    }
+
+    /// Deletes at the destination of every enabled event-based push policy with `deletion` on that
+    /// selects `repo` and existed before `at` what was deleted here: `reference` (a digest, or a
+    /// tag the policy's tag filter keeps). One execution per policy (`EVENT_BASED`), one task
+    /// (Harbor's `deletion` operation); something the destination no longer has is deleted already.
+    pub async fn replicate_deletion(
+        &self,
+        ctx: &RequestContext,
+        repo: &RepoName,
+        digest: &Digest,
+        tag: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ReplicationExecution>, AppError> {
+        let directory = self.current_directory().await?;
+        let policies: Vec<Policy> = (directory.replication_policies())
+            .filter(|e| e.created_at <= at)
+            .map(|e| e.policy.clone())
+            .filter(|p| {
+                let spec = p.spec();
+                spec.enabled
+                    && spec.deletion
+                    && spec.trigger == crate::domain::replication::TriggerSpec::EventBased
+                    && matches!(p.direction(), Direction::Push { .. })
+                    && p.selects_repository(repo.as_str())
+            })
+            .collect();
+        let mut ran = Vec::new();
+        for policy in policies {
+            if let Some(tag) = tag {
+                let as_candidate = Candidate {
+                    repository: repo.to_string(),
+                    digest: digest.clone(),
+                    tags: vec![tag.to_string()],
+                    image: true,
+                    signed: true,
+                    verified: true,
+                    accessories: vec![],
+                };
+                if policy.selects(&as_candidate).is_none() {
+                    continue;
+                }
+            }
+            let started = self
+                .start_replication_unless_ran(ctx, &policy, ReplicationTrigger::EventBased, None)
+                .await;
+            let run = match started {
+                Ok(Some(run)) => run,
+                Ok(None) | Err(AppError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let reference = tag.map_or_else(|| digest.to_string(), str::to_string);
+            let (destination, outcome) = match self.delete_there(&policy, repo, &reference).await {
+                Ok(destination) => (destination, Ok(())),
+                Err((destination, why)) => (destination, Err(why)),
+            };
+            let task = Event::ReplicationTaskFinished {
+                policy: policy.id(),
+                execution: run.version,
+                resource_type: "artifact".to_string(),
+                source: repo.to_string(),
+                destination,
+                digest: digest.clone(),
+                tags: tag.map(str::to_string).into_iter().collect(),
+                accessories: 0,
+                status: if outcome.is_ok() { "Succeed" } else { "Failed" }.to_string(),
+                blobs_sent: 0,
+                blobs_mounted: 0,
+                blobs_present: 0,
+                bytes_sent: 0,
+                deletion: true,
+                error: outcome.err(),
+            };
+            let status = match &task {
+                Event::ReplicationTaskFinished { status, .. } => status.clone(),
+                _ => unreachable!("a task"),
+            };
+            if self.append_task_unless_ended(ctx, &run, task).await? {
+                self.end_replication(ctx, policy.id(), run.version, &status, None)
+                    .await?;
+            }
+            if let Some(execution) = self.replication_execution(run.id).await? {
+                ran.push(execution);
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Deletes `reference` from `repo`'s destination under `policy`: the destination repository,
+    /// or it and why not.
+    async fn delete_there(
+        &self,
+        policy: &Policy,
+        repo: &RepoName,
+        reference: &str,
+    ) -> Result<String, (String, String)> {
+        let destination = policy
+            .destination_of(repo.as_str())
+            .map_err(|e| (String::new(), e.to_string()))?;
+        let fail = |e: String| (destination.clone(), e);
+        let directory = self.current_directory().await.map_err(|e| fail(e.to_string()))?;
+        let entry = (directory.registry(policy.remote())).ok_or_else(|| {
+            fail(format!(
+                "registry {} of the policy no longer exists",
+                policy.remote()
+            ))
+        })?;
+        let endpoint = endpoint_of(&entry.spec).map_err(|e| fail(e.to_string()))?;
+        let credentials = (self.registry_credentials(&entry.spec).await).map_err(|e| fail(e.to_string()))?;
+        let client = RegistryClient::at(&endpoint, &destination, credentials, Access::PullPushDelete)
+            .map_err(|e| fail(e.to_string()))?;
+        client
+            .delete_manifest(reference)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(destination)
     }
 
     /// The artifact an accessory of `repo` ultimately describes: its subject's subject, and so on,
@@ -635,6 +755,7 @@ impl Registry {
             blobs_mounted: crossings.mounted,
             blobs_present: crossings.present,
             bytes_sent: crossings.bytes,
+            deletion: false,
             error: outcome.err(),
         }
     }
@@ -828,7 +949,11 @@ impl Registry {
                     continue;
                 }
                 if let Some(tag) = &accessory.tag {
-                    scheme_tags.insert(accessory.digest.clone(), tag.to_string());
+                    // Only where the scheme tag points now: cosign appends a signature by pushing
+                    // a new `.sig` manifest, and the one it replaced must not take the tag back.
+                    if self.views.tag(repo, tag).await?.as_ref() == Some(&accessory.digest) {
+                        scheme_tags.insert(accessory.digest.clone(), tag.to_string());
+                    }
                 }
                 out.push(accessory.digest.clone());
                 self.accessory_tree(repo, &accessory.digest, depth + 1, out, scheme_tags)

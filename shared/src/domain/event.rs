@@ -539,6 +539,10 @@ pub enum Event {
         blobs_present: u64,
         #[serde(default, skip_serializing_if = "is_zero")]
         bytes_sent: u64,
+        /// The task deleted the artifact (by digest) or the tag at the destination, as the source
+        /// did (Harbor's `deletion` operation), rather than copying it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deletion: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },

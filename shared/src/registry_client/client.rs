@@ -53,6 +53,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub enum Access {
     Pull,
     PullPush,
+    /// Pull, push and delete (a replication that also deletes).
+    PullPushDelete,
 }
 
 impl Access {
@@ -60,6 +62,7 @@ impl Access {
         match self {
             Access::Pull => "pull",
             Access::PullPush => "pull,push",
+            Access::PullPushDelete => "pull,push,delete",
         }
     }
 }
@@ -343,11 +346,26 @@ impl RegistryClient {
                 query.append_pair("scope", &extra);
             }
         }
-        let mut request = self.http.get(url.clone());
-        if let Some(credentials) = &self.credentials {
-            request = request.header(AUTHORIZATION, credentials.basic());
-        }
-        let response = (request.send().await).map_err(unreachable(format!("the token service {realm}")))?;
+        // A token service busy checking passwords (429) or failing over is asked again, as the
+        // registry is.
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut request = self.http.get(url.clone());
+            if let Some(credentials) = &self.credentials {
+                request = request.header(AUTHORIZATION, credentials.basic());
+            }
+            let sent = (request.send().await).map_err(unreachable(format!("the token service {realm}")));
+            let retry_after = match &sent {
+                Err(_) => None,
+                Ok(r) if matches!(r.status().as_u16(), 429 | 502 | 503 | 504) => retry_after(r.headers()),
+                Ok(_) => break sent?,
+            };
+            if attempt >= MAX_ATTEMPTS {
+                break sent?;
+            }
+            tokio::time::sleep(backoff(attempt, retry_after)).await;
+        };
         if !response.status().is_success() {
             return Err(failure(response, &format!("GET token from {realm}")).await);
         }
@@ -416,6 +434,18 @@ impl RegistryClient {
         }
         let subject_processed = response.headers().contains_key("oci-subject");
         Ok((digest, subject_processed))
+    }
+
+    /// Deletes the manifest `reference` names (a digest: the manifest; a tag: the tag, where the
+    /// registry deletes tags); false when the registry has no such manifest or tag.
+    pub async fn delete_manifest(&self, reference: &str) -> Result<bool> {
+        let url = self.url(&format!("manifests/{reference}"))?;
+        let response = self.send(|http| http.delete(url.clone())).await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(failure(response, &format!("DELETE {url}")).await),
+        }
     }
 
     /// The blob `digest`, at most `limit` bytes, checked against its digest.

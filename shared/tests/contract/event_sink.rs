@@ -468,6 +468,7 @@ fn accessory_events(
             blobs_mounted: 0,
             blobs_present: 0,
             bytes_sent: 0,
+            deletion: false,
             error: None,
         },
         Event::ReplicationFinished {

@@ -850,6 +850,14 @@ mod tests {
     /// body)` of `script` (the last one again once it runs out); counts the requests.
     async fn scripted(script: Vec<(u16, &'static str, &'static str)>) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        scripted_on(listener, script)
+    }
+
+    /// [`scripted`] on a listener bound already (a script that names its own address).
+    fn scripted_on(
+        listener: TcpListener,
+        script: Vec<(u16, &'static str, &'static str)>,
+    ) -> (String, Arc<AtomicUsize>) {
         let address = listener.local_addr().unwrap().to_string();
         let served = Arc::new(AtomicUsize::new(0));
         let count = served.clone();
@@ -909,6 +917,36 @@ mod tests {
         let (address, served) = scripted(vec![(400, "", "")]).await;
         assert!(client_of(&address).manifest("1", &[OCI_INDEX]).await.is_err());
         assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_service_busy_checking_passwords_is_asked_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let challenge: &'static str = Box::leak(
+            format!("WWW-Authenticate: Bearer realm=\"http://{address}/token\",service=\"s\"\r\n")
+                .into_boxed_str(),
+        );
+        let busy = "Retry-After: 0\r\n";
+        let script = vec![
+            (401, challenge, ""),
+            (429, busy, ""),
+            (200, "Content-Type: application/json\r\n", r#"{"token":"t"}"#),
+            (200, "", "{}"),
+        ];
+        let (_, served) = scripted_on(listener, script);
+        let endpoint = Endpoint::parse(&format!("http://{address}")).unwrap();
+        let credentials = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let client = RegistryClient::at(&endpoint, "", Some(credentials), Access::Pull).unwrap();
+        client.ping().await.unwrap();
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            4,
+            "ping, busy token, token, ping again"
+        );
     }
 
     #[test]

@@ -472,8 +472,9 @@ fn berth_project_replays_the_embedded_log_for_a_new_subscription_once_and_resume
     let events = reg.log_events();
 
     let status = subscriptions_cli(&reg);
-    assert_eq!(status.len(), 1, "{status:?}");
+    assert_eq!(status.len(), 2, "{status:?}");
     assert_eq!(status[0]["name"], "audit");
+    assert_eq!(status[1]["name"], "replication");
     assert_eq!(status[0]["state"], "new");
     assert_eq!(status[0]["behind"].as_u64(), Some(events.len() as u64));
     assert!(status[0]["lag_seconds"].as_f64().unwrap() > 0.0, "{status:?}");

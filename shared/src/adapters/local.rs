@@ -48,6 +48,7 @@ pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Registry, 
         Registry::new(store.clone(), store.clone(), blobs, Arc::new(SystemClock))
             .with_key_store(store.clone())
             .with_checkpoints(store)
-            .with_secret_box(secrets),
+            .with_secret_box(secrets)
+            .with_subscription_names(crate::app::EMBEDDED_SUBSCRIPTIONS),
     )
 }

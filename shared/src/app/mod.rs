@@ -54,5 +54,7 @@ pub use replication_run::{
 pub use retention::{
     RetentionExecution, RetentionRun, RetentionTask, RetentionTrigger, MAX_TASK_ROWS, PULL_RECORD_INTERVAL,
 };
-pub use subscriptions::{SubscriptionState, SubscriptionStatus, Subscriptions, SUBSCRIPTIONS};
+pub use subscriptions::{
+    SubscriptionState, SubscriptionStatus, Subscriptions, EMBEDDED_SUBSCRIPTIONS, SUBSCRIPTIONS,
+};
 pub use trust::Reverification;

@@ -59,6 +59,8 @@ pub struct Registry {
     pub(super) pulls: Arc<super::retention::PullThrottle>,
     /// Seals the credentials of replication's registries before they are recorded.
     pub(super) secrets: Arc<dyn SecretBox>,
+    /// The subscriptions this registry's configuration runs (what their status reports).
+    pub(super) subscription_names: &'static [&'static str],
 }
 
 impl Registry {
@@ -80,7 +82,14 @@ impl Registry {
             gc_timing: super::GcTiming::default(),
             pulls: Arc::default(),
             secrets: Arc::new(NoSecretBox),
+            subscription_names: super::SUBSCRIPTIONS,
         }
+    }
+
+    /// The subscriptions its configuration runs (the status reports these).
+    pub fn with_subscription_names(mut self, names: &'static [&'static str]) -> Registry {
+        self.subscription_names = names;
+        self
     }
 
     /// Seals registry credentials with `secrets` (without one, registries take no credential).
@@ -115,9 +124,14 @@ impl Registry {
                 "this host keeps no subscription checkpoints".into(),
             ));
         };
-        super::subscriptions::status(super::SUBSCRIPTIONS, &**checkpoints, &*self.log, self.clock.now())
-            .await
-            .map_err(AppError::Backend)
+        super::subscriptions::status(
+            self.subscription_names,
+            &**checkpoints,
+            &*self.log,
+            self.clock.now(),
+        )
+        .await
+        .map_err(AppError::Backend)
     }
 
     /// Sets how long a trust configuration change re-verifies signatures before it answers.

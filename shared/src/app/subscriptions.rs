@@ -37,8 +37,11 @@ use crate::domain::{LogPosition, RecordedEvent};
 use crate::ports::{Checkpoints, EventLog, ProjectionError};
 
 /// Every subscription the registry runs, by name: the status call reports these wherever their
-/// handlers run.
+/// handlers run (on AWS storage the projector function runs the audit archive).
 pub const SUBSCRIPTIONS: &[&str] = &[AUDIT_PROJECTION];
+/// The subscriptions of embedded storage (`berth serve`, `berth project`): the audit archive and
+/// event-based replication (`adapters::projection::local_for`).
+pub const EMBEDDED_SUBSCRIPTIONS: &[&str] = &[AUDIT_PROJECTION, super::REPLICATION_SUBSCRIPTION];
 
 /// The checkpoint of a subscription's replay: `<name>.replay`.
 pub fn replay_checkpoint(name: &str) -> String {

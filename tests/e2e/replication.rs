@@ -8,6 +8,26 @@ use serde_json::{json, Value};
 use crate::content_trust::{accessories, assert_served, berth_ok, image_layout, key_pair};
 use crate::harness::*;
 
+/// A registry endpoint for the Berth `destination`, signed in to as its admin.
+fn berth_endpoint(destination: &Registry) -> Value {
+    json!({"name": "dr", "type": "harbor", "url": format!("http://{}", destination.host()),
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}})
+}
+
+/// Adds `endpoint` to `source` (it must answer: `healthy`) and `policy` pushing to it; the
+/// policy's id.
+fn replicate_to(source: &Registry, endpoint: Value, mut policy: Value) -> u64 {
+    let (status, body) = api_admin(source, "POST", "/registries", endpoint);
+    assert_eq!(status, 201, "{body}");
+    let (_, registries) = api_admin(source, "GET", "/registries", Value::Null);
+    assert_eq!(registries[0]["status"], "healthy", "{registries}");
+    policy["dest_registry"] = json!({"id": registries[0]["id"]});
+    let (status, body) = api_admin(source, "POST", "/replication/policies", policy);
+    assert_eq!(status, 201, "{body}");
+    let (_, policies) = api_admin(source, "GET", "/replication/policies", Value::Null);
+    policies[0]["id"].as_u64().unwrap()
+}
+
 /// Waits until the execution at `path` (below /api/v2.0) has ended; its body.
 fn ended(reg: &Registry, path: &str) -> Value {
     for _ in 0..600 {
@@ -54,20 +74,9 @@ fn a_signed_image_replicates_with_its_signature_to_a_berth_that_enforces_signatu
         &["--preserve-digests"],
     );
 
-    let endpoint = json!({"name": "dr", "type": "harbor", "url": format!("http://{}", destination.host()),
-        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
-    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
-    assert_eq!(status, 201, "{body}");
-    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
-    assert_eq!(registries[0]["status"], "healthy", "{registries}");
-    let registry_id = registries[0]["id"].as_u64().unwrap();
-    let policy = json!({"name": "signed-to-dr", "dest_registry": {"id": registry_id}, "enabled": true,
-        "override": true, "trigger": {"type": "manual"},
+    let policy = json!({"name": "signed-to-dr", "enabled": true, "override": true, "trigger": {"type": "manual"},
         "filters": [{"type": "name", "value": "signed/**"}, {"type": "signed", "value": true}]});
-    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
-    assert_eq!(status, 201, "{body}");
-    let (_, policies) = api_admin(&source, "GET", "/replication/policies", Value::Null);
-    let policy_id = policies[0]["id"].as_u64().unwrap();
+    let policy_id = replicate_to(&source, berth_endpoint(&destination), policy);
 
     let (status, body) = api_admin(
         &source,
@@ -135,16 +144,10 @@ fn signatures_replicate_to_a_registry_without_the_referrers_api_through_its_fall
 
     let endpoint = json!({"name": "distribution", "type": "docker-registry",
         "url": format!("http://{}", destination.host())});
-    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
-    assert_eq!(status, 201, "{body}");
-    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
     let policy = json!({"name": "to-distribution", "enabled": true, "override": true,
-        "dest_registry": {"id": registries[0]["id"]}, "dest_namespace": "mirror", "dest_namespace_replace_count": 1,
+        "dest_namespace": "mirror", "dest_namespace_replace_count": 1,
         "filters": [{"type": "name", "value": "team/**"}]});
-    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
-    assert_eq!(status, 201, "{body}");
-    let (_, policies) = api_admin(&source, "GET", "/replication/policies", Value::Null);
-    let policy_id = policies[0]["id"].as_u64().unwrap();
+    let policy_id = replicate_to(&source, endpoint, policy);
     let (status, body) = api_admin(
         &source,
         "POST",
@@ -214,16 +217,9 @@ fn an_image_signed_after_its_push_replicates_with_its_signature_on_the_signature
         true,
         json!({"enable_content_trust_cosign": "true"}),
     );
-    let endpoint = json!({"name": "dr", "type": "harbor", "url": format!("http://{}", destination.host()),
-        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
-    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
-    assert_eq!(status, 201, "{body}");
-    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
-    let policy = json!({"name": "signed-as-signed", "dest_registry": {"id": registries[0]["id"]},
-        "enabled": true, "override": true, "trigger": {"type": "event_based"},
+    let policy = json!({"name": "signed-as-signed", "enabled": true, "override": true, "trigger": {"type": "event_based"},
         "filters": [{"type": "name", "value": "signed/**"}, {"type": "signed", "value": true}]});
-    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
-    assert_eq!(status, 201, "{body}");
+    replicate_to(&source, berth_endpoint(&destination), policy);
 
     // Pushed unsigned: the `signed` filter holds it back (Harbor's event fires on the push only,
     // and the image never follows once signed).
@@ -290,16 +286,9 @@ fn a_signature_deleted_at_the_source_is_deleted_at_the_destination_and_so_is_the
     let destination = Registry::start();
     let work = tempfile::tempdir().unwrap();
     create_project(&source, "team", true, Value::Null);
-    let endpoint = json!({"name": "dr", "type": "harbor", "url": format!("http://{}", destination.host()),
-        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
-    let (status, body) = api_admin(&source, "POST", "/registries", endpoint);
-    assert_eq!(status, 201, "{body}");
-    let (_, registries) = api_admin(&source, "GET", "/registries", Value::Null);
-    let policy = json!({"name": "mirror", "dest_registry": {"id": registries[0]["id"]}, "enabled": true,
-        "override": true, "deletion": true, "trigger": {"type": "event_based"},
+    let policy = json!({"name": "mirror", "enabled": true, "override": true, "deletion": true, "trigger": {"type": "event_based"},
         "filters": [{"type": "name", "value": "team/**"}]});
-    let (status, body) = api_admin(&source, "POST", "/replication/policies", policy);
-    assert_eq!(status, 201, "{body}");
+    replicate_to(&source, berth_endpoint(&destination), policy);
 
     let image = image_layout(work.path(), "v1");
     skopeo_push(

@@ -563,6 +563,7 @@ impl Registry {
                 Ok(destination) => (destination, Ok(())),
                 Err((destination, why)) => (destination, Err(why)),
             };
+            let status = if outcome.is_ok() { "Succeed" } else { "Failed" };
             let task = Event::ReplicationTaskFinished {
                 policy: policy.id(),
                 execution: run.version,
@@ -572,7 +573,7 @@ impl Registry {
                 digest: digest.clone(),
                 tags: tag.map(str::to_string).into_iter().collect(),
                 accessories: 0,
-                status: if outcome.is_ok() { "Succeed" } else { "Failed" }.to_string(),
+                status: status.to_string(),
                 blobs_sent: 0,
                 blobs_mounted: 0,
                 blobs_present: 0,
@@ -580,12 +581,8 @@ impl Registry {
                 deletion: true,
                 error: outcome.err(),
             };
-            let status = match &task {
-                Event::ReplicationTaskFinished { status, .. } => status.clone(),
-                _ => unreachable!("a task"),
-            };
             if self.append_task_unless_ended(ctx, &run, task).await? {
-                self.end_replication(ctx, policy.id(), run.version, &status, None)
+                self.end_replication(ctx, policy.id(), run.version, status, None)
                     .await?;
             }
             if let Some(execution) = self.replication_execution(run.id).await? {
